@@ -1,0 +1,302 @@
+//! Typed configuration, read once from the environment and validated at
+//! start (DESIGN.md, "Configuration"). Every variable is listed with a comment
+//! in `.env.example`.
+//!
+//! A bad value stops the start with a message that names the variable and
+//! says what is wrong; all bad values are reported at once. Variables that
+//! only some commands need (the database URL, the Airtable token) are parsed
+//! here when set and demanded by the command that needs them
+//! ([`Config::require_database_url`] and friends).
+
+mod reader;
+mod secret;
+mod types;
+
+pub use reader::{ConfigError, ConfigProblem};
+pub use secret::{DatabaseUrl, Secret};
+pub use types::{AirtableBaseId, DataBackendMode, EndpointGroup, LogFormat};
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use reader::Reader;
+use url::Url;
+
+/// The whole configuration of an airsync process.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub airtable: AirtableConfig,
+    pub auth: AuthConfig,
+    /// The data backend of each endpoint group of the API.
+    pub backends: BTreeMap<EndpointGroup, DataBackendMode>,
+    pub switches: Switches,
+    pub sync: SyncConfig,
+    pub worker: WorkerConfig,
+    pub log: LogConfig,
+}
+
+/// `DATABASE_*`: where PostgreSQL is and how many connections to keep.
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    /// `DATABASE_URL`; required by every command that touches the database.
+    pub url: Option<DatabaseUrl>,
+    /// `DATABASE_MAX_CONNECTIONS` (default 10).
+    pub max_connections: u32,
+    /// `DATABASE_MIN_CONNECTIONS` (default 0).
+    pub min_connections: u32,
+    /// `DATABASE_ACQUIRE_TIMEOUT_SECS` (default 5).
+    pub acquire_timeout: Duration,
+}
+
+/// `AIRTABLE_*`: which base to keep in step, and how hard to use it.
+#[derive(Debug, Clone)]
+pub struct AirtableConfig {
+    /// `AIRTABLE_API_URL` (default `https://api.airtable.com`; the emulator's
+    /// URL in tests and the demo).
+    pub api_url: Url,
+    /// `AIRTABLE_TOKEN`: a personal access token.
+    pub token: Option<Secret>,
+    /// `AIRTABLE_BASE_ID`: the base the sync keeps in step (`app` + 14).
+    pub base_id: Option<AirtableBaseId>,
+    /// `AIRTABLE_WEBHOOK_SECRET`: base64 MAC secret of a webhook created
+    /// outside airsync; airsync keeps the secret of webhooks it creates itself.
+    pub webhook_secret: Option<Secret>,
+    /// `AIRTABLE_WEBHOOK_URL`: the public URL of `POST /api/sync/inbound`
+    /// that Airtable pings; without it no webhook is created and the
+    /// incremental poll carries the inbound sync.
+    pub webhook_url: Option<Url>,
+    /// `AIRTABLE_RATE_LIMIT_PER_BASE` requests/s (default 5, Airtable's limit).
+    pub rate_limit_per_base: u32,
+    /// `AIRTABLE_RATE_LIMIT_PER_TOKEN` requests/s (default 50).
+    pub rate_limit_per_token: u32,
+    /// `AIRTABLE_RATE_BUDGET_PERCENT`: the share of both limits airsync may
+    /// use (default 100), leaving the rest to the team's own scripts.
+    pub rate_budget_percent: u32,
+    /// `AIRTABLE_REQUEST_TIMEOUT_SECS` (default 30).
+    pub request_timeout: Duration,
+    /// `AIRTABLE_CONNECT_TIMEOUT_SECS` (default 10).
+    pub connect_timeout: Duration,
+}
+
+/// `JWT_*`: signing of the API's access tokens.
+#[derive(Debug, Clone)]
+pub struct AuthConfig {
+    /// `JWT_SECRET`: at least 32 bytes; required by `serve`.
+    pub jwt_secret: Option<Secret>,
+    /// `JWT_ACCESS_TTL_SECS` (default 900).
+    pub access_token_ttl: Duration,
+    /// `JWT_REFRESH_TTL_SECS` (default 30 days).
+    pub refresh_token_ttl: Duration,
+}
+
+/// Switches that turn one path off alone during an incident.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Switches {
+    /// `USER_FAST_LANE_ENABLED` (default true): users created in Airtable
+    /// arrive through the webhook path within seconds.
+    pub user_fast_lane: bool,
+    /// `USER_READTHROUGH_FALLBACK_ENABLED` (default true): login looks an
+    /// unknown email up in Airtable.
+    pub user_readthrough_fallback: bool,
+    /// `FULL_AIRTABLE_POLL_SYNC_ENABLED` (default true): the scheduled full
+    /// reconcile runs.
+    pub full_poll_sync: bool,
+}
+
+/// `SYNC_*`: the inbound schedules and the mapping.
+#[derive(Debug, Clone)]
+pub struct SyncConfig {
+    /// `SYNC_MAPPING_PATH` (default `config/mapping.toml`).
+    pub mapping_path: PathBuf,
+    /// `SYNC_FULL_RECONCILE_INTERVAL_SECS` (default 86400).
+    pub full_reconcile_interval: Duration,
+    /// `SYNC_INCREMENTAL_POLL_INTERVAL_SECS` (default 60).
+    pub incremental_poll_interval: Duration,
+    /// `SYNC_PAYLOAD_READER_INTERVAL_SECS` (default 10): the timer that reads
+    /// webhook payloads even when a ping was lost.
+    pub payload_reader_interval: Duration,
+}
+
+/// `WORKER_*`: the outbound worker.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// `WORKER_CONCURRENCY` (default 1): batches a process sends at once.
+    pub concurrency: u32,
+    /// `WORKER_BATCH_SIZE` (default 100): events claimed at once.
+    pub batch_size: u32,
+    /// `WORKER_MAX_ATTEMPTS` (default 12): attempts before a dead letter.
+    pub max_attempts: u32,
+    /// `WORKER_LEASE_SECS` (default 30).
+    pub lease: Duration,
+    /// `WORKER_RETRY_BASE_MS` (default 500): first back-off.
+    pub retry_base: Duration,
+    /// `WORKER_RETRY_MAX_SECS` (default 600): longest back-off.
+    pub retry_max: Duration,
+    /// `WORKER_POLL_INTERVAL_MS` (default 1000): fallback poll when no
+    /// notification arrives.
+    pub poll_interval: Duration,
+}
+
+/// `AIRSYNC_LOG_FORMAT` and `RUST_LOG`.
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    /// `AIRSYNC_LOG_FORMAT`: `json` or `pretty`; JSON when unset and standard
+    /// error is not a terminal.
+    pub format: Option<LogFormat>,
+    /// `RUST_LOG`: the filter (default `info`).
+    pub filter: String,
+}
+
+impl Config {
+    /// Reads the configuration from the process environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the configuration through `lookup`, which returns a variable's
+    /// value; tests pass a map.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let mut env = Reader::new(&lookup);
+        let config = Config {
+            database: DatabaseConfig {
+                url: env.optional("DATABASE_URL", DatabaseUrl::parse),
+                max_connections: env.number("DATABASE_MAX_CONNECTIONS", 10, 1..=1000),
+                min_connections: env.number("DATABASE_MIN_CONNECTIONS", 0, 0..=1000),
+                acquire_timeout: env.seconds("DATABASE_ACQUIRE_TIMEOUT_SECS", 5, 1..=600),
+            },
+            airtable: AirtableConfig {
+                api_url: env
+                    .optional("AIRTABLE_API_URL", types::parse_http_url)
+                    .unwrap_or_else(types::default_airtable_url),
+                token: env.optional("AIRTABLE_TOKEN", Secret::parse_token),
+                base_id: env.optional("AIRTABLE_BASE_ID", AirtableBaseId::parse),
+                webhook_secret: env.optional("AIRTABLE_WEBHOOK_SECRET", Secret::parse_base64),
+                webhook_url: env.optional("AIRTABLE_WEBHOOK_URL", types::parse_http_url),
+                rate_limit_per_base: env.number("AIRTABLE_RATE_LIMIT_PER_BASE", 5, 1..=1000),
+                rate_limit_per_token: env.number("AIRTABLE_RATE_LIMIT_PER_TOKEN", 50, 1..=10000),
+                rate_budget_percent: env.number("AIRTABLE_RATE_BUDGET_PERCENT", 100, 1..=100),
+                request_timeout: env.seconds("AIRTABLE_REQUEST_TIMEOUT_SECS", 30, 1..=600),
+                connect_timeout: env.seconds("AIRTABLE_CONNECT_TIMEOUT_SECS", 10, 1..=120),
+            },
+            auth: AuthConfig {
+                jwt_secret: env.optional("JWT_SECRET", Secret::parse_jwt_secret),
+                access_token_ttl: env.seconds("JWT_ACCESS_TTL_SECS", 900, 60..=86_400),
+                refresh_token_ttl: env.seconds(
+                    "JWT_REFRESH_TTL_SECS",
+                    30 * 86_400,
+                    3_600..=365 * 86_400,
+                ),
+            },
+            backends: EndpointGroup::ALL
+                .iter()
+                .map(|group| {
+                    let mode = env
+                        .optional(&group.variable(), DataBackendMode::parse)
+                        .unwrap_or(DataBackendMode::PostgresPrimary);
+                    (*group, mode)
+                })
+                .collect(),
+            switches: Switches {
+                user_fast_lane: env.flag("USER_FAST_LANE_ENABLED", true),
+                user_readthrough_fallback: env.flag("USER_READTHROUGH_FALLBACK_ENABLED", true),
+                full_poll_sync: env.flag("FULL_AIRTABLE_POLL_SYNC_ENABLED", true),
+            },
+            sync: SyncConfig {
+                mapping_path: env
+                    .optional("SYNC_MAPPING_PATH", |v| Ok(PathBuf::from(v)))
+                    .unwrap_or_else(|| PathBuf::from("config/mapping.toml")),
+                full_reconcile_interval: env.seconds(
+                    "SYNC_FULL_RECONCILE_INTERVAL_SECS",
+                    86_400,
+                    60..=30 * 86_400,
+                ),
+                incremental_poll_interval: env.seconds(
+                    "SYNC_INCREMENTAL_POLL_INTERVAL_SECS",
+                    60,
+                    1..=86_400,
+                ),
+                payload_reader_interval: env.seconds(
+                    "SYNC_PAYLOAD_READER_INTERVAL_SECS",
+                    10,
+                    1..=3_600,
+                ),
+            },
+            worker: WorkerConfig {
+                concurrency: env.number("WORKER_CONCURRENCY", 1, 1..=64),
+                batch_size: env.number("WORKER_BATCH_SIZE", 100, 1..=1000),
+                max_attempts: env.number("WORKER_MAX_ATTEMPTS", 12, 1..=100),
+                lease: env.seconds("WORKER_LEASE_SECS", 30, 5..=3_600),
+                retry_base: Duration::from_millis(env.number(
+                    "WORKER_RETRY_BASE_MS",
+                    500u64,
+                    10..=60_000,
+                )),
+                retry_max: env.seconds("WORKER_RETRY_MAX_SECS", 600, 1..=86_400),
+                poll_interval: Duration::from_millis(env.number(
+                    "WORKER_POLL_INTERVAL_MS",
+                    1_000u64,
+                    10..=60_000,
+                )),
+            },
+            log: LogConfig {
+                format: env.optional("AIRSYNC_LOG_FORMAT", LogFormat::parse),
+                filter: env
+                    .optional("RUST_LOG", types::parse_log_filter)
+                    .unwrap_or_else(|| "info".to_owned()),
+            },
+        };
+        config.check_relations(&mut env);
+        env.finish(config)
+    }
+
+    /// Rules between variables, checked after each one parsed.
+    fn check_relations(&self, env: &mut Reader<'_>) {
+        if self.database.min_connections > self.database.max_connections {
+            env.problem(
+                "DATABASE_MIN_CONNECTIONS",
+                format!(
+                    "{} is more than DATABASE_MAX_CONNECTIONS ({})",
+                    self.database.min_connections, self.database.max_connections
+                ),
+            );
+        }
+        if self.worker.retry_base > self.worker.retry_max {
+            env.problem(
+                "WORKER_RETRY_BASE_MS",
+                "is longer than WORKER_RETRY_MAX_SECS".to_owned(),
+            );
+        }
+    }
+
+    /// `DATABASE_URL`, or an error that says it is needed.
+    pub fn require_database_url(&self) -> Result<&DatabaseUrl, ConfigError> {
+        self.database.url.as_ref().ok_or_else(|| {
+            ConfigError::missing(
+                "DATABASE_URL",
+                "a PostgreSQL URL such as postgres://user:password@localhost:5432/airsync",
+            )
+        })
+    }
+
+    /// The pool settings of `DATABASE_*`.
+    pub fn pool_settings(&self) -> airsync_db::PoolSettings {
+        airsync_db::PoolSettings {
+            max_connections: self.database.max_connections,
+            min_connections: self.database.min_connections,
+            acquire_timeout: self.database.acquire_timeout,
+        }
+    }
+
+    /// The mode of one endpoint group.
+    pub fn backend(&self, group: EndpointGroup) -> DataBackendMode {
+        self.backends
+            .get(&group)
+            .copied()
+            .unwrap_or(DataBackendMode::PostgresPrimary)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,190 @@
+use std::collections::HashMap;
+
+use super::*;
+
+fn load(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let map: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    Config::from_lookup(|name| map.get(name).cloned())
+}
+
+fn problem_variables(err: &ConfigError) -> Vec<&str> {
+    err.problems.iter().map(|p| p.variable.as_str()).collect()
+}
+
+#[test]
+fn an_empty_environment_gives_the_documented_defaults() {
+    let config = load(&[]).expect("defaults are valid");
+    assert!(config.database.url.is_none());
+    assert_eq!(config.database.max_connections, 10);
+    assert_eq!(
+        config.airtable.api_url.as_str(),
+        "https://api.airtable.com/"
+    );
+    assert_eq!(config.airtable.rate_limit_per_base, 5);
+    assert_eq!(config.airtable.rate_limit_per_token, 50);
+    assert_eq!(
+        config.backend(EndpointGroup::Programs),
+        DataBackendMode::PostgresPrimary
+    );
+    assert!(config.switches.user_fast_lane);
+    assert_eq!(
+        config.sync.mapping_path,
+        PathBuf::from("config/mapping.toml")
+    );
+    assert_eq!(config.worker.max_attempts, 12);
+    assert_eq!(config.log.filter, "info");
+}
+
+#[test]
+fn every_value_is_read_from_its_variable() {
+    let config = load(&[
+        ("DATABASE_URL", "postgres://app:pw@db:5432/airsync"),
+        ("DATABASE_MAX_CONNECTIONS", "20"),
+        ("AIRTABLE_API_URL", "http://127.0.0.1:8765"),
+        ("AIRTABLE_TOKEN", "patABC.123"),
+        ("AIRTABLE_BASE_ID", "appAAAAAAAAAAAAAA"),
+        ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+        ("DATA_BACKEND_HABIT_USAGE", "airtable_only"),
+        ("DATA_BACKEND_PROGRAMS", "POSTGRES_SHADOW_READ"),
+        ("USER_FAST_LANE_ENABLED", "false"),
+        ("SYNC_INCREMENTAL_POLL_INTERVAL_SECS", "15"),
+        ("WORKER_LEASE_SECS", "45"),
+        ("AIRSYNC_LOG_FORMAT", "json"),
+    ])
+    .expect("valid");
+    assert_eq!(config.database.max_connections, 20);
+    assert_eq!(config.airtable.api_url.as_str(), "http://127.0.0.1:8765/");
+    assert_eq!(
+        config.airtable.base_id.as_ref().map(|b| b.as_str()),
+        Some("appAAAAAAAAAAAAAA")
+    );
+    assert_eq!(
+        config.backend(EndpointGroup::HabitUsage),
+        DataBackendMode::AirtableOnly
+    );
+    assert_eq!(
+        config.backend(EndpointGroup::Programs),
+        DataBackendMode::PostgresShadowRead
+    );
+    assert_eq!(
+        config.backend(EndpointGroup::Rewards),
+        DataBackendMode::PostgresPrimary
+    );
+    assert!(!config.switches.user_fast_lane);
+    assert_eq!(
+        config.sync.incremental_poll_interval,
+        Duration::from_secs(15)
+    );
+    assert_eq!(config.worker.lease, Duration::from_secs(45));
+    assert_eq!(config.log.format, Some(LogFormat::Json));
+}
+
+#[test]
+fn a_bad_value_is_reported_with_its_variable_name() {
+    let err = load(&[("DATABASE_MAX_CONNECTIONS", "lots")]).expect_err("invalid");
+    assert_eq!(problem_variables(&err), ["DATABASE_MAX_CONNECTIONS"]);
+    let message = err.to_string();
+    assert!(message.contains("DATABASE_MAX_CONNECTIONS"), "{message}");
+    assert!(message.contains("whole number"), "{message}");
+}
+
+#[test]
+fn every_bad_value_is_reported_at_once() {
+    let err = load(&[
+        ("DATABASE_URL", "mysql://db/airsync"),
+        ("AIRTABLE_BASE_ID", "tblAAAAAAAAAAAAAA"),
+        ("DATA_BACKEND_REWARDS", "postgres"),
+        ("JWT_SECRET", "short"),
+        ("USER_READTHROUGH_FALLBACK_ENABLED", "maybe"),
+        ("WORKER_MAX_ATTEMPTS", "0"),
+        ("AIRTABLE_API_URL", "ftp://example.com"),
+        ("AIRSYNC_LOG_FORMAT", "xml"),
+    ])
+    .expect_err("invalid");
+    assert_eq!(
+        problem_variables(&err),
+        [
+            "DATABASE_URL",
+            "AIRTABLE_API_URL",
+            "AIRTABLE_BASE_ID",
+            "JWT_SECRET",
+            "DATA_BACKEND_REWARDS",
+            "USER_READTHROUGH_FALLBACK_ENABLED",
+            "WORKER_MAX_ATTEMPTS",
+            "AIRSYNC_LOG_FORMAT",
+        ]
+    );
+}
+
+#[test]
+fn rules_between_variables_are_checked() {
+    let err = load(&[
+        ("DATABASE_MIN_CONNECTIONS", "5"),
+        ("DATABASE_MAX_CONNECTIONS", "2"),
+    ])
+    .expect_err("invalid");
+    assert_eq!(problem_variables(&err), ["DATABASE_MIN_CONNECTIONS"]);
+}
+
+#[test]
+fn empty_values_count_as_unset() {
+    let config = load(&[("DATABASE_URL", "  "), ("WORKER_CONCURRENCY", "")]).expect("valid");
+    assert!(config.database.url.is_none());
+    assert_eq!(config.worker.concurrency, 1);
+}
+
+#[test]
+fn a_missing_database_url_is_named_when_a_command_needs_it() {
+    let config = load(&[]).expect("valid");
+    let err = config.require_database_url().expect_err("missing");
+    assert!(err.to_string().contains("DATABASE_URL is not set"), "{err}");
+}
+
+#[test]
+fn secrets_are_redacted_in_debug_output() {
+    let config = load(&[
+        ("DATABASE_URL", "postgres://app:hunter2hunter2@db/airsync"),
+        ("AIRTABLE_TOKEN", "patSECRETTOKEN.abcdef"),
+        ("AIRTABLE_WEBHOOK_SECRET", "c2VjcmV0LW1hYy1rZXk="),
+        ("JWT_SECRET", "jwt-secret-jwt-secret-jwt-secret-0000"),
+    ])
+    .expect("valid");
+    let printed = format!("{config:?}");
+    for secret in [
+        "hunter2hunter2",
+        "patSECRETTOKEN",
+        "c2VjcmV0LW1hYy1rZXk",
+        "jwt-secret-jwt",
+    ] {
+        assert!(!printed.contains(secret), "{secret} leaked into {printed}");
+    }
+    assert!(
+        printed.contains("postgres://app:***@db/airsync"),
+        "{printed}"
+    );
+    assert_eq!(
+        config.airtable.token.as_ref().map(Secret::expose),
+        Some("patSECRETTOKEN.abcdef")
+    );
+}
+
+#[test]
+fn the_env_example_lists_every_variable_the_code_reads() {
+    let example = include_str!("../../../../.env.example");
+    let read = std::cell::RefCell::new(Vec::new());
+    let _ = Config::from_lookup(|name| {
+        read.borrow_mut().push(name.to_owned());
+        None
+    });
+    for variable in read.borrow().iter() {
+        assert!(
+            example.lines().any(|line| line
+                .trim_start_matches("# ")
+                .starts_with(&format!("{variable}="))),
+            ".env.example does not list {variable}"
+        );
+    }
+}

@@ -1,0 +1,172 @@
+//! Closed sets and identifiers of the configuration.
+
+use std::fmt;
+
+use url::Url;
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One JSON object a line: for production, where logs are collected.
+    Json,
+    /// Readable lines: for a person at a terminal.
+    Pretty,
+}
+
+impl LogFormat {
+    pub(super) fn parse(raw: &str) -> Result<LogFormat, String> {
+        match raw.to_ascii_lowercase().as_str() {
+            "json" => Ok(LogFormat::Json),
+            "pretty" | "text" => Ok(LogFormat::Pretty),
+            _ => Err(format!("must be json or pretty, got {raw:?}")),
+        }
+    }
+}
+
+/// Where an endpoint group reads and writes (DESIGN.md, "Data-backend flags").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum DataBackendMode {
+    /// Read and write the Airtable base directly: the legacy path.
+    AirtableOnly,
+    /// Answer from Airtable, also read PostgreSQL, and count every difference.
+    PostgresShadowRead,
+    /// Answer from PostgreSQL; writes reach Airtable through the outbox.
+    PostgresPrimary,
+}
+
+impl DataBackendMode {
+    /// Every mode, as configured.
+    pub const ALL: [DataBackendMode; 3] = [
+        DataBackendMode::AirtableOnly,
+        DataBackendMode::PostgresShadowRead,
+        DataBackendMode::PostgresPrimary,
+    ];
+
+    /// The mode's name in configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DataBackendMode::AirtableOnly => "airtable_only",
+            DataBackendMode::PostgresShadowRead => "postgres_shadow_read",
+            DataBackendMode::PostgresPrimary => "postgres_primary",
+        }
+    }
+
+    pub(super) fn parse(raw: &str) -> Result<DataBackendMode, String> {
+        let wanted = raw.to_ascii_lowercase();
+        Self::ALL
+            .into_iter()
+            .find(|mode| mode.as_str() == wanted)
+            .ok_or_else(|| {
+                format!(
+                    "must be airtable_only, postgres_shadow_read or postgres_primary, got {raw:?}"
+                )
+            })
+    }
+}
+
+impl fmt::Display for DataBackendMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A group of API endpoints that switches backend as one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EndpointGroup {
+    Programs,
+    HabitUsage,
+    MethodUsage,
+    PersonalGoals,
+    PersonalGoalUsage,
+    OvertuigingUsage,
+    Rewards,
+    Reference,
+    Users,
+}
+
+impl EndpointGroup {
+    /// Every group.
+    pub const ALL: [EndpointGroup; 9] = [
+        EndpointGroup::Programs,
+        EndpointGroup::HabitUsage,
+        EndpointGroup::MethodUsage,
+        EndpointGroup::PersonalGoals,
+        EndpointGroup::PersonalGoalUsage,
+        EndpointGroup::OvertuigingUsage,
+        EndpointGroup::Rewards,
+        EndpointGroup::Reference,
+        EndpointGroup::Users,
+    ];
+
+    /// The group's name in variables and metrics, e.g. `habit_usage`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndpointGroup::Programs => "programs",
+            EndpointGroup::HabitUsage => "habit_usage",
+            EndpointGroup::MethodUsage => "method_usage",
+            EndpointGroup::PersonalGoals => "personal_goals",
+            EndpointGroup::PersonalGoalUsage => "personal_goal_usage",
+            EndpointGroup::OvertuigingUsage => "overtuiging_usage",
+            EndpointGroup::Rewards => "rewards",
+            EndpointGroup::Reference => "reference",
+            EndpointGroup::Users => "users",
+        }
+    }
+
+    /// The variable that sets the group's mode, e.g. `DATA_BACKEND_HABIT_USAGE`.
+    pub fn variable(self) -> String {
+        format!("DATA_BACKEND_{}", self.as_str().to_ascii_uppercase())
+    }
+}
+
+/// An Airtable base id: `app` followed by 14 letters or digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AirtableBaseId(String);
+
+impl AirtableBaseId {
+    /// Checks the shape of a base id.
+    pub fn parse(raw: &str) -> Result<AirtableBaseId, String> {
+        let valid = raw.len() == 17
+            && raw.starts_with("app")
+            && raw[3..].bytes().all(|b| b.is_ascii_alphanumeric());
+        if valid {
+            Ok(AirtableBaseId(raw.to_owned()))
+        } else {
+            Err(format!(
+                "must be an Airtable base id: \"app\" and 14 letters or digits, got {raw:?}"
+            ))
+        }
+    }
+
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AirtableBaseId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An http(s) URL.
+pub(super) fn parse_http_url(raw: &str) -> Result<Url, String> {
+    let url = Url::parse(raw).map_err(|err| format!("is not a valid URL ({err})"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(format!("must be an http:// or https:// URL, got {raw:?}"));
+    }
+    Ok(url)
+}
+
+pub(super) fn default_airtable_url() -> Url {
+    // A constant: no input can make this fail.
+    Url::parse("https://api.airtable.com").expect("Airtable's URL is a valid URL")
+}
+
+/// A `RUST_LOG` filter, checked by the same parser that will use it.
+pub(super) fn parse_log_filter(raw: &str) -> Result<String, String> {
+    tracing_subscriber::EnvFilter::try_new(raw)
+        .map(|_| raw.to_owned())
+        .map_err(|err| format!("is not a valid log filter ({err})"))
+}
