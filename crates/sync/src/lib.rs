@@ -1,1 +1,25 @@
-//! placeholder
+//! The sync engine between PostgreSQL and the Airtable base (DESIGN.md): the
+//! mapping, the id map, the outbox and its worker, and the inbound paths. It
+//! knows nothing of HTTP routes or coaching rules.
+
+pub mod dead_letters;
+pub mod id_map;
+pub mod mapping;
+pub mod outbox;
+
+/// Errors of the sync engine.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A query failed.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The mapping cannot be used.
+    #[error(transparent)]
+    Mapping(#[from] mapping::MappingError),
+    /// A command named something that does not exist.
+    #[error("{0}")]
+    NotFound(String),
+}
+
+/// `Result` with the sync engine's error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

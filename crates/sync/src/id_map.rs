@@ -1,0 +1,97 @@
+//! The id map: which Airtable record mirrors which row.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use sqlx::PgExecutor;
+use uuid::Uuid;
+
+use crate::Result;
+
+/// The Airtable record ids of `row_ids` of one entity, where known.
+pub async fn airtable_ids<'e>(
+    executor: impl PgExecutor<'e>,
+    entity: &str,
+    row_ids: &[Uuid],
+) -> Result<HashMap<Uuid, String>> {
+    let rows: Vec<(Uuid, String)> = sqlx::query_as(
+        "SELECT row_id, airtable_id FROM airtable_id_map WHERE entity = $1 AND row_id = ANY($2)",
+    )
+    .bind(entity)
+    .bind(row_ids)
+    .fetch_all(executor)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// The row mirrored by Airtable record `airtable_id` of `entity`.
+pub async fn row_id<'e>(
+    executor: impl PgExecutor<'e>,
+    entity: &str,
+    airtable_id: &str,
+) -> Result<Option<Uuid>> {
+    let row = sqlx::query_scalar(
+        "SELECT row_id FROM airtable_id_map WHERE entity = $1 AND airtable_id = $2",
+    )
+    .bind(entity)
+    .bind(airtable_id)
+    .fetch_optional(executor)
+    .await?;
+    Ok(row)
+}
+
+/// Records that `row_id` was pushed as `airtable_id` just now, and holds the
+/// record back from another push for `hold` (coalescing bursts).
+pub async fn record_push<'e>(
+    executor: impl PgExecutor<'e>,
+    entity: &str,
+    row_id: Uuid,
+    airtable_id: &str,
+    hold: Duration,
+) -> Result<()> {
+    let hold_ms = i64::try_from(hold.as_millis()).unwrap_or(i64::MAX);
+    sqlx::query(
+        "INSERT INTO airtable_id_map (entity, row_id, airtable_id, last_pushed_at, hold_until)
+         VALUES ($1, $2, $3, now(), now() + $4 * interval '1 millisecond')
+         ON CONFLICT (entity, row_id) DO UPDATE
+            SET airtable_id = EXCLUDED.airtable_id,
+                last_pushed_at = EXCLUDED.last_pushed_at,
+                hold_until = EXCLUDED.hold_until",
+    )
+    .bind(entity)
+    .bind(row_id)
+    .bind(airtable_id)
+    .bind(hold_ms)
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+/// Records a mapping learnt from Airtable (inbound), without a push time.
+pub async fn record_mapping<'e>(
+    executor: impl PgExecutor<'e>,
+    entity: &str,
+    row_id: Uuid,
+    airtable_id: &str,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO airtable_id_map (entity, row_id, airtable_id) VALUES ($1, $2, $3)
+         ON CONFLICT (entity, row_id) DO UPDATE SET airtable_id = EXCLUDED.airtable_id",
+    )
+    .bind(entity)
+    .bind(row_id)
+    .bind(airtable_id)
+    .execute(executor)
+    .await?;
+    Ok(())
+}
+
+/// Forgets the record of a deleted row.
+pub async fn forget<'e>(executor: impl PgExecutor<'e>, entity: &str, row_id: Uuid) -> Result<()> {
+    sqlx::query("DELETE FROM airtable_id_map WHERE entity = $1 AND row_id = $2")
+        .bind(entity)
+        .bind(row_id)
+        .execute(executor)
+        .await?;
+    Ok(())
+}
