@@ -12,9 +12,10 @@ mod reader;
 mod secret;
 mod types;
 
+pub use airsync_api::{DataBackendMode, EndpointGroup};
 pub use reader::{ConfigError, ConfigProblem};
 pub use secret::{DatabaseUrl, Secret};
-pub use types::{AirtableBaseId, DataBackendMode, EndpointGroup, LogFormat};
+pub use types::{AirtableBaseId, LogFormat};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
