@@ -155,7 +155,7 @@ fn every_subcommand_explains_itself() {
         assert!(stdout.contains("Usage: airsync"), "{args:?}: {stdout}");
     }
     let top = text(&airsync(&["--help"], &[]).stdout);
-    for subcommand in ["migrate", "config"] {
+    for subcommand in ["migrate", "config", "sync", "dead-letter"] {
         assert!(
             top.contains(subcommand),
             "{subcommand} missing from --help: {top}"
@@ -167,4 +167,139 @@ fn every_subcommand_explains_itself() {
 fn an_unknown_subcommand_is_a_usage_error() {
     let output = airsync(&["frobnicate"], &[]);
     assert_eq!(output.status.code(), Some(2));
+}
+
+/// Plants a dead letter for a new user, as the worker would.
+async fn plant_dead_letter(db: &TestDb) -> (i64, uuid::Uuid) {
+    let user: uuid::Uuid =
+        sqlx::query_scalar("INSERT INTO users_pg (email) VALUES ('dl@example.com') RETURNING id")
+            .fetch_one(db.pool())
+            .await
+            .expect("user");
+    sqlx::query("DELETE FROM sync_outbox")
+        .execute(db.pool())
+        .await
+        .expect("clear");
+    let id = sqlx::query_scalar(
+        "INSERT INTO sync_dead_letter (outbox_id, entity, row_id, operation, idempotency_key, attempts, reason,
+                                       last_error, http_status, airtable_error_type, airtable_error_message, first_enqueued_at)
+         VALUES (1, 'user', $1, 'upsert', 'k', 1, 'rejected', 'PATCH answered 422', 422,
+                 'INVALID_VALUE_FOR_COLUMN', 'Field \"Level\" cannot accept the provided value', now())
+         RETURNING id",
+    )
+    .bind(user)
+    .fetch_one(db.pool())
+    .await
+    .expect("dead letter");
+    (id, user)
+}
+
+#[tokio::test]
+async fn dead_letters_are_listed_shown_replayed_and_purged_from_the_command_line() {
+    let db = TestDb::new().await;
+    let (id, user) = plant_dead_letter(&db).await;
+    let vars = [("DATABASE_URL", db.url())];
+
+    let list = airsync(&["dead-letter", "list"], &vars);
+    assert!(list.status.success(), "{}", text(&list.stderr));
+    let listed = text(&list.stdout);
+    assert!(
+        listed.contains(&user.to_string()) && listed.contains("INVALID_VALUE_FOR_COLUMN"),
+        "{listed}"
+    );
+
+    let show = airsync(&["dead-letter", "show", &id.to_string()], &vars);
+    assert!(
+        text(&show.stdout).contains("cannot accept the provided value"),
+        "{}",
+        text(&show.stdout)
+    );
+
+    let missing = airsync(&["dead-letter", "show", "999999"], &vars);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        text(&missing.stderr).contains("no dead letter 999999"),
+        "{}",
+        text(&missing.stderr)
+    );
+
+    let replay = airsync(&["dead-letter", "replay", &id.to_string()], &vars);
+    assert!(
+        text(&replay.stdout).contains("replayed 1"),
+        "{}",
+        text(&replay.stdout)
+    );
+    let pending: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_outbox WHERE row_id = $1")
+        .bind(user)
+        .fetch_one(db.pool())
+        .await
+        .expect("count");
+    assert_eq!(pending, 1);
+
+    let (second, _) = plant_dead_letter_for_existing(&db, user).await;
+    let purge = airsync(&["dead-letter", "purge", "--older-than", "0s"], &vars);
+    assert!(
+        text(&purge.stdout).contains("purged 1"),
+        "{}",
+        text(&purge.stdout)
+    );
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_dead_letter WHERE id = $1")
+        .bind(second)
+        .fetch_one(db.pool())
+        .await
+        .expect("count");
+    assert_eq!(left, 0);
+}
+
+async fn plant_dead_letter_for_existing(db: &TestDb, user: uuid::Uuid) -> (i64, uuid::Uuid) {
+    let id = sqlx::query_scalar(
+        "INSERT INTO sync_dead_letter (outbox_id, entity, row_id, operation, idempotency_key, attempts, reason,
+                                       last_error, first_enqueued_at, failed_at)
+         VALUES (2, 'user', $1, 'upsert', 'k2', 12, 'attempts_exhausted', '503', now(), now() - interval '1 minute')
+         RETURNING id",
+    )
+    .bind(user)
+    .fetch_one(db.pool())
+    .await
+    .expect("dead letter");
+    (id, user)
+}
+
+#[test]
+fn replay_and_purge_need_a_target() {
+    for args in [["dead-letter", "replay"], ["dead-letter", "purge"]] {
+        let output = airsync(&args, &[]);
+        assert_eq!(output.status.code(), Some(2), "{args:?}");
+    }
+    let output = airsync(&["dead-letter", "purge", "--older-than", "soon"], &[]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr).contains("is not an age"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+#[tokio::test]
+async fn sync_status_prints_each_entitys_queue_and_dead_letters() {
+    let db = TestDb::new().await;
+    plant_dead_letter(&db).await;
+    sqlx::query("INSERT INTO users_pg (email) VALUES ('waiting@example.com')")
+        .execute(db.pool())
+        .await
+        .expect("user");
+    let output = airsync(&["sync", "status"], &[("DATABASE_URL", db.url())]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    let user_line = stdout
+        .lines()
+        .find(|l| l.starts_with("user "))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let columns: Vec<&str> = user_line.split_whitespace().collect();
+    assert_eq!(&columns[1..3], ["1", "0"], "{user_line}");
+    assert_eq!(columns[4], "1", "one dead letter: {user_line}");
+    assert!(
+        stdout.lines().any(|l| l.starts_with("overtuiging_usage")),
+        "{stdout}"
+    );
 }

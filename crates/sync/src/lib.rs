@@ -2,10 +2,14 @@
 //! mapping, the id map, the outbox and its worker, and the inbound paths. It
 //! knows nothing of HTTP routes or coaching rules.
 
+pub mod cells;
 pub mod dead_letters;
 pub mod id_map;
 pub mod mapping;
 pub mod outbox;
+pub mod rows;
+pub mod status;
+pub mod worker;
 
 /// Errors of the sync engine.
 #[derive(Debug, thiserror::Error)]

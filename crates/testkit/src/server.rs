@@ -122,11 +122,17 @@ impl Server {
                 .await
                 .unwrap_or_else(|err| panic!("migrating the template: {err}"));
             pool.close().await;
+            // A closed connection's server process may still be exiting;
+            // the rename waits until the database is free.
             let rename = format!("ALTER DATABASE \"{building}\" RENAME TO \"{name}\"");
-            admin
-                .execute(rename.as_str())
-                .await
-                .unwrap_or_else(|err| panic!("{rename}: {err}"));
+            let mut attempts = 0;
+            while let Err(err) = admin.execute(rename.as_str()).await {
+                attempts += 1;
+                if attempts > 100 {
+                    panic!("{rename}: {err}");
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
         }
         let _ = sqlx::query("SELECT pg_advisory_unlock(hashtextextended($1, 0))")
             .bind(&name)

@@ -109,8 +109,9 @@ pub struct Switches {
 /// `SYNC_*`: the inbound schedules and the mapping.
 #[derive(Debug, Clone)]
 pub struct SyncConfig {
-    /// `SYNC_MAPPING_PATH` (default `config/mapping.toml`).
-    pub mapping_path: PathBuf,
+    /// `SYNC_MAPPING_PATH`; unset means the built-in default mapping (the
+    /// repository's `config/mapping.toml`, compiled in).
+    pub mapping_path: Option<PathBuf>,
     /// `SYNC_FULL_RECONCILE_INTERVAL_SECS` (default 86400).
     pub full_reconcile_interval: Duration,
     /// `SYNC_INCREMENTAL_POLL_INTERVAL_SECS` (default 60).
@@ -205,9 +206,7 @@ impl Config {
                 full_poll_sync: env.flag("FULL_AIRTABLE_POLL_SYNC_ENABLED", true),
             },
             sync: SyncConfig {
-                mapping_path: env
-                    .optional("SYNC_MAPPING_PATH", |v| Ok(PathBuf::from(v)))
-                    .unwrap_or_else(|| PathBuf::from("config/mapping.toml")),
+                mapping_path: env.optional("SYNC_MAPPING_PATH", |v| Ok(PathBuf::from(v))),
                 full_reconcile_interval: env.seconds(
                     "SYNC_FULL_RECONCILE_INTERVAL_SECS",
                     86_400,
@@ -287,6 +286,16 @@ impl Config {
             max_connections: self.database.max_connections,
             min_connections: self.database.min_connections,
             acquire_timeout: self.database.acquire_timeout,
+        }
+    }
+
+    /// The mapping: `SYNC_MAPPING_PATH`'s file, or the built-in default.
+    pub fn load_mapping(
+        &self,
+    ) -> Result<airsync_sync::mapping::Mapping, airsync_sync::mapping::MappingError> {
+        match &self.sync.mapping_path {
+            Some(path) => airsync_sync::mapping::Mapping::load(path),
+            None => airsync_sync::mapping::Mapping::default_mapping(),
         }
     }
 

@@ -30,10 +30,8 @@ fn an_empty_environment_gives_the_documented_defaults() {
         DataBackendMode::PostgresPrimary
     );
     assert!(config.switches.user_fast_lane);
-    assert_eq!(
-        config.sync.mapping_path,
-        PathBuf::from("config/mapping.toml")
-    );
+    assert_eq!(config.sync.mapping_path, None);
+    assert!(config.load_mapping().is_ok(), "the built-in mapping loads");
     assert_eq!(config.worker.max_attempts, 12);
     assert_eq!(config.log.filter, "info");
 }

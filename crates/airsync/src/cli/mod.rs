@@ -1,5 +1,8 @@
 //! The command line: one binary, one subcommand per job.
 
+mod dead_letter;
+mod sync_status;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -33,6 +36,23 @@ enum Command {
     /// Exits 1 and names every bad variable when the configuration cannot be
     /// used.
     Config,
+    /// Inspect the sync between PostgreSQL and Airtable.
+    #[command(subcommand)]
+    Sync(SyncCommand),
+    /// Look at, replay and purge outbound events that gave up.
+    ///
+    /// An event lands here when Airtable refuses its record (a 4xx other than
+    /// 429, with Airtable's error kept) or when its retries run out. Fix the
+    /// cause, then replay it.
+    #[command(subcommand)]
+    DeadLetter(dead_letter::DeadLetterCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum SyncCommand {
+    /// Per entity: pending outbound events, the oldest one's age, dead
+    /// letters, and the last push to Airtable.
+    Status,
 }
 
 /// Errors that end a command; each prints as one line.
@@ -42,6 +62,12 @@ pub enum CliError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Database(#[from] airsync_db::Error),
+    #[error(transparent)]
+    Sync(#[from] airsync_sync::Error),
+    #[error(transparent)]
+    Mapping(#[from] airsync_sync::mapping::MappingError),
+    #[error("{0}")]
+    Usage(String),
     #[error("could not start the async runtime: {0}")]
     Runtime(#[source] std::io::Error),
 }
@@ -68,6 +94,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
             Ok(())
         }
         Command::Migrate => runtime()?.block_on(migrate(&config)),
+        Command::Sync(SyncCommand::Status) => runtime()?.block_on(sync_status::run(&config)),
+        Command::DeadLetter(command) => runtime()?.block_on(dead_letter::run(&config, command)),
     }
 }
 
@@ -78,9 +106,14 @@ fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
         .map_err(CliError::Runtime)
 }
 
-async fn migrate(config: &Config) -> Result<(), CliError> {
+/// A pool on `DATABASE_URL`.
+async fn connect(config: &Config) -> Result<airsync_db::PgPool, CliError> {
     let url = config.require_database_url()?;
-    let pool = airsync_db::connect(url.expose(), &config.pool_settings()).await?;
+    Ok(airsync_db::connect(url.expose(), &config.pool_settings()).await?)
+}
+
+async fn migrate(config: &Config) -> Result<(), CliError> {
+    let pool = connect(config).await?;
     let report = airsync_db::migrate(&pool).await?;
     pool.close().await;
     if report.applied.is_empty() {

@@ -1,0 +1,207 @@
+//! The API's one error type and its one JSON shape:
+//! `{"error": {"code": "...", "message": "..."}}`, plus `field` when one input
+//! field is to blame and `conflictingId` when another record is in the way.
+//! A 500 says nothing of its cause to the client; the cause is logged once,
+//! with its chain, where the response is made.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{json, Map, Value};
+use uuid::Uuid;
+
+/// Everything a request can fail with, named by what the caller can do.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// 400: an input field is missing, malformed or out of range.
+    #[error("{field}: {message}")]
+    InvalidField { field: String, message: String },
+    /// 400: the request as a whole is unreadable (not JSON, not an object).
+    #[error("{0}")]
+    BadRequest(String),
+    /// 401: no valid credentials, or credentials that do not match.
+    #[error("{0}")]
+    Unauthorized(&'static str),
+    /// 404: the resource does not exist or is not the caller's to see. The
+    /// field names the input that pointed at it when it came from a body or
+    /// query.
+    #[error("{what} not found")]
+    NotFound {
+        what: &'static str,
+        field: Option<&'static str>,
+    },
+    /// 409: the request clashes with existing data.
+    #[error("{message}")]
+    Conflict {
+        code: &'static str,
+        message: String,
+        conflicting_id: Option<Uuid>,
+    },
+    /// 422: well-formed, but a domain rule forbids it.
+    #[error("{message}")]
+    Rule {
+        code: &'static str,
+        message: String,
+        field: Option<&'static str>,
+    },
+    /// 429: too many failed logins; try again after the given seconds.
+    #[error("too many attempts")]
+    TooManyAttempts { retry_after_secs: u64 },
+    /// 502: the Airtable base could not answer (airtable modes only).
+    #[error("the Airtable base did not answer: {0}")]
+    Upstream(String),
+    /// 500: a fault of ours or of the database; logged, never shown.
+    #[error(transparent)]
+    Internal(Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// `Result` with the API's error.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A 400 naming `field`.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Error {
+        Error::InvalidField {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// A 404 for a resource named in the path.
+    pub fn not_found(what: &'static str) -> Error {
+        Error::NotFound { what, field: None }
+    }
+
+    /// A 404 for a resource that an input field pointed at.
+    pub fn not_found_in(what: &'static str, field: &'static str) -> Error {
+        Error::NotFound {
+            what,
+            field: Some(field),
+        }
+    }
+
+    /// A 422 for a domain rule.
+    pub fn rule(code: &'static str, message: impl Into<String>, field: Option<&'static str>) -> Error {
+        Error::Rule {
+            code,
+            message: message.into(),
+            field,
+        }
+    }
+
+    /// A 500 with its cause, to be logged.
+    pub fn internal(cause: impl std::error::Error + Send + Sync + 'static) -> Error {
+        Error::Internal(Box::new(cause))
+    }
+
+    /// A 500 described in words, for states that should not happen.
+    pub fn invariant(message: impl Into<String>) -> Error {
+        Error::Internal(message.into().into())
+    }
+
+    /// The HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Error::InvalidField { .. } | Error::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Error::NotFound { .. } => StatusCode::NOT_FOUND,
+            Error::Conflict { .. } => StatusCode::CONFLICT,
+            Error::Rule { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            Error::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::Upstream(_) => StatusCode::BAD_GATEWAY,
+            Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn body(&self) -> Value {
+        let mut error = Map::new();
+        let (code, message): (&str, String) = match self {
+            Error::InvalidField { field, message } => {
+                error.insert("field".into(), json!(field));
+                ("invalid_field", format!("{field}: {message}"))
+            }
+            Error::BadRequest(message) => ("bad_request", message.clone()),
+            Error::Unauthorized(message) => ("unauthorized", (*message).to_owned()),
+            Error::NotFound { what, field } => {
+                if let Some(field) = field {
+                    error.insert("field".into(), json!(field));
+                }
+                ("not_found", format!("{what} not found"))
+            }
+            Error::Conflict {
+                code,
+                message,
+                conflicting_id,
+            } => {
+                if let Some(id) = conflicting_id {
+                    error.insert("conflictingId".into(), json!(id));
+                }
+                (code, message.clone())
+            }
+            Error::Rule {
+                code,
+                message,
+                field,
+            } => {
+                if let Some(field) = field {
+                    error.insert("field".into(), json!(field));
+                }
+                (code, message.clone())
+            }
+            Error::TooManyAttempts { .. } => (
+                "too_many_attempts",
+                "too many failed sign-in attempts; try again later".to_owned(),
+            ),
+            Error::Upstream(_) => (
+                "upstream_unavailable",
+                "the data backend did not answer; try again".to_owned(),
+            ),
+            Error::Internal(_) => ("internal", "something went wrong on our side".to_owned()),
+        };
+        error.insert("code".into(), json!(code));
+        error.insert("message".into(), json!(message));
+        json!({ "error": error })
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(err: sqlx::Error) -> Error {
+        Error::internal(err)
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        match &self {
+            Error::Internal(cause) => {
+                tracing::error!(error = %ErrorChain(cause.as_ref()), "request failed");
+            }
+            Error::Upstream(cause) => {
+                tracing::warn!(error = %cause, "data backend failed");
+            }
+            _ => {}
+        }
+        let mut response = (status, axum::Json(self.body())).into_response();
+        if let Error::TooManyAttempts { retry_after_secs } = self {
+            if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+        }
+        response
+    }
+}
+
+/// Displays an error with its sources, `outer: inner: innermost`.
+pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,61 @@
+//! Method usage.
+
+use async_trait::async_trait;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+
+use crate::auth::Scope;
+use crate::domain::{MethodId, MethodUsageId, Notes, ProgramId, ScheduleDayId, UserId};
+use crate::error::Result;
+use crate::store::{Award, Created};
+
+/// A method usage.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MethodUsage {
+    pub id: MethodUsageId,
+    pub user_id: UserId,
+    pub method_id: MethodId,
+    pub program_id: Option<ProgramId>,
+    pub schedule_day_id: Option<ScheduleDayId>,
+    pub used_on: NaiveDate,
+    pub remark: String,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A method usage to record.
+#[derive(Debug, Clone)]
+pub struct NewMethodUsage {
+    pub method_id: MethodId,
+    pub program_id: Option<ProgramId>,
+    pub schedule_day_id: Option<ScheduleDayId>,
+    pub used_on: NaiveDate,
+    pub remark: Notes,
+    /// The client's `Idempotency-Key` and a fingerprint of the request.
+    pub idempotency: Option<IdempotencyKey>,
+}
+
+/// An idempotency key sent with a post.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey {
+    pub key: String,
+    pub request_hash: String,
+}
+
+/// Changes to a method usage.
+#[derive(Debug, Clone, Default)]
+pub struct MethodUsagePatch {
+    pub used_on: Option<NaiveDate>,
+    pub remark: Option<Notes>,
+}
+
+/// Method usage of the `MethodUsage` endpoint group.
+#[async_trait]
+pub trait MethodUsageStore: Send + Sync {
+    /// Records a usage, keeps schedule days' completion and the user's
+    /// rewards in step, in one transaction.
+    async fn create(&self, owner: UserId, new: NewMethodUsage, now: DateTime<Utc>) -> Result<Created<(MethodUsage, Award)>>;
+    async fn update(&self, owner: UserId, id: MethodUsageId, patch: MethodUsagePatch, now: DateTime<Utc>) -> Result<MethodUsage>;
+    /// The latest usage of each method recorded with a program.
+    async fn latest_by_program(&self, scope: Scope, program: ProgramId) -> Result<Vec<MethodUsage>>;
+}

@@ -1,0 +1,294 @@
+//! Sending chunks of prepared actions to Airtable and recording the outcome:
+//! the id map and the completion of the events in one transaction, or a
+//! retry, or a dead letter. A chunk that Airtable refuses is split so that
+//! one bad record never blocks the others.
+
+use std::future::Future;
+use std::time::Duration;
+
+use rand::Rng;
+use serde_json::{Map, Value};
+
+use crate::id_map;
+use crate::mapping::EntityMapping;
+use crate::outbox::{self, DeadLetterReason, FailureDetail, OutboxEvent, Requeue};
+use crate::Result;
+
+use super::prepare::Action;
+use super::{WorkerContext, WorkerSettings};
+
+/// Why a write to Airtable failed, as the worker needs to know it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendError {
+    /// Airtable answered 429: the base is paused; waiting costs no attempt.
+    pub rate_limited: bool,
+    /// Worth trying again later (5xx, timeouts, connection errors).
+    pub retryable: bool,
+    /// What Airtable said.
+    pub detail: FailureDetail,
+}
+
+/// The writes the worker makes. The Airtable client implements it; the
+/// boundary keeps the worker's rules apart from HTTP.
+pub trait RecordWriter: Send + Sync {
+    /// Creates or finds records by upsert on `merge_field`, at most ten;
+    /// answers their record ids in input order.
+    fn upsert(
+        &self,
+        table: &str,
+        merge_field: &str,
+        records: Vec<Map<String, Value>>,
+    ) -> impl Future<Output = std::result::Result<Vec<String>, SendError>> + Send;
+
+    /// Updates records by id, merging the given cells, at most ten.
+    fn update(
+        &self,
+        table: &str,
+        records: Vec<(String, Map<String, Value>)>,
+    ) -> impl Future<Output = std::result::Result<Vec<String>, SendError>> + Send;
+
+    /// Deletes records by id, at most ten.
+    fn delete(
+        &self,
+        table: &str,
+        record_ids: Vec<String>,
+    ) -> impl Future<Output = std::result::Result<Vec<String>, SendError>> + Send;
+}
+
+/// Up to ten actions of one kind for one entity: one request.
+#[derive(Debug, Clone)]
+pub(crate) struct Chunk {
+    pub entity: String,
+    pub actions: Vec<Action>,
+}
+
+/// Splits an entity's actions into request-sized chunks of one kind each.
+pub(crate) fn chunk_actions(entity: &str, actions: Vec<Action>) -> Vec<Chunk> {
+    let (mut creates, mut updates, mut deletes) = (Vec::new(), Vec::new(), Vec::new());
+    for action in actions {
+        match action {
+            Action::Create { .. } => creates.push(action),
+            Action::Update { .. } => updates.push(action),
+            Action::Delete { .. } => deletes.push(action),
+        }
+    }
+    [creates, updates, deletes]
+        .into_iter()
+        .flat_map(|kind| {
+            let mut chunks = Vec::new();
+            let mut rest = kind;
+            while !rest.is_empty() {
+                let tail = rest.split_off(rest.len().min(10));
+                chunks.push(Chunk {
+                    entity: entity.to_owned(),
+                    actions: std::mem::replace(&mut rest, tail),
+                });
+            }
+            chunks
+        })
+        .collect()
+}
+
+/// What became of a chunk's events.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ChunkOutcome {
+    pub sent: u64,
+    pub requests: u64,
+    pub retried: u64,
+    pub dead: u64,
+}
+
+impl ChunkOutcome {
+    pub(crate) fn add(&mut self, other: ChunkOutcome) {
+        self.sent += other.sent;
+        self.requests += other.requests;
+        self.retried += other.retried;
+        self.dead += other.dead;
+    }
+}
+
+/// Sends one chunk and records the outcome.
+pub(crate) async fn send_chunk<W: RecordWriter>(
+    ctx: &WorkerContext<W>,
+    chunk: Chunk,
+) -> Result<ChunkOutcome> {
+    let Some(entity) = ctx.mapping.entity(&chunk.entity) else {
+        return Ok(ChunkOutcome::default());
+    };
+    let mut outcome = ChunkOutcome {
+        requests: 1,
+        ..Default::default()
+    };
+    match write(ctx, entity, &chunk.actions).await {
+        Ok(record_ids) => {
+            record_success(ctx, entity, &chunk.actions, &record_ids).await?;
+            outcome.sent = chunk.actions.len() as u64;
+        }
+        Err(err) if err.rate_limited || err.retryable => {
+            for action in &chunk.actions {
+                if retry_or_give_up(ctx, action.event(), &err).await? {
+                    outcome.retried += 1;
+                } else {
+                    outcome.dead += 1;
+                }
+            }
+        }
+        Err(err) if chunk.actions.len() > 1 => {
+            // Airtable refuses a batch whole when one record is bad: send
+            // each alone to find it, and let the others through.
+            tracing::info!(entity = %entity.name, error = %err.detail.message, "a batch was refused; sending its records one by one");
+            for action in chunk.actions {
+                let single = Chunk {
+                    entity: chunk.entity.clone(),
+                    actions: vec![action],
+                };
+                outcome.add(Box::pin(send_chunk(ctx, single)).await?);
+            }
+        }
+        Err(err) => {
+            let event = chunk.actions[0].event();
+            tracing::warn!(entity = %entity.name, row_id = %event.row_id, event_id = event.id, error = %err.detail.message, "Airtable refused the record; moved to the dead-letter queue");
+            outbox::dead_letter(
+                &ctx.pool,
+                &ctx.settings.owner,
+                event.id,
+                DeadLetterReason::Rejected,
+                &err.detail,
+            )
+            .await?;
+            outcome.dead += 1;
+        }
+    }
+    Ok(outcome)
+}
+
+async fn write<W: RecordWriter>(
+    ctx: &WorkerContext<W>,
+    entity: &EntityMapping,
+    actions: &[Action],
+) -> std::result::Result<Vec<String>, SendError> {
+    let table = entity.airtable_table.as_str();
+    match actions.first() {
+        Some(Action::Create { .. }) => {
+            let merge_field = entity
+                .pg_id_field()
+                .map(|f| f.field.as_str())
+                .unwrap_or("pg_id");
+            let records = actions
+                .iter()
+                .filter_map(|a| match a {
+                    Action::Create { fields, .. } => Some(fields.clone()),
+                    _ => None,
+                })
+                .collect();
+            ctx.writer.upsert(table, merge_field, records).await
+        }
+        Some(Action::Update { .. }) => {
+            let records = actions
+                .iter()
+                .filter_map(|a| match a {
+                    Action::Update {
+                        record_id, fields, ..
+                    } => Some((record_id.clone(), fields.clone())),
+                    _ => None,
+                })
+                .collect();
+            ctx.writer.update(table, records).await
+        }
+        Some(Action::Delete { .. }) => {
+            let ids = actions
+                .iter()
+                .filter_map(|a| match a {
+                    Action::Delete { record_id, .. } => Some(record_id.clone()),
+                    _ => None,
+                })
+                .collect();
+            ctx.writer.delete(table, ids).await
+        }
+        None => Ok(Vec::new()),
+    }
+}
+
+/// Records the id map and completes the events, in one transaction.
+async fn record_success<W: RecordWriter>(
+    ctx: &WorkerContext<W>,
+    entity: &EntityMapping,
+    actions: &[Action],
+    record_ids: &[String],
+) -> Result<()> {
+    let mut tx = ctx.pool.begin().await?;
+    for (action, record_id) in actions.iter().zip(record_ids) {
+        let event = action.event();
+        match action {
+            Action::Delete { .. } => id_map::forget(&mut *tx, &entity.name, event.row_id).await?,
+            _ => {
+                id_map::record_push(
+                    &mut *tx,
+                    &entity.name,
+                    event.row_id,
+                    record_id,
+                    ctx.settings.hold_after_push,
+                )
+                .await?
+            }
+        }
+    }
+    let ids: Vec<i64> = actions.iter().map(|a| a.event().id).collect();
+    let done = outbox::complete(&mut tx, &ctx.settings.owner, &ids).await?;
+    tx.commit().await?;
+    if done.len() < ids.len() {
+        tracing::warn!(entity = %entity.name, lost = ids.len() - done.len(), "sent events whose lease another worker had taken; the id map is recorded and the other worker's send is an idempotent repeat");
+    }
+    Ok(())
+}
+
+/// Requeues an event after a transient failure, or dead-letters it when its
+/// attempts are used up. Returns true when it was requeued.
+pub(crate) async fn retry_or_give_up<W: RecordWriter>(
+    ctx: &WorkerContext<W>,
+    event: &OutboxEvent,
+    err: &SendError,
+) -> Result<bool> {
+    let settings = &ctx.settings;
+    if err.rate_limited {
+        let requeue = Requeue {
+            count_attempt: false,
+            delay: settings.rate_limit_pause,
+            error: Some(err.detail.message.clone()),
+        };
+        outbox::requeue(&ctx.pool, &settings.owner, event.id, &requeue).await?;
+        return Ok(true);
+    }
+    let attempts = u32::try_from(event.attempts).unwrap_or(0) + 1;
+    if attempts >= settings.max_attempts {
+        tracing::warn!(entity = %event.entity, row_id = %event.row_id, event_id = event.id, attempts, error = %err.detail.message, "attempts used up; moved to the dead-letter queue");
+        outbox::dead_letter(
+            &ctx.pool,
+            &settings.owner,
+            event.id,
+            DeadLetterReason::AttemptsExhausted,
+            &err.detail,
+        )
+        .await?;
+        return Ok(false);
+    }
+    let requeue = Requeue {
+        count_attempt: true,
+        delay: backoff(settings, attempts),
+        error: Some(err.detail.message.clone()),
+    };
+    outbox::requeue(&ctx.pool, &settings.owner, event.id, &requeue).await?;
+    Ok(true)
+}
+
+/// Exponential back-off with jitter: base * 2^(attempt-1), capped, then a
+/// random point in its upper half so that retries of many events spread out.
+pub(crate) fn backoff(settings: &WorkerSettings, attempt: u32) -> Duration {
+    let exponent = attempt.saturating_sub(1).min(20);
+    let full = settings
+        .retry_base
+        .saturating_mul(1u32 << exponent)
+        .min(settings.retry_max);
+    let jitter = rand::rng().random_range(0.5..=1.0);
+    full.mul_f64(jitter)
+}
