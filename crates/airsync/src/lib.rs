@@ -4,6 +4,7 @@
 //! (`airsync-airtable`, `airsync-emulator`, `airsync-sync`, `airsync-api`,
 //! `airsync-db`).
 
+pub mod airtable;
 pub mod cli;
 pub mod config;
 pub mod telemetry;

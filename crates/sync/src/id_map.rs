@@ -42,8 +42,8 @@ pub async fn row_id<'e>(
 
 /// Records that `row_id` was pushed as `airtable_id` just now, and holds the
 /// record back from another push for `hold` (coalescing bursts).
-pub async fn record_push<'e>(
-    executor: impl PgExecutor<'e>,
+pub async fn record_push(
+    conn: &mut sqlx::PgConnection,
     entity: &str,
     row_id: Uuid,
     airtable_id: &str,
@@ -62,7 +62,19 @@ pub async fn record_push<'e>(
     .bind(row_id)
     .bind(airtable_id)
     .bind(hold_ms)
-    .execute(executor)
+    .execute(&mut *conn)
+    .await?;
+    // A change captured while this push was in flight was due at once; it
+    // waits for the hold too, so the burst it belongs to costs one more push.
+    sqlx::query(
+        "UPDATE sync_outbox
+            SET next_attempt_at = greatest(next_attempt_at, now() + $3 * interval '1 millisecond')
+          WHERE entity = $1 AND row_id = $2 AND state = 'pending'",
+    )
+    .bind(entity)
+    .bind(row_id)
+    .bind(hold_ms)
+    .execute(&mut *conn)
     .await?;
     Ok(())
 }

@@ -2,6 +2,8 @@
 //! mapping, the id map, the outbox and its worker, and the inbound paths. It
 //! knows nothing of HTTP routes or coaching rules.
 
+pub mod airtable_writer;
+pub mod bootstrap;
 pub mod cells;
 pub mod dead_letters;
 pub mod id_map;
@@ -20,6 +22,9 @@ pub enum Error {
     /// The mapping cannot be used.
     #[error(transparent)]
     Mapping(#[from] mapping::MappingError),
+    /// Airtable could not be asked, or refused.
+    #[error("Airtable: {0}")]
+    Airtable(#[from] airsync_airtable::Error),
     /// A command named something that does not exist.
     #[error("{0}")]
     NotFound(String),

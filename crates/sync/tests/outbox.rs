@@ -448,8 +448,9 @@ async fn a_record_pushed_moments_ago_waits_for_its_hold_before_the_next_push() {
     let db = TestDb::new().await;
     let user = insert_user(db.pool(), "a@example.com").await;
     clear_outbox(db.pool()).await;
+    let mut conn = db.pool().acquire().await.expect("connection");
     id_map::record_push(
-        db.pool(),
+        &mut conn,
         "user",
         user,
         "recAAAAAAAAAAAAAA",
@@ -457,6 +458,7 @@ async fn a_record_pushed_moments_ago_waits_for_its_hold_before_the_next_push() {
     )
     .await
     .expect("record push");
+    drop(conn);
     exec(
         db.pool(),
         &format!("UPDATE users_pg SET name = 'Z' WHERE id = '{user}'"),
@@ -486,4 +488,40 @@ async fn release_hands_events_back_without_counting_an_attempt() {
     assert_eq!(again.len(), 1);
     assert_eq!(again[0].attempts, 0);
     assert_eq!(again[0].operation, Operation::Upsert);
+}
+
+#[tokio::test]
+async fn a_change_captured_during_a_push_waits_for_the_hold_too() {
+    let db = TestDb::new().await;
+    let user = insert_user(db.pool(), "a@example.com").await;
+    let claimed = outbox::claim_batch(db.pool(), "w", 10, LEASE)
+        .await
+        .expect("claim");
+    exec(
+        db.pool(),
+        &format!("UPDATE users_pg SET name = 'During' WHERE id = '{user}'"),
+    )
+    .await;
+    let mut tx = db.pool().begin().await.expect("begin");
+    id_map::record_push(
+        &mut tx,
+        "user",
+        user,
+        "recAAAAAAAAAAAAAA",
+        Duration::from_secs(60),
+    )
+    .await
+    .expect("record push");
+    outbox::complete(&mut tx, "w", &[claimed[0].id])
+        .await
+        .expect("complete");
+    tx.commit().await.expect("commit");
+    assert_eq!(pending(db.pool()).await.len(), 1);
+    assert!(
+        outbox::claim_batch(db.pool(), "w", 10, LEASE)
+            .await
+            .expect("claim")
+            .is_empty(),
+        "the change made during the push must wait for the hold"
+    );
 }

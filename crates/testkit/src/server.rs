@@ -128,9 +128,16 @@ impl Server {
             let mut attempts = 0;
             while let Err(err) = admin.execute(rename.as_str()).await {
                 attempts += 1;
-                if attempts > 100 {
+                if attempts > 300 {
                     panic!("{rename}: {err}");
                 }
+                let _ = sqlx::query(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                      WHERE datname = $1 AND pid <> pg_backend_pid()",
+                )
+                .bind(&building)
+                .execute(&mut admin)
+                .await;
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             }
         }

@@ -1,7 +1,9 @@
 //! The command line: one binary, one subcommand per job.
 
+mod airtable;
 mod dead_letter;
 mod sync_status;
+mod worker;
 
 use std::process::ExitCode;
 
@@ -36,6 +38,16 @@ enum Command {
     /// Exits 1 and names every bad variable when the configuration cannot be
     /// used.
     Config,
+    /// Run the outbound worker: send every PostgreSQL change to Airtable.
+    ///
+    /// Checks the mapping against the database and the base, then works the
+    /// outbox off until SIGTERM or Ctrl-C, when it finishes or hands back
+    /// what it holds. Several workers may run: one holds the base's request
+    /// lane, the others stand by.
+    Worker,
+    /// Airtable tools: bootstrap a base's tables, run the emulator.
+    #[command(subcommand)]
+    Airtable(airtable::AirtableCommand),
     /// Inspect the sync between PostgreSQL and Airtable.
     #[command(subcommand)]
     Sync(SyncCommand),
@@ -66,6 +78,8 @@ pub enum CliError {
     Sync(#[from] airsync_sync::Error),
     #[error(transparent)]
     Mapping(#[from] airsync_sync::mapping::MappingError),
+    #[error(transparent)]
+    Bootstrap(#[from] airsync_sync::bootstrap::BootstrapError),
     #[error("{0}")]
     Usage(String),
     #[error("could not start the async runtime: {0}")]
@@ -96,6 +110,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Migrate => runtime()?.block_on(migrate(&config)),
         Command::Sync(SyncCommand::Status) => runtime()?.block_on(sync_status::run(&config)),
         Command::DeadLetter(command) => runtime()?.block_on(dead_letter::run(&config, command)),
+        Command::Worker => runtime()?.block_on(worker::run(&config)),
+        Command::Airtable(command) => runtime()?.block_on(airtable::run(&config, command)),
     }
 }
 
@@ -104,6 +120,25 @@ fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
         .enable_all()
         .build()
         .map_err(CliError::Runtime)
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub(crate) async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
 }
 
 /// A pool on `DATABASE_URL`.

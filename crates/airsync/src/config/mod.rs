@@ -124,7 +124,8 @@ pub struct SyncConfig {
 /// `WORKER_*`: the outbound worker.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
-    /// `WORKER_CONCURRENCY` (default 1): batches a process sends at once.
+    /// `WORKER_CONCURRENCY` (default 2): batches a worker works on at once,
+    /// so the base's lane does not idle while one batch ends.
     pub concurrency: u32,
     /// `WORKER_BATCH_SIZE` (default 100): events claimed at once.
     pub batch_size: u32,
@@ -224,7 +225,7 @@ impl Config {
                 ),
             },
             worker: WorkerConfig {
-                concurrency: env.number("WORKER_CONCURRENCY", 1, 1..=64),
+                concurrency: env.number("WORKER_CONCURRENCY", 2, 1..=64),
                 batch_size: env.number("WORKER_BATCH_SIZE", 100, 1..=1000),
                 max_attempts: env.number("WORKER_MAX_ATTEMPTS", 12, 1..=100),
                 lease: env.seconds("WORKER_LEASE_SECS", 30, 5..=3_600),

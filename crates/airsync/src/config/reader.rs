@@ -34,6 +34,18 @@ impl ConfigError {
     }
 }
 
+impl ConfigError {
+    /// The error of a variable whose value turned out unusable later on.
+    pub fn invalid(variable: &str, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            problems: vec![ConfigProblem {
+                variable: variable.to_owned(),
+                message: message.into(),
+            }],
+        }
+    }
+}
+
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.problems.as_slice() {

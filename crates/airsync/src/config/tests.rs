@@ -131,7 +131,7 @@ fn rules_between_variables_are_checked() {
 fn empty_values_count_as_unset() {
     let config = load(&[("DATABASE_URL", "  "), ("WORKER_CONCURRENCY", "")]).expect("valid");
     assert!(config.database.url.is_none());
-    assert_eq!(config.worker.concurrency, 1);
+    assert_eq!(config.worker.concurrency, 2);
 }
 
 #[test]

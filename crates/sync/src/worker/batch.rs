@@ -31,9 +31,13 @@ pub(crate) async fn process<W: RecordWriter + 'static>(
     if events.is_empty() {
         return Ok(report);
     }
-    let renewal = spawn_lease_renewal(ctx.clone(), events.iter().map(|e| e.id).collect());
+    // Dropped with this future, also when the batch is cancelled, so that
+    // a cancelled batch's leases expire and its events are taken again.
+    let _renewal = AbortOnDrop(spawn_lease_renewal(
+        ctx.clone(),
+        events.iter().map(|e| e.id).collect(),
+    ));
     let result = process_waves(&ctx, events, &mut report).await;
-    renewal.abort();
     ctx.metrics.record(&report);
     result.map(|()| report)
 }
@@ -209,4 +213,13 @@ fn spawn_lease_renewal<W: RecordWriter + 'static>(
             }
         }
     })
+}
+
+/// Aborts a background task when dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }

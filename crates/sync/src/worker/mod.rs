@@ -118,9 +118,16 @@ pub struct BatchReport {
     pub finished: u64,
 }
 
+/// A check run each time the worker takes the base's lane, before it sends:
+/// e.g. that the base still matches the mapping. Run under the lane, its
+/// requests share the lane's rate budget instead of competing with it.
+pub type LaneCheck =
+    Box<dyn Fn() -> futures_util::future::BoxFuture<'static, Result<()>> + Send + Sync>;
+
 /// The outbound worker of one base.
 pub struct Worker<W> {
     context: Arc<WorkerContext<W>>,
+    lane_check: Option<LaneCheck>,
 }
 
 impl<W: RecordWriter + 'static> Worker<W> {
@@ -134,7 +141,15 @@ impl<W: RecordWriter + 'static> Worker<W> {
                 settings,
                 metrics: Arc::new(WorkerMetrics::default()),
             }),
+            lane_check: None,
         }
+    }
+
+    /// Runs `check` each time the worker takes the lane; an error stops
+    /// [`Worker::run`] with that error.
+    pub fn with_lane_check(mut self, check: LaneCheck) -> Self {
+        self.lane_check = Some(check);
+        self
     }
 
     /// The worker's counters.
@@ -173,6 +188,12 @@ impl<W: RecordWriter + 'static> Worker<W> {
                 continue;
             };
             tracing::info!(base = %ctx.settings.base_id, owner = %ctx.settings.owner, "took the base's outbound lane");
+            if let Some(check) = &self.lane_check {
+                if let Err(err) = check().await {
+                    lane.release().await;
+                    return Err(err);
+                }
+            }
             let result = self.work_lane(&mut lane, &mut shutdown, grace).await;
             lane.release().await;
             if let Err(err) = result {

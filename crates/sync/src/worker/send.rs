@@ -223,7 +223,7 @@ async fn record_success<W: RecordWriter>(
             Action::Delete { .. } => id_map::forget(&mut *tx, &entity.name, event.row_id).await?,
             _ => {
                 id_map::record_push(
-                    &mut *tx,
+                    &mut tx,
                     &entity.name,
                     event.row_id,
                     record_id,

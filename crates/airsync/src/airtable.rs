@@ -1,0 +1,47 @@
+//! Building the Airtable client and the sync's parts from the configuration.
+
+use airsync_airtable::{AirtableClient, ClientConfig};
+use airsync_sync::worker::WorkerSettings;
+
+use crate::config::{AirtableBaseId, Config, ConfigError};
+
+/// The Airtable client the configuration describes; needs `AIRTABLE_TOKEN`.
+pub fn client(config: &Config) -> Result<AirtableClient, ConfigError> {
+    let airtable = &config.airtable;
+    let token = airtable.token.as_ref().ok_or_else(|| {
+        ConfigError::missing("AIRTABLE_TOKEN", "a personal access token (pat...)")
+    })?;
+    let mut client_config = ClientConfig::new(token.expose())
+        .with_api_url(airtable.api_url.as_str())
+        .map_err(|err| ConfigError::invalid("AIRTABLE_API_URL", err.to_string()))?;
+    client_config.rate_limits.per_base = airtable.rate_limit_per_base;
+    client_config.rate_limits.per_token = airtable.rate_limit_per_token;
+    client_config.rate_limits.budget_share = f64::from(airtable.rate_budget_percent) / 100.0;
+    client_config.connect_timeout = airtable.connect_timeout;
+    client_config.request_timeout = airtable.request_timeout;
+    AirtableClient::new(client_config)
+        .map_err(|err| ConfigError::invalid("AIRTABLE_API_URL", err.to_string()))
+}
+
+/// `AIRTABLE_BASE_ID`, or an error that says it is needed.
+pub fn base_id(config: &Config) -> Result<&AirtableBaseId, ConfigError> {
+    config
+        .airtable
+        .base_id
+        .as_ref()
+        .ok_or_else(|| ConfigError::missing("AIRTABLE_BASE_ID", "the base's id (app...)"))
+}
+
+/// The worker's settings from `WORKER_*`.
+pub fn worker_settings(config: &Config, base_id: &AirtableBaseId) -> WorkerSettings {
+    let worker = &config.worker;
+    let mut settings = WorkerSettings::new(base_id.as_str());
+    settings.batch_size = worker.batch_size;
+    settings.max_batches_in_flight = worker.concurrency.max(1) as usize;
+    settings.lease = worker.lease;
+    settings.max_attempts = worker.max_attempts;
+    settings.retry_base = worker.retry_base;
+    settings.retry_max = worker.retry_max;
+    settings.poll_interval = worker.poll_interval;
+    settings
+}

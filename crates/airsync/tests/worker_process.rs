@@ -1,0 +1,188 @@
+//! `airsync worker` processes against the emulator with Airtable's real
+//! limits: several at once, and killed without warning.
+
+use std::collections::HashSet;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use airsync_airtable::{AirtableClient, ClientConfig};
+use airsync_emulator::{Emulator, EmulatorConfig, RateLimits};
+use airsync_sync::bootstrap::bootstrap;
+use airsync_sync::mapping::Mapping;
+use airsync_testkit::TestDb;
+
+const TOKEN: &str = "patWORKERPROCESS0.0123";
+const BASE: &str = "appWORKERPROCESS1";
+
+async fn start_emulator() -> Emulator {
+    let emulator = EmulatorConfig::new()
+        .with_token(TOKEN)
+        .with_base(BASE)
+        .start()
+        .await
+        .expect("emulator");
+    emulator.set_limits(RateLimits::off());
+    let mut config = ClientConfig::new(TOKEN)
+        .with_api_url(&emulator.url())
+        .expect("url");
+    config.rate_limits.per_base = 10_000;
+    config.rate_limits.per_token = 10_000;
+    let client = AirtableClient::new(config).expect("client");
+    let mapping = Arc::new(Mapping::default_mapping().expect("mapping"));
+    bootstrap(&client.base(BASE), &mapping)
+        .await
+        .expect("bootstrap");
+    emulator.set_limits(RateLimits::default());
+    emulator.reset_stats();
+    emulator
+}
+
+fn spawn_worker(db: &TestDb, emulator: &Emulator) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_airsync"))
+        .arg("worker")
+        .env_clear()
+        .env("DATABASE_URL", db.url())
+        .env("AIRTABLE_API_URL", emulator.url())
+        .env("AIRTABLE_TOKEN", TOKEN)
+        .env("AIRTABLE_BASE_ID", BASE)
+        .env("WORKER_POLL_INTERVAL_MS", "100")
+        .env("WORKER_LEASE_SECS", "5")
+        .env("WORKER_RETRY_BASE_MS", "100")
+        .env("AIRSYNC_LOG_FORMAT", "json")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn worker")
+}
+
+fn stop(mut child: Child) {
+    // SAFETY: kill with a valid pid and signal.
+    unsafe {
+        libc::kill(child.id() as i32, libc::SIGTERM);
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = child.try_wait() {
+            assert!(status.success(), "worker exited with {status}");
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    panic!("the worker did not stop within 30 s of SIGTERM");
+}
+
+async fn outbox_len(db: &TestDb) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM sync_outbox")
+        .fetch_one(db.pool())
+        .await
+        .expect("count")
+}
+
+async fn wait_for_empty_outbox(db: &TestDb, within: Duration) {
+    let deadline = Instant::now() + within;
+    while outbox_len(db).await > 0 {
+        assert!(Instant::now() < deadline, "the outbox did not drain");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn insert_users(db: &TestDb, count: usize, prefix: &str) {
+    for i in 0..count {
+        sqlx::query("INSERT INTO users_pg (email, name) VALUES ($1, $2)")
+            .bind(format!("{prefix}{i}@example.com"))
+            .bind(format!("{prefix} {i}"))
+            .execute(db.pool())
+            .await
+            .expect("user");
+    }
+}
+
+/// pg_ids of the Users table, failing on a duplicate.
+fn distinct_pg_ids(emulator: &Emulator) -> HashSet<String> {
+    let records = emulator.dump_table(BASE, "Users").expect("dump");
+    let mut seen = HashSet::new();
+    for record in &records {
+        let pg_id = record["fields"]["pg_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            seen.insert(pg_id.clone()),
+            "record of {pg_id} is duplicated"
+        );
+    }
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn three_worker_processes_on_one_base_send_every_event_once_without_a_429() {
+    let db = TestDb::new().await;
+    let emulator = start_emulator().await;
+    let workers: Vec<Child> = (0..3).map(|_| spawn_worker(&db, &emulator)).collect();
+    insert_users(&db, 60, "three").await;
+    wait_for_empty_outbox(&db, Duration::from_secs(90)).await;
+    for worker in workers {
+        stop(worker);
+    }
+    assert_eq!(distinct_pg_ids(&emulator).len(), 60);
+    assert_eq!(emulator.stats().base(BASE).rate_limited, 0);
+    let dead: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_dead_letter")
+        .fetch_one(db.pool())
+        .await
+        .expect("count");
+    assert_eq!(dead, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn workers_killed_without_warning_leave_no_duplicate_and_lose_no_change() {
+    let db = TestDb::new().await;
+    let emulator = start_emulator().await;
+    emulator.set_latency_ms(Some(150..=400));
+    insert_users(&db, 80, "kill").await;
+    // Kill each worker as soon as it has written something, mid-flight.
+    for round in 0..3 {
+        let before = emulator.dump_table(BASE, "Users").expect("dump").len();
+        let mut worker = spawn_worker(&db, &emulator);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while emulator.dump_table(BASE, "Users").expect("dump").len() <= before {
+            assert!(
+                Instant::now() < deadline,
+                "round {round}: the worker wrote nothing"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(150 * round as u64)).await;
+        worker.kill().expect("SIGKILL");
+        let _ = worker.wait();
+        // Changes keep coming while no worker runs.
+        sqlx::query("UPDATE users_pg SET name = name || ' (edited)' WHERE email LIKE $1")
+            .bind(format!("kill{round}%"))
+            .execute(db.pool())
+            .await
+            .expect("edit");
+    }
+    let survivor = spawn_worker(&db, &emulator);
+    wait_for_empty_outbox(&db, Duration::from_secs(120)).await;
+    stop(survivor);
+
+    assert_eq!(distinct_pg_ids(&emulator).len(), 80);
+    let names: Vec<(String, String)> = sqlx::query_as("SELECT id::text, name FROM users_pg")
+        .fetch_all(db.pool())
+        .await
+        .expect("names");
+    let records = emulator.dump_table(BASE, "Users").expect("dump");
+    for (id, name) in names {
+        let record = records
+            .iter()
+            .find(|r| r["fields"]["pg_id"] == serde_json::json!(id))
+            .unwrap_or_else(|| panic!("{id} missing"));
+        assert_eq!(
+            record["fields"]["Name"],
+            serde_json::json!(name),
+            "a change was lost"
+        );
+    }
+}

@@ -1,0 +1,335 @@
+//! The HTTP side: shared application state, the router, and the gate every
+//! request passes (URL length, latency, faults, auth, rate limits, trailing
+//! slash, counters, one log line).
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode, Uri};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post};
+use axum::Router;
+use parking_lot::{Mutex, RwLock};
+use serde_json::Value;
+
+use crate::changes::ChangeSet;
+use crate::clock::Clock;
+use crate::config::EmulatorConfig;
+use crate::error::ApiError;
+use crate::faults::{FaultKind, Faults};
+use crate::limits::RateLimiter;
+use crate::model::{Base, State as Store};
+use crate::records::list::Iterators;
+use crate::stats::Counters;
+
+/// What URL lengths are measured against: Airtable sees its own origin.
+const API_ORIGIN: &str = "https://api.airtable.com";
+
+/// Everything the handlers share.
+pub(crate) struct App {
+    pub state: RwLock<Store>,
+    pub clock: Clock,
+    pub config: EmulatorConfig,
+    pub iterators: Mutex<Iterators>,
+    pub limiter: RateLimiter,
+    pub faults: Faults,
+    pub counters: Counters,
+    /// Wakes the notification sender.
+    pub pings: tokio::sync::Notify,
+    /// Wakes the snapshot writer.
+    pub dirty: tokio::sync::Notify,
+    pub http: reqwest::Client,
+}
+
+pub(crate) type Shared = Arc<App>;
+
+impl App {
+    /// Records a transaction on a base (webhook payloads); call with the
+    /// state lock held, then [`App::after_write`] once it is released.
+    pub fn commit(base: &mut Base, changes: &ChangeSet) -> bool {
+        crate::webhooks::payload::publish(base, changes)
+    }
+
+    /// Wakes the ping sender and the snapshot writer after a write.
+    pub fn after_write(&self, ping: bool) {
+        if ping {
+            self.pings.notify_one();
+        }
+        self.dirty.notify_one();
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+}
+
+/// A JSON answer with Airtable's headers.
+pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    let mut response = (status, bytes).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    headers.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    response
+}
+
+/// A 200 JSON answer.
+pub(crate) fn ok(body: &Value) -> Response {
+    json_response(StatusCode::OK, body)
+}
+
+/// Parses a JSON request body (413 and 400 as appropriate).
+pub(crate) fn parse_body(
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Value, ApiError> {
+    let bytes = body.map_err(|_| ApiError::body_too_large())?;
+    if bytes.is_empty() {
+        return Ok(Value::Object(Default::default()));
+    }
+    serde_json::from_slice(&bytes).map_err(|_| ApiError::unparseable_body())
+}
+
+/// The router of every endpoint.
+pub(crate) fn router(app: Shared) -> Router {
+    use crate::{control, meta, records as r, webhooks::api as w};
+    let not_found = || async { ApiError::route_not_found() };
+    Router::new()
+        .route("/v0/meta/whoami", get(meta::whoami))
+        .route(
+            "/v0/meta/bases",
+            get(meta::list_bases).post(meta::create_base),
+        )
+        .route(
+            "/v0/meta/bases/{base}/tables",
+            get(meta::base_schema).post(meta::create_table),
+        )
+        .route(
+            "/v0/meta/bases/{base}/tables/{table}",
+            patch(meta::update_table),
+        )
+        .route(
+            "/v0/meta/bases/{base}/tables/{table}/fields",
+            post(meta::create_field),
+        )
+        .route(
+            "/v0/meta/bases/{base}/tables/{table}/fields/{field}",
+            patch(meta::update_field),
+        )
+        .route("/v0/bases/{base}/webhooks", get(w::list).post(w::create))
+        .route(
+            "/v0/bases/{base}/webhooks/{hook}",
+            axum::routing::delete(w::delete),
+        )
+        .route("/v0/bases/{base}/webhooks/{hook}/refresh", post(w::refresh))
+        .route(
+            "/v0/bases/{base}/webhooks/{hook}/enableNotifications",
+            post(w::enable_notifications),
+        )
+        .route(
+            "/v0/bases/{base}/webhooks/{hook}/payloads",
+            get(w::payloads),
+        )
+        .route(
+            "/v0/{base}/{table}",
+            get(r::list_get)
+                .post(r::create)
+                .patch(r::update_many_merge)
+                .put(r::update_many_replace)
+                .delete(r::delete_many),
+        )
+        .route("/v0/{base}/{table}/listRecords", post(r::list_post))
+        .route(
+            "/v0/{base}/{table}/{record}",
+            get(r::get_one)
+                .patch(r::update_one_merge)
+                .put(r::update_one_replace)
+                .delete(r::delete_one),
+        )
+        .merge(control::router())
+        .fallback(not_found)
+        .method_not_allowed_fallback(not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(
+            app.config.max_body_bytes,
+        ))
+        .with_state(app)
+}
+
+/// The base a request concerns, from its path (for limits and counters).
+fn base_of(path: &str) -> Option<String> {
+    let mut segs = path.trim_start_matches('/').split('/');
+    if segs.next() != Some("v0") {
+        return None;
+    }
+    let base = match (segs.next(), segs.next(), segs.next()) {
+        (Some("meta"), Some("bases"), Some(base)) => base,
+        (Some("meta"), _, _) => return None,
+        (Some("bases"), Some(base), _) => base,
+        (Some(base), Some(_), _) => base,
+        _ => return None,
+    };
+    Some(base.to_owned()).filter(|b| !b.is_empty())
+}
+
+fn bearer(req: &Request) -> Option<&str> {
+    req.headers()
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+/// Strips one trailing slash (airtable.js writes to `/v0/app…/Table/`).
+fn without_trailing_slash(uri: &Uri) -> Option<Uri> {
+    let path = uri.path();
+    if path.len() <= 1 || !path.ends_with('/') {
+        return None;
+    }
+    let trimmed = &path[..path.len() - 1];
+    let pq = match uri.query() {
+        Some(q) => format!("{trimmed}?{q}"),
+        None => trimmed.to_owned(),
+    };
+    pq.parse().ok()
+}
+
+/// An answer for an injected fault.
+fn fault_response(kind: FaultKind) -> Response {
+    match kind {
+        FaultKind::ServerError => ApiError::server_error().into_response(),
+        FaultKind::BadGateway => ApiError::bad_gateway().into_response(),
+        FaultKind::Unavailable => ApiError::retriable().into_response(),
+        FaultKind::RateLimited => ApiError::rate_limited().into_response(),
+        FaultKind::Drop => {
+            // The status line goes out, then the body fails: the client sees
+            // the connection close mid-answer.
+            let failing = futures_util::stream::once(async {
+                Err::<Bytes, std::io::Error>(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionAborted,
+                    "injected connection drop",
+                ))
+            });
+            let mut response = Response::new(Body::from_stream(failing));
+            response
+                .headers_mut()
+                .insert(header::CONTENT_LENGTH, HeaderValue::from_static("64"));
+            response
+        }
+    }
+}
+
+/// The gate in front of the router.
+pub(crate) async fn gate(State(app): State<Shared>, mut req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    if let Some(uri) = without_trailing_slash(req.uri()) {
+        *req.uri_mut() = uri;
+    }
+    if path.starts_with("/_emulator") {
+        if !app.config.control && path.trim_end_matches('/') != "/_emulator/stats" {
+            return ApiError::route_not_found().into_response();
+        }
+        return next.run(req).await;
+    }
+    let base = base_of(&path);
+    let response = api_gate(&app, req, next, base.as_deref()).await;
+    let status = response.status().as_u16();
+    if path.starts_with("/v0") {
+        app.counters.record(base.as_deref(), status);
+    }
+    tracing::info!(
+        target: "airsync_emulator::request",
+        %method,
+        path = %path,
+        status,
+        base = base.as_deref().unwrap_or("-"),
+        ms = started.elapsed().as_secs_f64() * 1000.0,
+        "request"
+    );
+    response
+}
+
+async fn api_gate(app: &App, req: Request, next: Next, base: Option<&str>) -> Response {
+    if req.method() == Method::OPTIONS {
+        return cors_preflight();
+    }
+    let url_len = API_ORIGIN.len() + req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if url_len >= app.config.max_url_len {
+        return ApiError::uri_too_long().into_response();
+    }
+    if let Some(delay) = app.faults.delay() {
+        tokio::time::sleep(delay).await;
+    }
+    if let Some(kind) = app.faults.draw(base) {
+        return fault_response(kind);
+    }
+    let Some(token) = bearer(&req) else {
+        return ApiError::authentication_required().into_response();
+    };
+    if !app.config.tokens.is_empty() && !app.config.tokens.iter().any(|t| t == token) {
+        return ApiError::authentication_required().into_response();
+    }
+    if !app.limiter.admit(base, token, app.now()) {
+        return ApiError::rate_limited().into_response();
+    }
+    next.run(req).await
+}
+
+fn cors_preflight() -> Response {
+    let mut response = StatusCode::OK.into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("DELETE,GET,OPTIONS,PATCH,POST,PUT"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("authorization,content-length,content-type,user-agent,x-airtable-application-id,x-airtable-user-agent,x-api-version,x-requested-with"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_base_is_found_in_record_meta_and_webhook_paths() {
+        assert_eq!(base_of("/v0/appA/Table").as_deref(), Some("appA"));
+        assert_eq!(
+            base_of("/v0/meta/bases/appB/tables").as_deref(),
+            Some("appB")
+        );
+        assert_eq!(base_of("/v0/bases/appC/webhooks").as_deref(), Some("appC"));
+        assert_eq!(base_of("/v0/meta/bases"), None);
+        assert_eq!(base_of("/v0/meta/whoami"), None);
+    }
+
+    #[test]
+    fn one_trailing_slash_is_dropped_and_the_query_kept() {
+        let uri: Uri = "/v0/app/T/?a=1".parse().expect("uri");
+        assert_eq!(
+            without_trailing_slash(&uri)
+                .map(|u| u.to_string())
+                .as_deref(),
+            Some("/v0/app/T?a=1")
+        );
+        let root: Uri = "/".parse().expect("uri");
+        assert!(without_trailing_slash(&root).is_none());
+    }
+}

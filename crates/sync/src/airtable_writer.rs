@@ -1,0 +1,127 @@
+//! The worker's writes through the Airtable client.
+
+use airsync_airtable::{
+    AirtableClient, Error as AirtableError, Fields, RecordUpdate, UpdateMode, WriteOptions,
+};
+use serde_json::{Map, Value};
+
+use crate::outbox::FailureDetail;
+use crate::worker::{RecordWriter, SendError};
+
+/// Writes the worker's chunks to one base through the client, which paces
+/// them under the base's rate limit and retries transient failures first.
+#[derive(Clone)]
+pub struct AirtableWriter {
+    client: AirtableClient,
+    base_id: String,
+}
+
+impl AirtableWriter {
+    /// A writer to `base_id`.
+    pub fn new(client: AirtableClient, base_id: impl Into<String>) -> Self {
+        AirtableWriter {
+            client,
+            base_id: base_id.into(),
+        }
+    }
+}
+
+/// Select choices the bootstrap did not create (a new badge code) are added
+/// by Airtable rather than refused.
+const OPTIONS: WriteOptions = WriteOptions {
+    typecast: true,
+    return_fields_by_field_id: false,
+};
+
+fn send_error(err: &AirtableError) -> SendError {
+    SendError {
+        rate_limited: err.is_rate_limited(),
+        retryable: err.is_retryable(),
+        detail: FailureDetail {
+            message: err.to_string(),
+            http_status: err.status(),
+            airtable_error_type: err.error_type().map(str::to_owned),
+            airtable_error_message: err.message().map(str::to_owned),
+        },
+    }
+}
+
+/// Whether Airtable says the record is not there (deleted in the meantime).
+fn is_missing_record(err: &AirtableError) -> bool {
+    matches!(err.status(), Some(404))
+        || matches!(
+            err.error_type(),
+            Some("ROW_DOES_NOT_EXIST" | "MODEL_ID_NOT_FOUND" | "NOT_FOUND")
+        )
+}
+
+fn answer_count(expected: usize, ids: Vec<String>) -> Result<Vec<String>, SendError> {
+    if ids.len() == expected {
+        Ok(ids)
+    } else {
+        Err(SendError {
+            rate_limited: false,
+            retryable: true,
+            detail: FailureDetail {
+                message: format!("Airtable answered {} records for {expected}", ids.len()),
+                ..Default::default()
+            },
+        })
+    }
+}
+
+impl RecordWriter for AirtableWriter {
+    async fn upsert(
+        &self,
+        table: &str,
+        merge_field: &str,
+        records: Vec<Map<String, Value>>,
+    ) -> Result<Vec<String>, SendError> {
+        let expected = records.len();
+        let fields: Vec<Fields> = records.into_iter().map(Fields::from).collect();
+        let outcome = self
+            .client
+            .table(self.base_id.clone(), table)
+            .upsert(&fields, &[merge_field], UpdateMode::Merge, OPTIONS)
+            .await
+            .map_err(|err| send_error(&err))?;
+        answer_count(
+            expected,
+            outcome.records.into_iter().map(|r| r.id).collect(),
+        )
+    }
+
+    async fn update(
+        &self,
+        table: &str,
+        records: Vec<(String, Map<String, Value>)>,
+    ) -> Result<Vec<String>, SendError> {
+        let expected = records.len();
+        let updates: Vec<RecordUpdate> = records
+            .into_iter()
+            .map(|(id, fields)| RecordUpdate::new(id, Fields::from(fields)))
+            .collect();
+        let records = self
+            .client
+            .table(self.base_id.clone(), table)
+            .update(&updates, UpdateMode::Merge, OPTIONS)
+            .await
+            .map_err(|err| send_error(&err))?;
+        answer_count(expected, records.into_iter().map(|r| r.id).collect())
+    }
+
+    async fn delete(&self, table: &str, record_ids: Vec<String>) -> Result<Vec<String>, SendError> {
+        match self
+            .client
+            .table(self.base_id.clone(), table)
+            .delete(&record_ids)
+            .await
+        {
+            Ok(ids) => answer_count(record_ids.len(), ids),
+            // A record already gone (the team deleted it, or our earlier try
+            // did) is what a delete wants.
+            Err(err) if record_ids.len() == 1 && is_missing_record(&err) => Ok(record_ids),
+            Err(err) => Err(send_error(&err)),
+        }
+    }
+}
