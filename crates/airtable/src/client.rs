@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use futures_core::Stream;
+use futures_util::Stream;
 use futures_util::TryStreamExt;
 use reqwest::Method;
 

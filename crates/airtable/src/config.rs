@@ -59,7 +59,9 @@ impl From<&str> for ApiToken {
 /// The jitter allowance covers requests that leave on time but arrive
 /// bunched because their delays differ: it is the spread of recent request
 /// latencies (of at most `max_jitter_margin`). On a quiet network it is a
-/// few milliseconds; zero `max_jitter_margin` turns it off.
+/// few milliseconds; zero `max_jitter_margin` turns it off. Each 429 that
+/// comes despite the pacing also widens the windows by 100 ms (up to 1 s),
+/// and every answer narrows them by 1 ms again.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RateLimits {
     /// Requests per window to one base (Airtable: 5).

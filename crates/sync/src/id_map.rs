@@ -40,28 +40,32 @@ pub async fn row_id<'e>(
     Ok(row)
 }
 
-/// Records that `row_id` was pushed as `airtable_id` just now, and holds the
-/// record back from another push for `hold` (coalescing bursts).
+/// Records that `row_id` was pushed as `airtable_id` just now with `fields`
+/// (the cells sent; kept as the base of the inbound three-way merge), and
+/// holds the record back from another push for `hold` (coalescing bursts).
 pub async fn record_push(
     conn: &mut sqlx::PgConnection,
     entity: &str,
     row_id: Uuid,
     airtable_id: &str,
+    fields: Option<&serde_json::Map<String, serde_json::Value>>,
     hold: Duration,
 ) -> Result<()> {
     let hold_ms = i64::try_from(hold.as_millis()).unwrap_or(i64::MAX);
     sqlx::query(
-        "INSERT INTO airtable_id_map (entity, row_id, airtable_id, last_pushed_at, hold_until)
-         VALUES ($1, $2, $3, now(), now() + $4 * interval '1 millisecond')
+        "INSERT INTO airtable_id_map (entity, row_id, airtable_id, last_pushed_at, hold_until, synced_fields)
+         VALUES ($1, $2, $3, now(), now() + $4 * interval '1 millisecond', $5)
          ON CONFLICT (entity, row_id) DO UPDATE
             SET airtable_id = EXCLUDED.airtable_id,
                 last_pushed_at = EXCLUDED.last_pushed_at,
-                hold_until = EXCLUDED.hold_until",
+                hold_until = EXCLUDED.hold_until,
+                synced_fields = coalesce(EXCLUDED.synced_fields, airtable_id_map.synced_fields)",
     )
     .bind(entity)
     .bind(row_id)
     .bind(airtable_id)
     .bind(hold_ms)
+    .bind(fields.map(|f| serde_json::Value::Object(f.clone())))
     .execute(&mut *conn)
     .await?;
     // A change captured while this push was in flight was due at once; it

@@ -454,6 +454,7 @@ async fn a_record_pushed_moments_ago_waits_for_its_hold_before_the_next_push() {
         "user",
         user,
         "recAAAAAAAAAAAAAA",
+        None,
         Duration::from_secs(60),
     )
     .await
@@ -508,6 +509,7 @@ async fn a_change_captured_during_a_push_waits_for_the_hold_too() {
         "user",
         user,
         "recAAAAAAAAAAAAAA",
+        None,
         Duration::from_secs(60),
     )
     .await

@@ -13,6 +13,10 @@
 //!
 //! After a 429 the whole base is paused: no reservation for it starts before
 //! the pause ends, and reservations made before the 429 are taken again.
+//!
+//! Airtable counts arrivals, not departures: windows are widened by the
+//! spread of recent latencies (requests delayed differently arrive bunched)
+//! and by what 429s taught (see [`RateLimits`]).
 
 mod window;
 

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use futures_core::Stream;
+use futures_util::Stream;
 use reqwest::Method;
 use serde::Deserialize;
 use url::Url;

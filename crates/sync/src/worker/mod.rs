@@ -63,6 +63,10 @@ pub struct WorkerSettings {
     /// How long events wait after Airtable's 429 outlasted the client's
     /// retries.
     pub rate_limit_pause: Duration,
+    /// How long a worker that just took the lane waits before its first
+    /// request: the previous holder may have used the base's whole window
+    /// moments ago, and Airtable counts requests per second, whoever sends.
+    pub lane_takeover_pause: Duration,
 }
 
 impl WorkerSettings {
@@ -86,6 +90,7 @@ impl WorkerSettings {
             hold_after_push: Duration::from_secs(1),
             link_wait: Duration::from_millis(300),
             rate_limit_pause: Duration::from_secs(30),
+            lane_takeover_pause: Duration::from_millis(1_100),
         }
     }
 }
@@ -188,6 +193,10 @@ impl<W: RecordWriter + 'static> Worker<W> {
                 continue;
             };
             tracing::info!(base = %ctx.settings.base_id, owner = %ctx.settings.owner, "took the base's outbound lane");
+            tokio::select! {
+                _ = tokio::time::sleep(ctx.settings.lane_takeover_pause) => {}
+                _ = shutdown.changed() => {}
+            }
             if let Some(check) = &self.lane_check {
                 if let Err(err) = check().await {
                     lane.release().await;

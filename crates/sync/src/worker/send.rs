@@ -221,12 +221,13 @@ async fn record_success<W: RecordWriter>(
         let event = action.event();
         match action {
             Action::Delete { .. } => id_map::forget(&mut *tx, &entity.name, event.row_id).await?,
-            _ => {
+            Action::Create { fields, .. } | Action::Update { fields, .. } => {
                 id_map::record_push(
                     &mut tx,
                     &entity.name,
                     event.row_id,
                     record_id,
+                    Some(fields),
                     ctx.settings.hold_after_push,
                 )
                 .await?
