@@ -7,4 +7,5 @@
 pub mod airtable;
 pub mod cli;
 pub mod config;
+pub mod server;
 pub mod telemetry;

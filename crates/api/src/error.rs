@@ -80,7 +80,11 @@ impl Error {
     }
 
     /// A 422 for a domain rule.
-    pub fn rule(code: &'static str, message: impl Into<String>, field: Option<&'static str>) -> Error {
+    pub fn rule(
+        code: &'static str,
+        message: impl Into<String>,
+        field: Option<&'static str>,
+    ) -> Error {
         Error::Rule {
             code,
             message: message.into(),

@@ -45,8 +45,12 @@ impl JsonObject {
         }
         match serde_json::from_slice::<Value>(bytes) {
             Ok(Value::Object(fields)) => Ok(JsonObject::from_map(fields)),
-            Ok(_) => Err(Error::BadRequest("the request body must be a JSON object".into())),
-            Err(_) => Err(Error::BadRequest("the request body is not valid JSON".into())),
+            Ok(_) => Err(Error::BadRequest(
+                "the request body must be a JSON object".into(),
+            )),
+            Err(_) => Err(Error::BadRequest(
+                "the request body is not valid JSON".into(),
+            )),
         }
     }
 
@@ -60,11 +64,6 @@ impl JsonObject {
         &self.raw
     }
 
-    /// Whether the body has the field (present, possibly null).
-    pub fn has(&self, field: &str) -> bool {
-        self.fields.contains_key(field)
-    }
-
     fn take(&mut self, field: &str) -> Option<Value> {
         match self.fields.remove(field) {
             None | Some(Value::Null) => None,
@@ -73,7 +72,11 @@ impl JsonObject {
     }
 
     /// A required string field, parsed.
-    pub fn required<T>(&mut self, field: &str, parse: impl FnOnce(&str) -> Result<T, String>) -> Result<T> {
+    pub fn required<T>(
+        &mut self,
+        field: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T> {
         match self.optional(field, parse)? {
             Some(value) => Ok(value),
             None => Err(Error::invalid(field, "is required")),
@@ -81,22 +84,36 @@ impl JsonObject {
     }
 
     /// An optional string field (absent or null is `None`), parsed.
-    pub fn optional<T>(&mut self, field: &str, parse: impl FnOnce(&str) -> Result<T, String>) -> Result<Option<T>> {
+    pub fn optional<T>(
+        &mut self,
+        field: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<Option<T>> {
         match self.take(field) {
             None => Ok(None),
-            Some(Value::String(raw)) => parse(&raw).map(Some).map_err(|message| Error::invalid(field, message)),
+            Some(Value::String(raw)) => parse(&raw)
+                .map(Some)
+                .map_err(|message| Error::invalid(field, message)),
             Some(_) => Err(Error::invalid(field, "must be a string")),
         }
     }
 
     /// An optional id field.
     pub fn optional_id<T: FromStr>(&mut self, field: &str) -> Result<Option<T>> {
-        self.optional(field, |raw| raw.trim().parse::<T>().map_err(|_| "must be a UUID".to_owned()))
+        self.optional(field, |raw| {
+            raw.trim()
+                .parse::<T>()
+                .map_err(|_| "must be a UUID".to_owned())
+        })
     }
 
     /// A required id field.
     pub fn required_id<T: FromStr>(&mut self, field: &str) -> Result<T> {
-        self.required(field, |raw| raw.trim().parse::<T>().map_err(|_| "must be a UUID".to_owned()))
+        self.required(field, |raw| {
+            raw.trim()
+                .parse::<T>()
+                .map_err(|_| "must be a UUID".to_owned())
+        })
     }
 
     /// An optional date field (`YYYY-MM-DD`).
@@ -114,7 +131,11 @@ impl JsonObject {
     }
 
     /// An optional list of ids: unique, at most `max` of them.
-    pub fn optional_ids<T: FromStr + PartialEq>(&mut self, field: &str, max: usize) -> Result<Option<Vec<T>>> {
+    pub fn optional_ids<T: FromStr + PartialEq>(
+        &mut self,
+        field: &str,
+        max: usize,
+    ) -> Result<Option<Vec<T>>> {
         let items = match self.take(field) {
             None => return Ok(None),
             Some(Value::Array(items)) => items,
@@ -172,22 +193,34 @@ impl QueryParams {
     }
 
     /// An optional parameter, parsed; empty counts as absent.
-    pub fn optional<T>(&self, name: &str, parse: impl FnOnce(&str) -> Result<T, String>) -> Result<Option<T>> {
+    pub fn optional<T>(
+        &self,
+        name: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<Option<T>> {
         match self.0.get(name).map(|raw| raw.trim()) {
             None | Some("") => Ok(None),
-            Some(raw) => parse(raw).map(Some).map_err(|message| Error::invalid(name, message)),
+            Some(raw) => parse(raw)
+                .map(Some)
+                .map_err(|message| Error::invalid(name, message)),
         }
     }
 
     /// A required parameter, parsed.
-    pub fn required<T>(&self, name: &str, parse: impl FnOnce(&str) -> Result<T, String>) -> Result<T> {
+    pub fn required<T>(
+        &self,
+        name: &str,
+        parse: impl FnOnce(&str) -> Result<T, String>,
+    ) -> Result<T> {
         self.optional(name, parse)?
             .ok_or_else(|| Error::invalid(name, "is required"))
     }
 
     /// An optional id parameter.
     pub fn optional_id<T: FromStr>(&self, name: &str) -> Result<Option<T>> {
-        self.optional(name, |raw| raw.parse::<T>().map_err(|_| "must be a UUID".to_owned()))
+        self.optional(name, |raw| {
+            raw.parse::<T>().map_err(|_| "must be a UUID".to_owned())
+        })
     }
 
     /// An optional date parameter.
@@ -202,7 +235,10 @@ impl QueryParams {
             .split(',')
             .map(str::trim)
             .filter(|part| !part.is_empty())
-            .map(|part| part.parse::<T>().map_err(|_| Error::invalid(name, "must be UUIDs separated by commas")))
+            .map(|part| {
+                part.parse::<T>()
+                    .map_err(|_| Error::invalid(name, "must be UUIDs separated by commas"))
+            })
             .collect::<Result<Vec<T>>>()?;
         if ids.is_empty() {
             return Err(Error::invalid(name, "is required"));
@@ -217,5 +253,6 @@ impl QueryParams {
 /// Parses an id taken from the path; a malformed one is a 400 naming the
 /// parameter.
 pub fn path_id<T: FromStr>(name: &str, raw: &str) -> Result<T> {
-    raw.parse::<T>().map_err(|_| Error::invalid(name, "must be a UUID"))
+    raw.parse::<T>()
+        .map_err(|_| Error::invalid(name, "must be a UUID"))
 }

@@ -1,6 +1,79 @@
 //! The coaching HTTP API (DOMAIN.md), served from PostgreSQL, with
 //! per-endpoint data backends and shadow reads.
+//!
+//! The binary builds an [`ApiConfig`], makes an [`AppState`] with a pool,
+//! and calls [`serve`]; tests call [`router`] and drive it in-process.
 
+pub mod accounts;
+mod auth;
 mod backend_mode;
+mod backends;
+pub mod clock;
+mod config;
+mod domain;
+mod error;
+mod extract;
+mod pagination;
+mod routes;
+mod routing;
+mod rules;
+mod state;
+mod store;
 
+use std::future::Future;
+use std::net::SocketAddr;
+
+use axum::http::{StatusCode, Uri};
+use axum::response::IntoResponse;
+use axum::Router;
+
+pub use accounts::{create_user, invite_user, AccountError};
+pub use auth::password::HashCost;
+pub use auth::throttle::ThrottleLimits;
 pub use backend_mode::{DataBackendMode, EndpointGroup};
+pub use config::{AirtableAccess, ApiConfig, MIN_JWT_SECRET_BYTES};
+pub use error::Error;
+pub use routing::Verb;
+pub use state::{AppState, SetupError};
+pub use store::shadow::ShadowSnapshot;
+
+/// The whole API as a router.
+pub fn router(state: AppState) -> Router {
+    routes::api_routes()
+        .merge(routes::openapi::router())
+        .into_router()
+        .fallback(unknown_route)
+        .with_state(state)
+}
+
+async fn unknown_route(uri: Uri) -> impl IntoResponse {
+    let body = serde_json::json!({ "error": { "code": "not_found", "message": format!("no route {}", uri.path()) } });
+    (StatusCode::NOT_FOUND, axum::Json(body))
+}
+
+/// Every (method, path) the router serves, for checking the OpenAPI document.
+pub fn served_routes() -> Vec<(Verb, &'static str)> {
+    routes::api_routes()
+        .merge(routes::openapi::router())
+        .table()
+        .to_vec()
+}
+
+/// The OpenAPI document and its operations, for tests and tools.
+pub mod openapi {
+    pub use crate::routes::openapi::{document, documented_operations, is_public};
+}
+
+/// Serves the API on `listener` until `shutdown` completes, then finishes
+/// the requests in flight. Client addresses reach the handlers (login
+/// throttling keys on them).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

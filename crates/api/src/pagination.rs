@@ -85,7 +85,9 @@ impl PageRequest {
                 .key
                 .parse::<T>()
                 .map(|key| Some((key, cursor.id)))
-                .map_err(|_| crate::error::Error::invalid("cursor", "is not a cursor of this list")),
+                .map_err(|_| {
+                    crate::error::Error::invalid("cursor", "is not a cursor of this list")
+                }),
         }
     }
 }
@@ -101,7 +103,11 @@ pub struct Page<T> {
 impl<T> Page<T> {
     /// Cuts `rows` (fetched with [`PageRequest::fetch_limit`]) to the page
     /// and makes the next cursor from the last item kept.
-    pub fn from_rows(mut rows: Vec<T>, request: &PageRequest, cursor_of: impl Fn(&T) -> Cursor) -> Page<T> {
+    pub fn from_rows(
+        mut rows: Vec<T>,
+        request: &PageRequest,
+        cursor_of: impl Fn(&T) -> Cursor,
+    ) -> Page<T> {
         let limit = request.limit as usize;
         let next_cursor = if rows.len() > limit {
             rows.truncate(limit);

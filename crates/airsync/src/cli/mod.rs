@@ -2,7 +2,9 @@
 
 mod airtable;
 mod dead_letter;
+mod serve;
 mod sync_status;
+mod users;
 mod worker;
 
 use std::process::ExitCode;
@@ -38,6 +40,12 @@ enum Command {
     /// Exits 1 and names every bad variable when the configuration cannot be
     /// used.
     Config,
+    /// Serve the coaching API, health, metrics and the ops page, with the
+    /// outbound worker running beside them.
+    Serve(serve::ServeArgs),
+    /// Make user accounts.
+    #[command(subcommand)]
+    Users(users::UsersCommand),
     /// Run the outbound worker: send every PostgreSQL change to Airtable.
     ///
     /// Checks the mapping against the database and the base, then works the
@@ -111,6 +119,8 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::Sync(SyncCommand::Status) => runtime()?.block_on(sync_status::run(&config)),
         Command::DeadLetter(command) => runtime()?.block_on(dead_letter::run(&config, command)),
         Command::Worker => runtime()?.block_on(worker::run(&config)),
+        Command::Serve(args) => runtime()?.block_on(serve::run(&config, args)),
+        Command::Users(command) => runtime()?.block_on(users::run(&config, command)),
         Command::Airtable(command) => runtime()?.block_on(airtable::run(&config, command)),
     }
 }

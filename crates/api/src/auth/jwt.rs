@@ -74,7 +74,8 @@ impl TokenSigner {
         if parts.next().is_some() {
             return None;
         }
-        let header_json: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).ok()?).ok()?;
+        let header_json: serde_json::Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).ok()?).ok()?;
         if header_json.get("alg")?.as_str()? != "HS256" {
             return None;
         }
@@ -82,7 +83,8 @@ impl TokenSigner {
         mac.update(header.as_bytes());
         mac.update(b".");
         mac.update(payload.as_bytes());
-        mac.verify_slice(&URL_SAFE_NO_PAD.decode(signature).ok()?).ok()?;
+        mac.verify_slice(&URL_SAFE_NO_PAD.decode(signature).ok()?)
+            .ok()?;
         let claims: Claims = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
         (claims.exp > now.timestamp()).then_some(claims)
     }
@@ -109,7 +111,9 @@ mod tests {
         let now = Utc::now();
         let token = signer.sign(&claims(now.timestamp() + 60));
         assert!(signer.verify(&token, now).is_some());
-        assert!(signer.verify(&token, now + chrono::Duration::seconds(61)).is_none());
+        assert!(signer
+            .verify(&token, now + chrono::Duration::seconds(61))
+            .is_none());
     }
 
     #[test]
@@ -130,6 +134,8 @@ mod tests {
         let signer = TokenSigner::new(b"0123456789abcdef0123456789abcdef");
         let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"none"}"#);
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims(i64::MAX)).unwrap());
-        assert!(signer.verify(&format!("{header}.{payload}."), Utc::now()).is_none());
+        assert!(signer
+            .verify(&format!("{header}.{payload}."), Utc::now())
+            .is_none());
     }
 }

@@ -11,6 +11,7 @@ use std::net::{IpAddr, SocketAddr};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use axum::http::HeaderMap;
 
 use crate::domain::{Role, UserId, UserTimeZone};
 use crate::error::{Error, Result};
@@ -81,25 +82,41 @@ impl FromRequestParts<AppState> for CurrentUser {
     type Rejection = Error;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .ok_or(Error::Unauthorized("sign in first: the Authorization header is missing"))?;
+        user_from_headers(state, &parts.headers)?.ok_or(Error::Unauthorized(
+            "sign in first: the Authorization header is missing",
+        ))
+    }
+}
+
+/// The user of a request's access token; `None` when it carries none, an
+/// error when it carries a bad one.
+pub(crate) fn user_from_headers(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<CurrentUser>> {
+    let Some(header) = headers.get(AUTHORIZATION) else {
+        return Ok(None);
+    };
+    {
         let token = header
             .to_str()
             .ok()
             .and_then(|value| value.strip_prefix("Bearer "))
             .map(str::trim)
-            .ok_or(Error::Unauthorized("the Authorization header must be `Bearer <access token>`"))?;
+            .ok_or(Error::Unauthorized(
+                "the Authorization header must be `Bearer <access token>`",
+            ))?;
         let claims = state
             .signer()
             .verify(token, state.now())
-            .ok_or(Error::Unauthorized("the access token is invalid or has expired"))?;
-        Ok(CurrentUser {
+            .ok_or(Error::Unauthorized(
+                "the access token is invalid or has expired",
+            ))?;
+        Ok(Some(CurrentUser {
             id: claims.sub,
             role: claims.role,
             time_zone: UserTimeZone::from_stored(&claims.tz),
-        })
+        }))
     }
 }
 

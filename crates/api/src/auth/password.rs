@@ -90,7 +90,10 @@ impl PasswordHasher {
             };
             // The hash's own parameters apply (argon2 reads them from the
             // PHC string), so older hashes keep verifying after a change.
-            let matches = hasher.argon2().verify_password(clear.as_bytes(), &parsed).is_ok();
+            let matches = hasher
+                .argon2()
+                .verify_password(clear.as_bytes(), &parsed)
+                .is_ok();
             matches && real
         })
         .await

@@ -60,7 +60,13 @@ impl LoginThrottle {
     fn keys(email: &str, address: Option<IpAddr>) -> [(String, bool); 2] {
         [
             (format!("email:{email}"), true),
-            (format!("addr:{}", address.map_or_else(|| "unknown".to_owned(), |a| a.to_string())), false),
+            (
+                format!(
+                    "addr:{}",
+                    address.map_or_else(|| "unknown".to_owned(), |a| a.to_string())
+                ),
+                false,
+            ),
         ]
     }
 
@@ -70,31 +76,48 @@ impl LoginThrottle {
 
     /// Seconds to wait when `email` or `address` is over its limit.
     pub fn check(&self, email: &str, address: Option<IpAddr>, now: DateTime<Utc>) -> Option<u64> {
-        let windows = self.windows.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let windows = self
+            .windows
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let window_len = self.window_len();
         Self::keys(email, address)
             .iter()
             .filter_map(|(key, is_email)| {
                 let window = windows.get(key)?;
-                let limit = if *is_email { self.limits.per_email } else { self.limits.per_address };
+                let limit = if *is_email {
+                    self.limits.per_email
+                } else {
+                    self.limits.per_address
+                };
                 let ends = window.started + window_len;
-                (window.failures >= limit && ends > now).then(|| (ends - now).num_seconds().max(1) as u64)
+                (window.failures >= limit && ends > now)
+                    .then(|| (ends - now).num_seconds().max(1) as u64)
             })
             .max()
     }
 
     /// Counts a failed login.
     pub fn record_failure(&self, email: &str, address: Option<IpAddr>, now: DateTime<Utc>) {
-        let mut windows = self.windows.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut windows = self
+            .windows
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let window_len = self.window_len();
         // Forget finished windows now and then, so the map stays small.
         if windows.len() > 10_000 {
             windows.retain(|_, window| window.started + window_len > now);
         }
         for (key, _) in Self::keys(email, address) {
-            let window = windows.entry(key).or_insert(Window { started: now, failures: 0 });
+            let window = windows.entry(key).or_insert(Window {
+                started: now,
+                failures: 0,
+            });
             if window.started + window_len <= now {
-                *window = Window { started: now, failures: 0 };
+                *window = Window {
+                    started: now,
+                    failures: 0,
+                };
             }
             window.failures += 1;
         }
@@ -104,7 +127,10 @@ impl LoginThrottle {
     /// address keeps its count: one success must not reset a guesser's
     /// budget for the other emails it tries.
     pub fn record_success(&self, email: &str) {
-        let mut windows = self.windows.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut windows = self
+            .windows
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         windows.remove(&format!("email:{email}"));
     }
 }
@@ -126,7 +152,10 @@ mod tests {
         throttle.record_failure("a@x", None, now);
         assert_eq!(throttle.check("a@x", None, now), Some(60));
         assert_eq!(throttle.check("b@x", None, now), None);
-        assert_eq!(throttle.check("a@x", None, now + chrono::Duration::seconds(61)), None);
+        assert_eq!(
+            throttle.check("a@x", None, now + chrono::Duration::seconds(61)),
+            None
+        );
     }
 
     #[test]
@@ -142,6 +171,8 @@ mod tests {
             throttle.record_failure(email, address, now);
         }
         assert!(throttle.check("d@x", address, now).is_some());
-        assert!(throttle.check("d@x", Some("10.0.0.2".parse().unwrap()), now).is_none());
+        assert!(throttle
+            .check("d@x", Some("10.0.0.2".parse().unwrap()), now)
+            .is_none());
     }
 }

@@ -148,12 +148,22 @@ mod tests {
 
     #[test]
     fn email_parse_accepts_an_address_and_trims_it() {
-        assert_eq!(Email::parse("  Ann@Example.com ").map(|e| e.normalized()), Ok("ann@example.com".into()));
+        assert_eq!(
+            Email::parse("  Ann@Example.com ").map(|e| e.normalized()),
+            Ok("ann@example.com".into())
+        );
     }
 
     #[test]
     fn email_parse_rejects_what_the_schema_would_reject() {
-        for raw in ["", "ann", "ann@", "@example.com", "a@b@c", "a b@example.com"] {
+        for raw in [
+            "",
+            "ann",
+            "ann@",
+            "@example.com",
+            "a@b@c",
+            "a b@example.com",
+        ] {
             assert!(Email::parse(raw).is_err(), "{raw:?} was accepted");
         }
     }
@@ -167,7 +177,10 @@ mod tests {
 
     #[test]
     fn names_are_trimmed_and_must_say_something() {
-        assert_eq!(Name::parse("  Run  ").map(Name::into_string), Ok("Run".into()));
+        assert_eq!(
+            Name::parse("  Run  ").map(Name::into_string),
+            Ok("Run".into())
+        );
         assert!(Name::parse("   ").is_err());
         assert!(Name::parse(&"x".repeat(201)).is_err());
     }

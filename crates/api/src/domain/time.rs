@@ -98,14 +98,23 @@ mod tests {
         assert!(DateRange::new(day(2), day(1), 10).is_err());
         assert!(DateRange::new(day(1), day(10), 10).is_ok());
         assert!(DateRange::new(day(1), day(11), 10).is_err());
-        assert_eq!(DateRange::new(day(1), day(3), 10).unwrap().days().count(), 3);
+        assert_eq!(
+            DateRange::new(day(1), day(3), 10).unwrap().days().count(),
+            3
+        );
     }
 
     #[test]
     fn today_depends_on_the_users_zone() {
         let now = Utc.with_ymd_and_hms(2024, 1, 31, 23, 30, 0).unwrap();
-        assert_eq!(UserTimeZone::DEFAULT.today(now), NaiveDate::from_ymd_opt(2024, 2, 1).unwrap());
+        assert_eq!(
+            UserTimeZone::DEFAULT.today(now),
+            NaiveDate::from_ymd_opt(2024, 2, 1).unwrap()
+        );
         let new_york = UserTimeZone::parse("America/New_York").unwrap();
-        assert_eq!(new_york.today(now), NaiveDate::from_ymd_opt(2024, 1, 31).unwrap());
+        assert_eq!(
+            new_york.today(now),
+            NaiveDate::from_ymd_opt(2024, 1, 31).unwrap()
+        );
     }
 }

@@ -36,7 +36,10 @@ impl UsageCounts {
 
 /// The level of a point total: 1 plus the thresholds reached.
 pub fn level(total_points: i64) -> i32 {
-    let reached = LEVEL_THRESHOLDS.iter().filter(|threshold| total_points >= **threshold).count();
+    let reached = LEVEL_THRESHOLDS
+        .iter()
+        .filter(|threshold| total_points >= **threshold)
+        .count();
     1 + reached as i32
 }
 

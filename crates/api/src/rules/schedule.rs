@@ -17,7 +17,11 @@ pub fn planned_dates(range: DateRange, weekdays: &[u32]) -> Vec<NaiveDate> {
 /// whatever changed; days from `today` on follow the new plan, and a day that
 /// stays planned keeps its row (and so its notes and the usages linked to
 /// it).
-pub fn regeneration(existing: &[NaiveDate], planned: &[NaiveDate], today: NaiveDate) -> (Vec<NaiveDate>, Vec<NaiveDate>) {
+pub fn regeneration(
+    existing: &[NaiveDate],
+    planned: &[NaiveDate],
+    today: NaiveDate,
+) -> (Vec<NaiveDate>, Vec<NaiveDate>) {
     let remove = existing
         .iter()
         .copied()
@@ -43,7 +47,10 @@ mod tests {
     fn planned_dates_keep_the_chosen_weekdays_only() {
         // 2024-01-01 is a Monday.
         let range = DateRange::new(day(1, 1), day(1, 14), 366).unwrap();
-        assert_eq!(planned_dates(range, &[1, 3]), vec![day(1, 1), day(1, 3), day(1, 8), day(1, 10)]);
+        assert_eq!(
+            planned_dates(range, &[1, 3]),
+            vec![day(1, 1), day(1, 3), day(1, 8), day(1, 10)]
+        );
     }
 
     #[test]

@@ -3,7 +3,8 @@
 use chrono::NaiveDate;
 
 /// Streak lengths that earn a bonus, with the bonus points.
-pub const STREAK_BONUSES: [(i32, i32); 6] = [(3, 10), (7, 25), (14, 50), (30, 100), (60, 200), (100, 400)];
+pub const STREAK_BONUSES: [(i32, i32); 6] =
+    [(3, 10), (7, 25), (14, 50), (30, 100), (60, 200), (100, 400)];
 
 /// The badge for reaching a streak of `threshold` days.
 pub fn badge(threshold: i32) -> String {
@@ -32,7 +33,10 @@ pub fn runs(days: &[NaiveDate]) -> Vec<Run> {
     for day in sorted {
         match runs.last_mut() {
             Some(run) if run.end.succ_opt() == Some(day) => run.end = day,
-            _ => runs.push(Run { start: day, end: day }),
+            _ => runs.push(Run {
+                start: day,
+                end: day,
+            }),
         }
     }
     runs
@@ -57,7 +61,9 @@ pub fn streaks(runs: &[Run], today: NaiveDate) -> (i32, i32) {
 
 /// The bonuses a run of `days` days has reached, as (threshold, points).
 pub fn reached_bonuses(days: i32) -> impl Iterator<Item = (i32, i32)> {
-    STREAK_BONUSES.into_iter().filter(move |(threshold, _)| days >= *threshold)
+    STREAK_BONUSES
+        .into_iter()
+        .filter(move |(threshold, _)| days >= *threshold)
 }
 
 #[cfg(test)]
@@ -73,7 +79,16 @@ mod tests {
         let days = [day(2, 1), day(1, 31), day(1, 30), day(1, 30), day(2, 3)];
         assert_eq!(
             runs(&days),
-            vec![Run { start: day(1, 30), end: day(2, 1) }, Run { start: day(2, 3), end: day(2, 3) }]
+            vec![
+                Run {
+                    start: day(1, 30),
+                    end: day(2, 1)
+                },
+                Run {
+                    start: day(2, 3),
+                    end: day(2, 3)
+                }
+            ]
         );
     }
 

@@ -24,8 +24,19 @@ pub struct HabitUsage {
 #[async_trait]
 pub trait HabitUsageStore: Send + Sync {
     /// A user's habit usage in a date range, by date.
-    async fn list(&self, user: UserId, range: DateRange, page: &PageRequest) -> Result<Page<HabitUsage>>;
+    async fn list(
+        &self,
+        user: UserId,
+        range: DateRange,
+        page: &PageRequest,
+    ) -> Result<Page<HabitUsage>>;
     /// Ticks a habit off for a day; ticking it again returns the same row.
-    async fn create(&self, owner: UserId, method: MethodId, used_on: NaiveDate, now: DateTime<Utc>) -> Result<Created<(HabitUsage, Award)>>;
+    async fn create(
+        &self,
+        owner: UserId,
+        method: MethodId,
+        used_on: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> Result<Created<(HabitUsage, Award)>>;
     async fn delete(&self, owner: UserId, id: HabitUsageId, now: DateTime<Utc>) -> Result<()>;
 }

@@ -54,8 +54,20 @@ pub struct MethodUsagePatch {
 pub trait MethodUsageStore: Send + Sync {
     /// Records a usage, keeps schedule days' completion and the user's
     /// rewards in step, in one transaction.
-    async fn create(&self, owner: UserId, new: NewMethodUsage, now: DateTime<Utc>) -> Result<Created<(MethodUsage, Award)>>;
-    async fn update(&self, owner: UserId, id: MethodUsageId, patch: MethodUsagePatch, now: DateTime<Utc>) -> Result<MethodUsage>;
+    async fn create(
+        &self,
+        owner: UserId,
+        new: NewMethodUsage,
+        now: DateTime<Utc>,
+    ) -> Result<Created<(MethodUsage, Award)>>;
+    async fn update(
+        &self,
+        owner: UserId,
+        id: MethodUsageId,
+        patch: MethodUsagePatch,
+        now: DateTime<Utc>,
+    ) -> Result<MethodUsage>;
     /// The latest usage of each method recorded with a program.
-    async fn latest_by_program(&self, scope: Scope, program: ProgramId) -> Result<Vec<MethodUsage>>;
+    async fn latest_by_program(&self, scope: Scope, program: ProgramId)
+        -> Result<Vec<MethodUsage>>;
 }

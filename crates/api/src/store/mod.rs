@@ -2,6 +2,7 @@
 //! to these traits only, so they do not know whether PostgreSQL, Airtable or
 //! a shadow pair of both serves them (DESIGN.md, "Data-backend flags").
 
+pub mod airtable;
 pub mod habit_usage;
 pub mod method_usage;
 pub mod overtuiging_usage;
@@ -11,6 +12,7 @@ pub mod postgres;
 pub mod programs;
 pub mod reference;
 pub mod rewards;
+pub mod shadow;
 pub mod users;
 
 use std::sync::Arc;

@@ -37,5 +37,10 @@ pub trait OvertuigingUsageStore: Send + Sync {
     /// Records a usage with its streak bonus and badges in one transaction.
     /// A repeat (same user and overtuiging) returns the first row and awards
     /// nothing, also when both requests arrive at once.
-    async fn create(&self, owner: UserId, new: NewOvertuigingUsage, now: DateTime<Utc>) -> Result<Created<(OvertuigingUsage, Award)>>;
+    async fn create(
+        &self,
+        owner: UserId,
+        new: NewOvertuigingUsage,
+        now: DateTime<Utc>,
+    ) -> Result<Created<(OvertuigingUsage, Award)>>;
 }

@@ -31,7 +31,12 @@ pub struct PersonalGoalUsageFilter {
 #[async_trait]
 pub trait PersonalGoalUsageStore: Send + Sync {
     /// A user's usage, latest day first.
-    async fn list(&self, user: UserId, filter: PersonalGoalUsageFilter, page: &PageRequest) -> Result<Page<PersonalGoalUsage>>;
+    async fn list(
+        &self,
+        user: UserId,
+        filter: PersonalGoalUsageFilter,
+        page: &PageRequest,
+    ) -> Result<Page<PersonalGoalUsage>>;
     /// Records a usage; recording it again for the same day returns the same
     /// row.
     async fn create(

@@ -42,11 +42,21 @@ pub struct PersonalGoalPatch {
 #[async_trait]
 pub trait PersonalGoalStore: Send + Sync {
     /// A user's goals, oldest first; `active` filters when given.
-    async fn list(&self, user: UserId, active: Option<bool>, page: &PageRequest) -> Result<Page<PersonalGoal>>;
+    async fn list(
+        &self,
+        user: UserId,
+        active: Option<bool>,
+        page: &PageRequest,
+    ) -> Result<Page<PersonalGoal>>;
     /// Creates a goal; an 11th active goal is a 422.
     async fn create(&self, owner: UserId, new: NewPersonalGoal) -> Result<PersonalGoal>;
     async fn get(&self, scope: Scope, id: PersonalGoalId) -> Result<PersonalGoal>;
-    async fn update(&self, owner: UserId, id: PersonalGoalId, patch: PersonalGoalPatch) -> Result<PersonalGoal>;
+    async fn update(
+        &self,
+        owner: UserId,
+        id: PersonalGoalId,
+        patch: PersonalGoalPatch,
+    ) -> Result<PersonalGoal>;
     /// Deletes a goal and its usage.
     async fn delete(&self, owner: UserId, id: PersonalGoalId) -> Result<()>;
 }

@@ -5,7 +5,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use crate::auth::Scope;
-use crate::domain::{DateRange, DayId, GoalId, MethodId, Name, Notes, ProgramId, ScheduleDayId, UserId};
+use crate::domain::{
+    DateRange, DayId, GoalId, MethodId, Name, Notes, ProgramId, ScheduleDayId, UserId,
+};
 use crate::error::Result;
 use crate::pagination::{Page, PageRequest};
 
@@ -72,8 +74,17 @@ impl Progress {
         let total_days = schedule.len() as i64;
         let days_to_date = schedule.iter().filter(|day| day.date <= today).count() as i64;
         let completed_days = schedule.iter().filter(|day| day.completed).count() as i64;
-        let ratio = |part: i64, whole: i64| if whole == 0 { 0.0 } else { part as f64 / whole as f64 };
-        let completed_to_date = schedule.iter().filter(|day| day.completed && day.date <= today).count() as i64;
+        let ratio = |part: i64, whole: i64| {
+            if whole == 0 {
+                0.0
+            } else {
+                part as f64 / whole as f64
+            }
+        };
+        let completed_to_date = schedule
+            .iter()
+            .filter(|day| day.completed && day.date <= today)
+            .count() as i64;
         Progress {
             completed_days,
             days_to_date,
@@ -121,13 +132,24 @@ pub trait ProgramStore: Send + Sync {
     async fn list(&self, user: UserId, page: &PageRequest) -> Result<Page<Program>>;
     /// Creates a program and its schedule. Overlap with another program of
     /// the user is a 409 naming that program.
-    async fn create(&self, owner: UserId, new: NewProgram, now: DateTime<Utc>) -> Result<ProgramDetail>;
+    async fn create(
+        &self,
+        owner: UserId,
+        new: NewProgram,
+        now: DateTime<Utc>,
+    ) -> Result<ProgramDetail>;
     /// A program with schedule and progress; progress counts up to today in
     /// the owner's time zone.
     async fn get(&self, scope: Scope, id: ProgramId, now: DateTime<Utc>) -> Result<ProgramDetail>;
     /// Changes a program; changed dates, days or methods regenerate the
     /// schedule from today on.
-    async fn update(&self, owner: UserId, id: ProgramId, patch: ProgramPatch, now: DateTime<Utc>) -> Result<ProgramDetail>;
+    async fn update(
+        &self,
+        owner: UserId,
+        id: ProgramId,
+        patch: ProgramPatch,
+        now: DateTime<Utc>,
+    ) -> Result<ProgramDetail>;
     /// Deletes a program and its schedule; usages keep their history.
     async fn delete(&self, owner: UserId, id: ProgramId) -> Result<()>;
     /// Changes one day of a program's schedule.

@@ -60,7 +60,11 @@ pub trait ReferenceStore: Send + Sync {
     /// Active habits, in sort order.
     async fn habits(&self, page: &PageRequest) -> Result<Page<Method>>;
     /// Active overtuigingen linked to any of the goals, by level then name.
-    async fn overtuigingen_by_goals(&self, goals: &[GoalId], page: &PageRequest) -> Result<Page<Overtuiging>>;
+    async fn overtuigingen_by_goals(
+        &self,
+        goals: &[GoalId],
+        page: &PageRequest,
+    ) -> Result<Page<Overtuiging>>;
     /// The active company with this code, compared case-insensitively.
     async fn company_by_code(&self, code: &str) -> Result<Option<Company>>;
 }

@@ -39,7 +39,10 @@ pub async fn insert_refresh_token<'e>(
 
 /// The token with this hash, locked, so that two concurrent refreshes with
 /// one token are serialised and the second sees it used.
-pub async fn lock_refresh_token(connection: &mut PgConnection, hash: &[u8]) -> Result<Option<RefreshTokenRow>> {
+pub async fn lock_refresh_token(
+    connection: &mut PgConnection,
+    hash: &[u8],
+) -> Result<Option<RefreshTokenRow>> {
     Ok(sqlx::query_as(
         "SELECT id, family_id, user_id, expires_at, used_at, revoked_at
            FROM auth_refresh_tokens WHERE token_hash = $1 FOR UPDATE",
@@ -49,7 +52,11 @@ pub async fn lock_refresh_token(connection: &mut PgConnection, hash: &[u8]) -> R
     .await?)
 }
 
-pub async fn mark_refresh_token_used<'e>(executor: impl PgExecutor<'e>, id: Uuid, now: DateTime<Utc>) -> Result<()> {
+pub async fn mark_refresh_token_used<'e>(
+    executor: impl PgExecutor<'e>,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<()> {
     sqlx::query("UPDATE auth_refresh_tokens SET used_at = $2 WHERE id = $1")
         .bind(id)
         .bind(now)
@@ -59,7 +66,11 @@ pub async fn mark_refresh_token_used<'e>(executor: impl PgExecutor<'e>, id: Uuid
 }
 
 /// Revokes every token of a family (a used token was presented again).
-pub async fn revoke_family<'e>(executor: impl PgExecutor<'e>, family_id: Uuid, now: DateTime<Utc>) -> Result<u64> {
+pub async fn revoke_family<'e>(
+    executor: impl PgExecutor<'e>,
+    family_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<u64> {
     let done = sqlx::query(
         "UPDATE auth_refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL",
     )
@@ -71,23 +82,35 @@ pub async fn revoke_family<'e>(executor: impl PgExecutor<'e>, family_id: Uuid, n
 }
 
 /// Revokes every refresh token of a user (their password changed).
-pub async fn revoke_user_tokens<'e>(executor: impl PgExecutor<'e>, user: UserId, now: DateTime<Utc>) -> Result<()> {
-    sqlx::query("UPDATE auth_refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
-        .bind(user)
-        .bind(now)
-        .execute(executor)
-        .await?;
+pub async fn revoke_user_tokens<'e>(
+    executor: impl PgExecutor<'e>,
+    user: UserId,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE auth_refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(user)
+    .bind(now)
+    .execute(executor)
+    .await?;
     Ok(())
 }
 
 /// Forgets a user's tokens that expired more than a day ago, so the table
 /// does not grow with every login.
-pub async fn delete_expired<'e>(executor: impl PgExecutor<'e>, user: UserId, now: DateTime<Utc>) -> Result<()> {
-    sqlx::query("DELETE FROM auth_refresh_tokens WHERE user_id = $1 AND expires_at < $2 - interval '1 day'")
-        .bind(user)
-        .bind(now)
-        .execute(executor)
-        .await?;
+pub async fn delete_expired<'e>(
+    executor: impl PgExecutor<'e>,
+    user: UserId,
+    now: DateTime<Utc>,
+) -> Result<()> {
+    sqlx::query(
+        "DELETE FROM auth_refresh_tokens WHERE user_id = $1 AND expires_at < $2 - interval '1 day'",
+    )
+    .bind(user)
+    .bind(now)
+    .execute(executor)
+    .await?;
     Ok(())
 }
 
@@ -102,18 +125,24 @@ pub async fn replace_setup_token(
         .bind(user)
         .execute(&mut *connection)
         .await?;
-    sqlx::query("INSERT INTO auth_setup_tokens (user_id, token_hash, expires_at) VALUES ($1, $2, $3)")
-        .bind(user)
-        .bind(hash)
-        .bind(expires_at)
-        .execute(&mut *connection)
-        .await?;
+    sqlx::query(
+        "INSERT INTO auth_setup_tokens (user_id, token_hash, expires_at) VALUES ($1, $2, $3)",
+    )
+    .bind(user)
+    .bind(hash)
+    .bind(expires_at)
+    .execute(&mut *connection)
+    .await?;
     Ok(())
 }
 
 /// Uses up a setup token: the user it was issued to, if it is unused and
 /// unexpired. One statement, so two concurrent uses cannot both succeed.
-pub async fn consume_setup_token<'e>(executor: impl PgExecutor<'e>, hash: &[u8], now: DateTime<Utc>) -> Result<Option<UserId>> {
+pub async fn consume_setup_token<'e>(
+    executor: impl PgExecutor<'e>,
+    hash: &[u8],
+    now: DateTime<Utc>,
+) -> Result<Option<UserId>> {
     Ok(sqlx::query_scalar(
         "UPDATE auth_setup_tokens SET used_at = $2
           WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2

@@ -8,12 +8,15 @@ use uuid::Uuid;
 use super::schedule::{self, CompletionScope};
 use super::{users, violated, PgStore};
 use crate::auth::Scope;
-use crate::domain::{DateRange, DayId, GoalId, MethodId, ProgramId, ScheduleDayId, UserId, MAX_PROGRAM_DAYS};
+use crate::domain::{
+    DateRange, DayId, GoalId, MethodId, ProgramId, ScheduleDayId, UserId, MAX_PROGRAM_DAYS,
+};
 use crate::error::{Error, Result};
 use crate::pagination::{Cursor, Page, PageRequest};
 use crate::rules::schedule::{planned_dates, regeneration};
 use crate::store::programs::{
-    NewProgram, Program, ProgramDetail, ProgramPatch, ProgramStore, Progress, ScheduleDay, ScheduleDayPatch,
+    NewProgram, Program, ProgramDetail, ProgramPatch, ProgramStore, Progress, ScheduleDay,
+    ScheduleDayPatch,
 };
 
 const PROGRAM_COLUMNS: &str = "p.id, p.user_id, p.name, p.start_date, p.end_date, p.notes, p.created_at, p.updated_at,
@@ -56,7 +59,11 @@ impl From<ProgramRow> for Program {
 }
 
 /// A user's programs, latest start first.
-pub async fn list<'e>(executor: impl PgExecutor<'e>, user: UserId, page: &PageRequest) -> Result<Page<Program>> {
+pub async fn list<'e>(
+    executor: impl PgExecutor<'e>,
+    user: UserId,
+    page: &PageRequest,
+) -> Result<Page<Program>> {
     let after = page.after_key::<NaiveDate>()?;
     let rows: Vec<ProgramRow> = sqlx::query_as(&format!(
         "SELECT {PROGRAM_COLUMNS} FROM programs_pg p
@@ -70,14 +77,23 @@ pub async fn list<'e>(executor: impl PgExecutor<'e>, user: UserId, page: &PageRe
     .bind(page.fetch_limit())
     .fetch_all(executor)
     .await?;
-    Ok(Page::from_rows(rows.into_iter().map(Program::from).collect(), page, |program| Cursor {
-        key: program.start_date.to_string(),
-        id: program.id.0,
-    }))
+    Ok(Page::from_rows(
+        rows.into_iter().map(Program::from).collect(),
+        page,
+        |program| Cursor {
+            key: program.start_date.to_string(),
+            id: program.id.0,
+        },
+    ))
 }
 
 /// A program visible in `scope`, with its owner's time zone.
-async fn find(connection: &mut PgConnection, scope: Scope, id: ProgramId, lock: bool) -> Result<Option<Program>> {
+async fn find(
+    connection: &mut PgConnection,
+    scope: Scope,
+    id: ProgramId,
+    lock: bool,
+) -> Result<Option<Program>> {
     let row: Option<ProgramRow> = sqlx::query_as(&format!(
         "SELECT {PROGRAM_COLUMNS} FROM programs_pg p
           WHERE p.id = $1 AND ($2::uuid IS NULL OR p.user_id = $2) {}",
@@ -98,10 +114,11 @@ async fn require_all(
     what: &'static str,
     field: &'static str,
 ) -> Result<()> {
-    let found: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {table} WHERE id = ANY($1)"))
-        .bind(ids)
-        .fetch_one(connection)
-        .await?;
+    let found: i64 =
+        sqlx::query_scalar(&format!("SELECT count(*) FROM {table} WHERE id = ANY($1)"))
+            .bind(ids)
+            .fetch_one(connection)
+            .await?;
     if found as usize == ids.len() {
         Ok(())
     } else {
@@ -111,21 +128,32 @@ async fn require_all(
 
 /// The ISO weekdays of days of the week, checking that each exists.
 async fn weekdays(connection: &mut PgConnection, days: &[DayId]) -> Result<Vec<u32>> {
-    let weekdays: Vec<i16> = sqlx::query_scalar("SELECT weekday FROM reference_days_pg WHERE id = ANY($1)")
-        .bind(days)
-        .fetch_all(connection)
-        .await?;
+    let weekdays: Vec<i16> =
+        sqlx::query_scalar("SELECT weekday FROM reference_days_pg WHERE id = ANY($1)")
+            .bind(days)
+            .fetch_all(connection)
+            .await?;
     if weekdays.len() != days.len() {
         return Err(Error::not_found_in("day", "dayIds"));
     }
-    Ok(weekdays.into_iter().filter_map(|day| u32::try_from(day).ok()).collect())
+    Ok(weekdays
+        .into_iter()
+        .filter_map(|day| u32::try_from(day).ok())
+        .collect())
 }
 
 fn raw_ids<T: Copy>(ids: &[T], to_uuid: impl Fn(T) -> Uuid) -> Vec<Uuid> {
     ids.iter().copied().map(to_uuid).collect()
 }
 
-async fn replace_links(connection: &mut PgConnection, table: &str, column: &str, program: ProgramId, ids: &[Uuid], ordered: bool) -> Result<()> {
+async fn replace_links(
+    connection: &mut PgConnection,
+    table: &str,
+    column: &str,
+    program: ProgramId,
+    ids: &[Uuid],
+    ordered: bool,
+) -> Result<()> {
     sqlx::query(&format!("DELETE FROM {table} WHERE program_id = $1"))
         .bind(program)
         .execute(&mut *connection)
@@ -138,7 +166,11 @@ async fn replace_links(connection: &mut PgConnection, table: &str, column: &str,
     } else {
         format!("INSERT INTO {table} (program_id, {column}) SELECT $1, unnest($2::uuid[])")
     };
-    sqlx::query(&insert).bind(program).bind(ids).execute(connection).await?;
+    sqlx::query(&insert)
+        .bind(program)
+        .bind(ids)
+        .execute(connection)
+        .await?;
     Ok(())
 }
 
@@ -151,8 +183,12 @@ async fn overlap_or<'e>(
     this: Option<ProgramId>,
     dates: DateRange,
 ) -> Error {
-    let Error::Internal(cause) = &err else { return err };
-    let Some(sqlx_err) = cause.downcast_ref::<sqlx::Error>() else { return err };
+    let Error::Internal(cause) = &err else {
+        return err;
+    };
+    let Some(sqlx_err) = cause.downcast_ref::<sqlx::Error>() else {
+        return err;
+    };
     match violated(sqlx_err) {
         Some(v) if v.constraint == "programs_pg_no_overlap" => {
             let clashing: Option<ProgramId> = sqlx::query_scalar(
@@ -179,8 +215,14 @@ async fn overlap_or<'e>(
     }
 }
 
-async fn detail(connection: &mut PgConnection, program: Program, now: DateTime<Utc>) -> Result<ProgramDetail> {
-    let today = users::time_zone(&mut *connection, program.user_id).await?.today(now);
+async fn detail(
+    connection: &mut PgConnection,
+    program: Program,
+    now: DateTime<Utc>,
+) -> Result<ProgramDetail> {
+    let today = users::time_zone(&mut *connection, program.user_id)
+        .await?
+        .today(now);
     let schedule = schedule::days_of_program(connection, program.id).await?;
     let progress = Progress::of(&schedule, today);
     Ok(ProgramDetail {
@@ -190,9 +232,27 @@ async fn detail(connection: &mut PgConnection, program: Program, now: DateTime<U
     })
 }
 
-async fn create_in(connection: &mut PgConnection, owner: UserId, new: &NewProgram) -> Result<ProgramId> {
-    require_all(connection, "reference_goals_pg", &raw_ids(&new.goal_ids, |id| id.0), "goal", "goalIds").await?;
-    require_all(connection, "reference_methods_pg", &raw_ids(&new.method_ids, |id| id.0), "method", "methodIds").await?;
+async fn create_in(
+    connection: &mut PgConnection,
+    owner: UserId,
+    new: &NewProgram,
+) -> Result<ProgramId> {
+    require_all(
+        connection,
+        "reference_goals_pg",
+        &raw_ids(&new.goal_ids, |id| id.0),
+        "goal",
+        "goalIds",
+    )
+    .await?;
+    require_all(
+        connection,
+        "reference_methods_pg",
+        &raw_ids(&new.method_ids, |id| id.0),
+        "method",
+        "methodIds",
+    )
+    .await?;
     let weekdays = weekdays(connection, &new.day_ids).await?;
     let id: ProgramId = sqlx::query_scalar(
         "INSERT INTO programs_pg (user_id, name, start_date, end_date, notes) VALUES ($1, $2, $3, $4, $5) RETURNING id",
@@ -204,9 +264,33 @@ async fn create_in(connection: &mut PgConnection, owner: UserId, new: &NewProgra
     .bind(new.notes.as_str())
     .fetch_one(&mut *connection)
     .await?;
-    replace_links(connection, "program_goals_pg", "goal_id", id, &raw_ids(&new.goal_ids, |id| id.0), true).await?;
-    replace_links(connection, "program_methods_pg", "method_id", id, &raw_ids(&new.method_ids, |id| id.0), true).await?;
-    replace_links(connection, "program_days_pg", "day_id", id, &raw_ids(&new.day_ids, |id| id.0), false).await?;
+    replace_links(
+        connection,
+        "program_goals_pg",
+        "goal_id",
+        id,
+        &raw_ids(&new.goal_ids, |id| id.0),
+        true,
+    )
+    .await?;
+    replace_links(
+        connection,
+        "program_methods_pg",
+        "method_id",
+        id,
+        &raw_ids(&new.method_ids, |id| id.0),
+        true,
+    )
+    .await?;
+    replace_links(
+        connection,
+        "program_days_pg",
+        "day_id",
+        id,
+        &raw_ids(&new.day_ids, |id| id.0),
+        false,
+    )
+    .await?;
     let dates = planned_dates(new.dates, &weekdays);
     schedule::insert_days(connection, id, &dates, &new.method_ids).await?;
     schedule::refresh_completed(connection, CompletionScope::Program(id)).await?;
@@ -225,12 +309,29 @@ async fn update_in(
         .await?
         .ok_or_else(|| Error::not_found("program"))?;
     if let Some(goals) = &patch.goal_ids {
-        require_all(connection, "reference_goals_pg", &raw_ids(goals, |id| id.0), "goal", "goalIds").await?;
+        require_all(
+            connection,
+            "reference_goals_pg",
+            &raw_ids(goals, |id| id.0),
+            "goal",
+            "goalIds",
+        )
+        .await?;
     }
     if let Some(methods) = &patch.method_ids {
-        require_all(connection, "reference_methods_pg", &raw_ids(methods, |id| id.0), "method", "methodIds").await?;
+        require_all(
+            connection,
+            "reference_methods_pg",
+            &raw_ids(methods, |id| id.0),
+            "method",
+            "methodIds",
+        )
+        .await?;
     }
-    let days = patch.day_ids.clone().unwrap_or_else(|| current.day_ids.clone());
+    let days = patch
+        .day_ids
+        .clone()
+        .unwrap_or_else(|| current.day_ids.clone());
     let weekdays = weekdays(connection, &days).await?;
     sqlx::query("UPDATE programs_pg SET name = $2, start_date = $3, end_date = $4, notes = $5 WHERE id = $1")
         .bind(id)
@@ -242,13 +343,35 @@ async fn update_in(
         .await?;
     if let Some(goals) = &patch.goal_ids {
         if *goals != current.goal_ids {
-            replace_links(connection, "program_goals_pg", "goal_id", id, &raw_ids(goals, |id| id.0), true).await?;
+            replace_links(
+                connection,
+                "program_goals_pg",
+                "goal_id",
+                id,
+                &raw_ids(goals, |id| id.0),
+                true,
+            )
+            .await?;
         }
     }
-    let methods_changed = patch.method_ids.as_ref().is_some_and(|methods| *methods != current.method_ids);
-    let methods = patch.method_ids.clone().unwrap_or_else(|| current.method_ids.clone());
+    let methods_changed = patch
+        .method_ids
+        .as_ref()
+        .is_some_and(|methods| *methods != current.method_ids);
+    let methods = patch
+        .method_ids
+        .clone()
+        .unwrap_or_else(|| current.method_ids.clone());
     if methods_changed {
-        replace_links(connection, "program_methods_pg", "method_id", id, &raw_ids(&methods, |id| id.0), true).await?;
+        replace_links(
+            connection,
+            "program_methods_pg",
+            "method_id",
+            id,
+            &raw_ids(&methods, |id| id.0),
+            true,
+        )
+        .await?;
     }
     let days_changed = patch.day_ids.as_ref().is_some_and(|new| {
         let mut new = new.clone();
@@ -258,7 +381,15 @@ async fn update_in(
         new != old
     });
     if days_changed {
-        replace_links(connection, "program_days_pg", "day_id", id, &raw_ids(&days, |id| id.0), false).await?;
+        replace_links(
+            connection,
+            "program_days_pg",
+            "day_id",
+            id,
+            &raw_ids(&days, |id| id.0),
+            false,
+        )
+        .await?;
     }
     let dates_changed = dates.start() != current.start_date || dates.end() != current.end_date;
     if dates_changed || days_changed || methods_changed {
@@ -270,11 +401,13 @@ async fn update_in(
         let (remove, add) = regeneration(&existing, &planned, today);
         schedule::delete_days(connection, id, &remove).await?;
         if methods_changed {
-            sqlx::query("INSERT INTO program_schedule_pg (program_id, date) SELECT $1, unnest($2::date[])")
-                .bind(id)
-                .bind(&add)
-                .execute(&mut *connection)
-                .await?;
+            sqlx::query(
+                "INSERT INTO program_schedule_pg (program_id, date) SELECT $1, unnest($2::date[])",
+            )
+            .bind(id)
+            .bind(&add)
+            .execute(&mut *connection)
+            .await?;
             schedule::replan_from(connection, id, today, &methods).await?;
         } else {
             schedule::insert_days(connection, id, &add, &methods).await?;
@@ -290,7 +423,12 @@ impl ProgramStore for PgStore {
         list(self.pool(), user, page).await
     }
 
-    async fn create(&self, owner: UserId, new: NewProgram, now: DateTime<Utc>) -> Result<ProgramDetail> {
+    async fn create(
+        &self,
+        owner: UserId,
+        new: NewProgram,
+        now: DateTime<Utc>,
+    ) -> Result<ProgramDetail> {
         let mut tx = self.pool().begin().await?;
         let id = match create_in(&mut tx, owner, &new).await {
             Ok(id) => id,
@@ -317,15 +455,26 @@ impl ProgramStore for PgStore {
         detail(&mut connection, program, now).await
     }
 
-    async fn update(&self, owner: UserId, id: ProgramId, patch: ProgramPatch, now: DateTime<Utc>) -> Result<ProgramDetail> {
+    async fn update(
+        &self,
+        owner: UserId,
+        id: ProgramId,
+        patch: ProgramPatch,
+        now: DateTime<Utc>,
+    ) -> Result<ProgramDetail> {
         let mut tx = self.pool().begin().await?;
         let current = find(&mut tx, Scope::Owner(owner), id, false)
             .await?
             .ok_or_else(|| Error::not_found("program"))?;
         let start = patch.start_date.unwrap_or(current.start_date);
         let end = patch.end_date.unwrap_or(current.end_date);
-        let blamed = if patch.end_date.is_some() { "endDate" } else { "startDate" };
-        let dates = DateRange::new(start, end, MAX_PROGRAM_DAYS).map_err(|message| Error::invalid(blamed, message))?;
+        let blamed = if patch.end_date.is_some() {
+            "endDate"
+        } else {
+            "startDate"
+        };
+        let dates = DateRange::new(start, end, MAX_PROGRAM_DAYS)
+            .map_err(|message| Error::invalid(blamed, message))?;
         if let Err(err) = update_in(&mut tx, owner, id, &patch, dates, now).await {
             drop(tx);
             return Err(overlap_or(self.pool(), err, owner, Some(id), dates).await);
@@ -373,7 +522,14 @@ impl ProgramStore for PgStore {
             schedule::set_day_notes(&mut tx, day, notes.as_str()).await?;
         }
         if let Some(methods) = &patch.method_ids {
-            require_all(&mut tx, "reference_methods_pg", &raw_ids(methods, |id| id.0), "method", "methodIds").await?;
+            require_all(
+                &mut tx,
+                "reference_methods_pg",
+                &raw_ids(methods, |id| id.0),
+                "method",
+                "methodIds",
+            )
+            .await?;
             schedule::replace_day_methods(&mut tx, day, methods).await?;
             schedule::refresh_completed(&mut tx, CompletionScope::Program(program)).await?;
         }

@@ -54,7 +54,10 @@ fn select_days(filter: &str) -> String {
 }
 
 /// A program's schedule, by date, with completion computed from usage.
-pub async fn days_of_program(connection: &mut PgConnection, program: ProgramId) -> Result<Vec<ScheduleDay>> {
+pub async fn days_of_program(
+    connection: &mut PgConnection,
+    program: ProgramId,
+) -> Result<Vec<ScheduleDay>> {
     let rows: Vec<ScheduleDayRow> = sqlx::query_as(&select_days("s.program_id = $1"))
         .bind(program)
         .fetch_all(connection)
@@ -72,10 +75,12 @@ pub async fn day(connection: &mut PgConnection, id: ScheduleDayId) -> Result<Opt
 
 /// The dates a program's schedule has.
 pub async fn dates(connection: &mut PgConnection, program: ProgramId) -> Result<Vec<NaiveDate>> {
-    Ok(sqlx::query_scalar("SELECT date FROM program_schedule_pg WHERE program_id = $1 ORDER BY date")
-        .bind(program)
-        .fetch_all(connection)
-        .await?)
+    Ok(sqlx::query_scalar(
+        "SELECT date FROM program_schedule_pg WHERE program_id = $1 ORDER BY date",
+    )
+    .bind(program)
+    .fetch_all(connection)
+    .await?)
 }
 
 /// Adds planned days, each planned with `methods`.
@@ -119,7 +124,11 @@ async fn plan_methods(
 }
 
 /// Removes planned days.
-pub async fn delete_days(connection: &mut PgConnection, program: ProgramId, dates: &[NaiveDate]) -> Result<()> {
+pub async fn delete_days(
+    connection: &mut PgConnection,
+    program: ProgramId,
+    dates: &[NaiveDate],
+) -> Result<()> {
     if dates.is_empty() {
         return Ok(());
     }
@@ -146,17 +155,22 @@ pub async fn replan_from(
     .bind(from)
     .execute(&mut *connection)
     .await?;
-    let dates: Vec<NaiveDate> =
-        sqlx::query_scalar("SELECT date FROM program_schedule_pg WHERE program_id = $1 AND date >= $2")
-            .bind(program)
-            .bind(from)
-            .fetch_all(&mut *connection)
-            .await?;
+    let dates: Vec<NaiveDate> = sqlx::query_scalar(
+        "SELECT date FROM program_schedule_pg WHERE program_id = $1 AND date >= $2",
+    )
+    .bind(program)
+    .bind(from)
+    .fetch_all(&mut *connection)
+    .await?;
     plan_methods(connection, program, &dates, methods).await
 }
 
 /// Replaces the methods planned on one day.
-pub async fn replace_day_methods(connection: &mut PgConnection, day: ScheduleDayId, methods: &[MethodId]) -> Result<()> {
+pub async fn replace_day_methods(
+    connection: &mut PgConnection,
+    day: ScheduleDayId,
+    methods: &[MethodId],
+) -> Result<()> {
     sqlx::query("DELETE FROM program_schedule_methods_pg WHERE schedule_day_id = $1")
         .bind(day)
         .execute(&mut *connection)
@@ -172,7 +186,11 @@ pub async fn replace_day_methods(connection: &mut PgConnection, day: ScheduleDay
     Ok(())
 }
 
-pub async fn set_day_notes(connection: &mut PgConnection, day: ScheduleDayId, notes: &str) -> Result<()> {
+pub async fn set_day_notes(
+    connection: &mut PgConnection,
+    day: ScheduleDayId,
+    notes: &str,
+) -> Result<()> {
     sqlx::query("UPDATE program_schedule_pg SET notes = $2 WHERE id = $1")
         .bind(day)
         .bind(notes)
@@ -193,9 +211,17 @@ pub enum CompletionScope<'a> {
 /// Brings the stored `completed` flag (kept for Airtable's sake) in line
 /// with method usage. Only rows whose flag changes are written, so no
 /// needless outbox events are made.
-pub async fn refresh_completed(connection: &mut PgConnection, scope: CompletionScope<'_>) -> Result<()> {
+pub async fn refresh_completed(
+    connection: &mut PgConnection,
+    scope: CompletionScope<'_>,
+) -> Result<()> {
     let (filter, user, dates, program) = match scope {
-        CompletionScope::UserDates(user, dates) => ("p.user_id = $1 AND s.date = ANY($2)", Some(user), Some(dates), None),
+        CompletionScope::UserDates(user, dates) => (
+            "p.user_id = $1 AND s.date = ANY($2)",
+            Some(user),
+            Some(dates),
+            None,
+        ),
         CompletionScope::Program(program) => ("s.program_id = $3", None, None, Some(program)),
     };
     let statement = format!(

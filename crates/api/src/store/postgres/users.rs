@@ -44,11 +44,16 @@ impl From<ProfileRow> for UserProfile {
 const PROFILE_COLUMNS: &str =
     "id, email, name, company_id, role, time_zone, bonus_points, badges, level, last_login_at";
 
-pub async fn find_profile<'e>(executor: impl PgExecutor<'e>, id: UserId) -> Result<Option<UserProfile>> {
-    let row: Option<ProfileRow> = sqlx::query_as(&format!("SELECT {PROFILE_COLUMNS} FROM users_pg WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(executor)
-        .await?;
+pub async fn find_profile<'e>(
+    executor: impl PgExecutor<'e>,
+    id: UserId,
+) -> Result<Option<UserProfile>> {
+    let row: Option<ProfileRow> = sqlx::query_as(&format!(
+        "SELECT {PROFILE_COLUMNS} FROM users_pg WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(executor)
+    .await?;
     Ok(row.map(UserProfile::from))
 }
 
@@ -61,7 +66,10 @@ pub struct Credentials {
     pub password_hash: Option<String>,
 }
 
-pub async fn find_credentials_by_email<'e>(executor: impl PgExecutor<'e>, email: &Email) -> Result<Option<Credentials>> {
+pub async fn find_credentials_by_email<'e>(
+    executor: impl PgExecutor<'e>,
+    email: &Email,
+) -> Result<Option<Credentials>> {
     Ok(sqlx::query_as(
         "SELECT id, role, time_zone, password_hash FROM users_pg WHERE lower(email) = lower($1)",
     )
@@ -70,7 +78,10 @@ pub async fn find_credentials_by_email<'e>(executor: impl PgExecutor<'e>, email:
     .await?)
 }
 
-pub async fn find_credentials_by_id<'e>(executor: impl PgExecutor<'e>, id: UserId) -> Result<Option<Credentials>> {
+pub async fn find_credentials_by_id<'e>(
+    executor: impl PgExecutor<'e>,
+    id: UserId,
+) -> Result<Option<Credentials>> {
     Ok(
         sqlx::query_as("SELECT id, role, time_zone, password_hash FROM users_pg WHERE id = $1")
             .bind(id)
@@ -110,14 +121,21 @@ pub async fn insert<'e>(executor: impl PgExecutor<'e>, user: &NewUser) -> Result
             message: "a user with this email exists".into(),
             conflicting_id: None,
         },
-        Some(v) if v.constraint == "companies_pg_fkey" || v.constraint == "users_pg_company_id_fkey" => {
+        Some(v)
+            if v.constraint == "companies_pg_fkey"
+                || v.constraint == "users_pg_company_id_fkey" =>
+        {
             Error::not_found_in("company", "companyId")
         }
         _ => Error::from(err),
     })
 }
 
-pub async fn set_password_hash<'e>(executor: impl PgExecutor<'e>, id: UserId, hash: &str) -> Result<()> {
+pub async fn set_password_hash<'e>(
+    executor: impl PgExecutor<'e>,
+    id: UserId,
+    hash: &str,
+) -> Result<()> {
     sqlx::query("UPDATE users_pg SET password_hash = $2 WHERE id = $1")
         .bind(id)
         .bind(hash)
@@ -126,7 +144,11 @@ pub async fn set_password_hash<'e>(executor: impl PgExecutor<'e>, id: UserId, ha
     Ok(())
 }
 
-pub async fn record_login<'e>(executor: impl PgExecutor<'e>, id: UserId, now: DateTime<Utc>) -> Result<()> {
+pub async fn record_login<'e>(
+    executor: impl PgExecutor<'e>,
+    id: UserId,
+    now: DateTime<Utc>,
+) -> Result<()> {
     sqlx::query("UPDATE users_pg SET last_login_at = $2 WHERE id = $1")
         .bind(id)
         .bind(now)
@@ -141,10 +163,11 @@ pub async fn record_login<'e>(executor: impl PgExecutor<'e>, id: UserId, now: Da
 /// different users never wait on each other. `NO KEY UPDATE` leaves foreign
 /// key checks of other writers (which take `KEY SHARE`) unblocked.
 pub async fn lock_for_usage(connection: &mut PgConnection, id: UserId) -> Result<UserTimeZone> {
-    let zone: Option<String> = sqlx::query_scalar("SELECT time_zone FROM users_pg WHERE id = $1 FOR NO KEY UPDATE")
-        .bind(id)
-        .fetch_optional(connection)
-        .await?;
+    let zone: Option<String> =
+        sqlx::query_scalar("SELECT time_zone FROM users_pg WHERE id = $1 FOR NO KEY UPDATE")
+            .bind(id)
+            .fetch_optional(connection)
+            .await?;
     // The token named a user that no longer exists.
     zone.map(|zone| UserTimeZone::from_stored(&zone))
         .ok_or(Error::Unauthorized("the signed-in user no longer exists"))
@@ -155,7 +178,9 @@ pub async fn time_zone<'e>(executor: impl PgExecutor<'e>, id: UserId) -> Result<
         .bind(id)
         .fetch_optional(executor)
         .await?;
-    Ok(zone.map_or(UserTimeZone::DEFAULT, |zone| UserTimeZone::from_stored(&zone)))
+    Ok(zone.map_or(UserTimeZone::DEFAULT, |zone| {
+        UserTimeZone::from_stored(&zone)
+    }))
 }
 
 #[async_trait]

@@ -1,0 +1,121 @@
+//! `airsync serve`: the API and the operations endpoints, with the outbound
+//! worker running beside them unless told otherwise.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use airsync_api::{AirtableAccess, ApiConfig, AppState};
+use airsync_sync::airtable_writer::AirtableWriter;
+use airsync_sync::mapping::check_against_database;
+use airsync_sync::worker::Worker;
+use clap::Args;
+
+use super::{connect, shutdown_signal, CliError};
+use crate::config::Config;
+use crate::server::{self, HttpMetrics, Services};
+
+/// Options of `airsync serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Do not run the outbound worker in this process (run `airsync worker`
+    /// separately).
+    #[arg(long)]
+    no_worker: bool,
+}
+
+/// The API's configuration from the process's.
+fn api_config(config: &Config, airtable: Option<AirtableAccess>) -> Result<ApiConfig, CliError> {
+    let secret = config.auth.jwt_secret.as_ref().ok_or_else(|| {
+        crate::config::ConfigError::missing("JWT_SECRET", "a random key of at least 32 bytes")
+    })?;
+    let mut api = ApiConfig::new(secret.expose().as_bytes().to_vec());
+    api.access_token_ttl = config.auth.access_token_ttl;
+    api.refresh_token_ttl = config.auth.refresh_token_ttl;
+    api.backends = config.backends.clone();
+    api.user_readthrough_fallback = config.switches.user_readthrough_fallback;
+    api.airtable = airtable;
+    Ok(api)
+}
+
+pub async fn run(config: &Config, args: ServeArgs) -> Result<(), CliError> {
+    let mapping = Arc::new(config.load_mapping()?);
+    let pool = connect(config).await?;
+    check_against_database(&mapping, &pool).await?;
+    let airtable = match (&config.airtable.token, &config.airtable.base_id) {
+        (Some(_), Some(base_id)) => Some((crate::airtable::client(config)?, base_id.clone())),
+        _ => {
+            tracing::warn!(
+                "AIRTABLE_TOKEN or AIRTABLE_BASE_ID is not set: nothing is synced with Airtable"
+            );
+            None
+        }
+    };
+    let access = airtable.as_ref().map(|(client, base_id)| AirtableAccess {
+        client: client.clone(),
+        base_id: base_id.as_str().to_owned(),
+        mapping: (*mapping).clone(),
+    });
+    let api = AppState::new(pool.clone(), api_config(config, access)?)
+        .map_err(|err| CliError::Usage(format!("the API cannot start: {err}")))?;
+
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let mut worker_metrics = None;
+    let mut background = tokio::task::JoinSet::new();
+    if let (Some((client, base_id)), false) = (&airtable, args.no_worker) {
+        let settings = crate::airtable::worker_settings(config, base_id);
+        let worker = Worker::new(
+            pool.clone(),
+            mapping.clone(),
+            AirtableWriter::new(client.clone(), base_id.as_str()),
+            settings,
+        );
+        worker_metrics = Some(worker.metrics());
+        let shutdown = shutdown.clone();
+        background.spawn(async move {
+            if let Err(err) = worker.run(shutdown, Duration::from_secs(20)).await {
+                tracing::error!(error = %err, "the outbound worker stopped");
+            }
+        });
+    }
+
+    let services = Arc::new(Services {
+        pool: pool.clone(),
+        mapping,
+        api,
+        airtable: airtable.as_ref().map(|(client, _)| client.clone()),
+        base_id: airtable.as_ref().map(|(_, base)| base.as_str().to_owned()),
+        worker: worker_metrics,
+        backends: config.backends.clone(),
+        http: Arc::new(HttpMetrics::default()),
+    });
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|err| CliError::Usage(format!("cannot listen on {}: {err}", args.listen)))?;
+    let address = listener
+        .local_addr()
+        .map_err(|err| CliError::Usage(err.to_string()))?;
+    tracing::info!(%address, "serving");
+    println!("airsync is serving on http://{address}");
+
+    let app = server::router(services).into_make_service_with_connect_info::<SocketAddr>();
+    let mut stop_signal = shutdown.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            tokio::select! {
+                () = shutdown_signal() => {}
+                _ = stop_signal.changed() => {}
+            }
+            tracing::info!("stop requested; finishing requests in flight");
+        })
+        .await
+        .map_err(|err| CliError::Usage(format!("the server failed: {err}")))?;
+    let _ = stop.send(true);
+    while background.join_next().await.is_some() {}
+    pool.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,138 @@
+//! `GET /api/health` and `GET /api/health/detailed`: cheap enough to poll
+//! every second; PostgreSQL down answers 503 within a second.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use sqlx::PgPool;
+
+use super::Services;
+
+/// How long a health check waits for PostgreSQL.
+const DATABASE_DEADLINE: Duration = Duration::from_millis(800);
+
+async fn ping(pool: &PgPool) -> Result<Duration, String> {
+    let started = Instant::now();
+    match tokio::time::timeout(DATABASE_DEADLINE, sqlx::query("SELECT 1").execute(pool)).await {
+        Ok(Ok(_)) => Ok(started.elapsed()),
+        Ok(Err(err)) => Err(err.to_string()),
+        Err(_) => Err(format!(
+            "no answer within {} ms",
+            DATABASE_DEADLINE.as_millis()
+        )),
+    }
+}
+
+/// 200 when PostgreSQL answers, 503 otherwise.
+pub async fn liveness(State(services): State<Arc<Services>>) -> Response {
+    match ping(&services.pool).await {
+        Ok(_) => (StatusCode::OK, Json(json!({ "status": "ok" }))).into_response(),
+        Err(reason) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({ "status": "unavailable", "database": reason })),
+        )
+            .into_response(),
+    }
+}
+
+#[derive(sqlx::FromRow)]
+struct OutboxTotals {
+    pending: i64,
+    in_flight: i64,
+    oldest_pending_seconds: Option<f64>,
+    dead_letters: i64,
+    leases: Value,
+    checkpoints: Value,
+    last_inbox_event: Option<DateTime<Utc>>,
+}
+
+async fn totals(pool: &PgPool) -> Result<OutboxTotals, String> {
+    let query = sqlx::query_as::<_, OutboxTotals>(
+        "SELECT
+            (SELECT count(*) FROM sync_outbox) AS pending,
+            (SELECT count(*) FROM sync_outbox WHERE state = 'leased') AS in_flight,
+            (SELECT extract(epoch FROM now() - min(created_at))::float8 FROM sync_outbox) AS oldest_pending_seconds,
+            (SELECT count(*) FROM sync_dead_letter) AS dead_letters,
+            (SELECT coalesce(jsonb_agg(jsonb_build_object(
+                        'owner', lease_owner, 'events', n,
+                        'expiresInSeconds', round(extract(epoch FROM expires - now())::numeric, 1))), '[]')
+               FROM (SELECT lease_owner, count(*) AS n, max(lease_expires_at) AS expires
+                       FROM sync_outbox WHERE state = 'leased' GROUP BY lease_owner) l) AS leases,
+            (SELECT coalesce(jsonb_object_agg(name, jsonb_build_object(
+                        'updatedAt', updated_at,
+                        'ageSeconds', round(extract(epoch FROM now() - updated_at)::numeric, 1))), '{}')
+               FROM sync_checkpoint) AS checkpoints,
+            (SELECT max(received_at) FROM sync_inbox_events) AS last_inbox_event",
+    )
+    .fetch_one(pool);
+    match tokio::time::timeout(DATABASE_DEADLINE, query).await {
+        Ok(Ok(totals)) => Ok(totals),
+        Ok(Err(err)) => Err(err.to_string()),
+        Err(_) => Err(format!(
+            "no answer within {} ms",
+            DATABASE_DEADLINE.as_millis()
+        )),
+    }
+}
+
+/// The sync's state: outbox, dead letters, worker leases, inbound
+/// positions, and Airtable's rate state per base.
+pub async fn detailed(State(services): State<Arc<Services>>) -> Response {
+    let database = ping(&services.pool).await;
+    let airtable = services.airtable.as_ref().map(|client| {
+        let metrics = client.metrics();
+        json!({
+            "bases": metrics.bases.iter().map(|b| json!({
+                "baseId": b.base_id,
+                "pausedForSeconds": b.paused_for.as_secs_f64(),
+            })).collect::<Vec<_>>(),
+            "requestsInFlight": metrics.in_flight,
+            "rateLimitedTotal": metrics.rate_limited,
+        })
+    });
+    let worker = services.worker.as_ref().map(|w| {
+        let s = w.snapshot();
+        json!({ "sent": s.sent, "retried": s.retried, "deadLettered": s.dead_lettered, "deferred": s.deferred })
+    });
+    let Ok(latency) = database else {
+        let reason = database.err().unwrap_or_default();
+        let body = json!({ "status": "unavailable", "database": { "ok": false, "error": reason }, "airtable": airtable });
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+    };
+    let sync = match totals(&services.pool).await {
+        Ok(t) => json!({
+            "outbox": {
+                "pending": t.pending,
+                "inFlight": t.in_flight,
+                "oldestPendingSeconds": t.oldest_pending_seconds,
+            },
+            "deadLetters": t.dead_letters,
+            "workerLeases": t.leases,
+            "inbound": {
+                "checkpoints": t.checkpoints,
+                "lastWebhookNotificationAt": t.last_inbox_event,
+            },
+        }),
+        Err(err) => json!({ "error": err }),
+    };
+    let status = if sync.get("deadLetters").and_then(Value::as_i64).unwrap_or(0) > 0 {
+        "degraded"
+    } else {
+        "ok"
+    };
+    let body = json!({
+        "status": status,
+        "database": { "ok": true, "latencyMs": latency.as_secs_f64() * 1000.0 },
+        "sync": sync,
+        "worker": worker,
+        "airtable": airtable,
+        "baseId": services.base_id,
+    });
+    (StatusCode::OK, Json(body)).into_response()
+}

@@ -1,0 +1,59 @@
+//! The process behind `airsync serve`: the coaching API, the operations
+//! endpoints (health, metrics, the ops page) and the webhook receiver on one
+//! HTTP listener, with the outbound worker running beside them.
+
+mod health;
+mod http;
+mod metrics;
+mod ops;
+mod prom;
+
+pub use http::{HttpMetrics, REQUEST_ID};
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use airsync_airtable::AirtableClient;
+use airsync_api::{AppState, DataBackendMode, EndpointGroup};
+use airsync_sync::mapping::Mapping;
+use airsync_sync::worker::WorkerMetrics;
+use axum::routing::{get, post};
+use axum::Router;
+use sqlx::PgPool;
+
+/// What the operations endpoints look at: the parts running in this process.
+pub struct Services {
+    /// The database.
+    pub pool: PgPool,
+    /// The mapping in use.
+    pub mapping: Arc<Mapping>,
+    /// The API's state: sign-in for the ops page, shadow-read counters.
+    pub api: AppState,
+    /// The Airtable client, when one is configured.
+    pub airtable: Option<AirtableClient>,
+    /// The base kept in step.
+    pub base_id: Option<String>,
+    /// The outbound worker's counters, when it runs in this process.
+    pub worker: Option<Arc<WorkerMetrics>>,
+    /// Every endpoint group's data backend.
+    pub backends: BTreeMap<EndpointGroup, DataBackendMode>,
+    /// HTTP requests of this process.
+    pub http: Arc<HttpMetrics>,
+}
+
+/// The whole HTTP surface: the API, then the operations routes, every
+/// request tracked by [`http::track`].
+pub fn router(services: Arc<Services>) -> Router {
+    let ops = Router::new()
+        .route("/api/health", get(health::liveness))
+        .route("/api/health/detailed", get(health::detailed))
+        .route("/metrics", get(metrics::exposition))
+        .route("/ops", get(ops::page))
+        .route("/ops/api/state", get(ops::state))
+        .route("/ops/api/dead-letters/{id}/replay", post(ops::replay))
+        .route("/ops/api/dead-letters/{id}/purge", post(ops::purge))
+        .with_state(services.clone());
+    airsync_api::router(services.api.clone()).merge(ops).layer(
+        axum::middleware::from_fn_with_state(services.http.clone(), http::track),
+    )
+}

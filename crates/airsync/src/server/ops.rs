@@ -1,0 +1,181 @@
+//! The ops page at `/ops`: a small static page that signs in with the API's
+//! own login and then reads and acts through the JSON endpoints below, which
+//! answer admins only.
+
+use std::sync::Arc;
+
+use airsync_sync::dead_letters::{self, Purge};
+use airsync_sync::status::outbound_status;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::Json;
+use serde_json::{json, Value};
+
+use super::Services;
+
+const PAGE: &str = include_str!("ops.html");
+
+/// The page itself; it holds no data until an admin signs in.
+pub async fn page() -> Html<&'static str> {
+    Html(PAGE)
+}
+
+fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        Json(json!({ "error": { "code": code, "message": message } })),
+    )
+        .into_response()
+}
+
+/// None when the request comes from a signed-in admin; the answer to send
+/// otherwise.
+fn refuse_unless_admin(services: &Services, headers: &HeaderMap) -> Option<Response> {
+    match services.api.authenticate(headers) {
+        Ok(Some(user)) if user.is_admin() => None,
+        Ok(Some(_)) => Some(error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "the ops page is for admins",
+        )),
+        Ok(None) | Err(_) => Some(error(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "sign in as an admin",
+        )),
+    }
+}
+
+fn internal(err: impl std::fmt::Display) -> Response {
+    tracing::error!(error = %err, "ops endpoint failed");
+    error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "the request failed; see the server's log",
+    )
+}
+
+/// Everything the page shows, in one answer.
+pub async fn state(State(services): State<Arc<Services>>, headers: HeaderMap) -> Response {
+    if let Some(refusal) = refuse_unless_admin(&services, &headers) {
+        return refusal;
+    }
+    let outbound = match outbound_status(&services.pool, &services.mapping).await {
+        Ok(statuses) => statuses,
+        Err(err) => return internal(err),
+    };
+    let letters = match dead_letters::list(&services.pool, None, 100).await {
+        Ok(letters) => letters,
+        Err(err) => return internal(err),
+    };
+    let checkpoints: Vec<(String, Value, chrono::DateTime<chrono::Utc>)> =
+        match sqlx::query_as("SELECT name, value, updated_at FROM sync_checkpoint ORDER BY name")
+            .fetch_all(&services.pool)
+            .await
+        {
+            Ok(rows) => rows,
+            Err(err) => return internal(err),
+        };
+    let shadow = services.api.shadow_differences();
+    Json(json!({
+        "tables": outbound.iter().map(|s| json!({
+            "entity": s.entity,
+            "pending": s.pending,
+            "inFlight": s.in_flight,
+            "oldestPendingSeconds": s.oldest_pending_secs,
+            "deadLetters": s.dead_letters,
+            "lastPush": s.last_push,
+        })).collect::<Vec<_>>(),
+        "inbound": checkpoints.iter().map(|(name, value, at)| json!({
+            "name": name, "value": value, "updatedAt": at,
+        })).collect::<Vec<_>>(),
+        "deadLetters": letters.iter().map(|l| json!({
+            "id": l.id,
+            "entity": l.entity,
+            "rowId": l.row_id,
+            "reason": l.reason,
+            "attempts": l.attempts,
+            "httpStatus": l.http_status,
+            "airtableErrorType": l.airtable_error_type,
+            "airtableErrorMessage": l.airtable_error_message,
+            "lastError": l.last_error,
+            "failedAt": l.failed_at,
+        })).collect::<Vec<_>>(),
+        "shadowReads": {
+            "compared": shadow.compared,
+            "differences": shadow.differences.iter().map(|((endpoint, field), count)| json!({
+                "endpoint": endpoint, "field": field, "count": count,
+            })).collect::<Vec<_>>(),
+        },
+        "backends": services.backends.iter().map(|(group, mode)| json!({
+            "group": group.as_str(), "mode": mode.as_str(),
+        })).collect::<Vec<_>>(),
+    }))
+    .into_response()
+}
+
+/// What the page can do to one dead letter.
+#[derive(Clone, Copy)]
+enum LetterAction {
+    Replay,
+    Purge,
+}
+
+async fn act_on_letter(
+    services: &Services,
+    headers: &HeaderMap,
+    raw_id: &str,
+    action: LetterAction,
+) -> Response {
+    if let Some(refusal) = refuse_unless_admin(services, headers) {
+        return refusal;
+    }
+    let Some(id) = raw_id.parse::<i64>().ok().filter(|id| *id > 0) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_id",
+            "a dead letter's id is a positive whole number",
+        );
+    };
+    let (done, key) = match action {
+        LetterAction::Replay => (
+            dead_letters::replay(&services.pool, Some(id)).await,
+            "replayed",
+        ),
+        LetterAction::Purge => (
+            dead_letters::purge(&services.pool, Purge::One(id)).await,
+            "purged",
+        ),
+    };
+    match done {
+        Ok(0) => error(StatusCode::NOT_FOUND, "not_found", "no such dead letter"),
+        Ok(_) => {
+            tracing::info!(
+                dead_letter = id,
+                action = key,
+                "dead letter handled from the ops page"
+            );
+            Json(json!({ key: id })).into_response()
+        }
+        Err(err) => internal(err),
+    }
+}
+
+/// Puts one dead letter back in the outbox.
+pub async fn replay(
+    State(services): State<Arc<Services>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    act_on_letter(&services, &headers, &id, LetterAction::Replay).await
+}
+
+/// Deletes one dead letter for good.
+pub async fn purge(
+    State(services): State<Arc<Services>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    act_on_letter(&services, &headers, &id, LetterAction::Purge).await
+}

@@ -1,0 +1,325 @@
+//! The HTTP surface of `airsync serve`: health, metrics, request ids and the
+//! ops page's endpoints, against a real PostgreSQL (and the emulator where
+//! the sync is involved).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use airsync::server::{self, HttpMetrics, Services};
+use airsync_api::{ApiConfig, AppState};
+use airsync_sync::mapping::Mapping;
+use airsync_testkit::TestDb;
+use serde_json::{json, Value};
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+
+const SECRET: &str = "serve-test-secret-serve-test-secret-0000";
+
+struct Running {
+    url: String,
+    http: reqwest::Client,
+}
+
+async fn start(
+    pool: PgPool,
+    worker: Option<Arc<airsync_sync::worker::WorkerMetrics>>,
+    airtable: Option<airsync_airtable::AirtableClient>,
+) -> Running {
+    let api =
+        AppState::new(pool.clone(), ApiConfig::new(SECRET.as_bytes().to_vec())).expect("api state");
+    let services = Arc::new(Services {
+        pool,
+        mapping: Arc::new(Mapping::default_mapping().expect("mapping")),
+        api,
+        airtable,
+        base_id: None,
+        worker,
+        backends: BTreeMap::new(),
+        http: Arc::new(HttpMetrics::default()),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let app = server::router(services).into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Running {
+        url,
+        http: reqwest::Client::new(),
+    }
+}
+
+impl Running {
+    async fn get(
+        &self,
+        path: &str,
+        token: Option<&str>,
+    ) -> (u16, Value, reqwest::header::HeaderMap) {
+        let mut request = self.http.get(format!("{}{path}", self.url));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let answer = request.send().await.expect("request");
+        let status = answer.status().as_u16();
+        let headers = answer.headers().clone();
+        let text = answer.text().await.expect("body");
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+            headers,
+        )
+    }
+
+    async fn admin_token(&self, pool: &PgPool) -> String {
+        airsync_api::create_user(
+            pool,
+            "ops@example.com",
+            "Ops",
+            "correct horse battery staple",
+            true,
+        )
+        .await
+        .expect("admin");
+        let answer: Value = self
+            .http
+            .post(format!("{}/api/auth/login", self.url))
+            .json(
+                &json!({ "email": "ops@example.com", "password": "correct horse battery staple" }),
+            )
+            .send()
+            .await
+            .expect("login")
+            .json()
+            .await
+            .expect("json");
+        answer["accessToken"].as_str().expect("token").to_owned()
+    }
+}
+
+async fn plant_dead_letter(pool: &PgPool) -> i64 {
+    sqlx::query_scalar(
+        "INSERT INTO sync_dead_letter (outbox_id, entity, row_id, operation, idempotency_key, attempts, reason,
+                                       last_error, http_status, airtable_error_type, airtable_error_message, first_enqueued_at)
+         VALUES (1, 'user', gen_random_uuid(), 'upsert', 'k', 1, 'rejected', 'PATCH answered 422', 422,
+                 'INVALID_VALUE_FOR_COLUMN', 'Field \"Level\" cannot accept the provided value', now())
+         RETURNING id",
+    )
+    .fetch_one(pool)
+    .await
+    .expect("dead letter")
+}
+
+#[tokio::test]
+async fn health_is_200_while_postgres_answers_and_503_within_a_second_when_it_does_not() {
+    let db = TestDb::new().await;
+    let up = start(db.pool().clone(), None, None).await;
+    let (status, body, _) = up.get("/api/health", None).await;
+    assert_eq!((status, body), (200, json!({ "status": "ok" })));
+
+    // A server nobody listens on: PostgreSQL is down.
+    let down_pool = PgPoolOptions::new()
+        .acquire_timeout(Duration::from_secs(30))
+        .connect_lazy("postgres://nobody@127.0.0.1:1/airsync")
+        .expect("lazy pool");
+    let down = start(down_pool, None, None).await;
+    for path in ["/api/health", "/api/health/detailed"] {
+        let started = Instant::now();
+        let (status, body, _) = down.get(path, None).await;
+        assert_eq!(status, 503, "{path}: {body}");
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{path} took {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+#[tokio::test]
+async fn detailed_health_reports_a_planted_dead_letter_and_the_outbox() {
+    let db = TestDb::new().await;
+    plant_dead_letter(db.pool()).await;
+    sqlx::query("INSERT INTO users_pg (email) VALUES ('waiting@example.com')")
+        .execute(db.pool())
+        .await
+        .expect("user");
+    let running = start(db.pool().clone(), None, None).await;
+    let (status, body, _) = running.get("/api/health/detailed", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], json!("degraded"));
+    assert_eq!(body["sync"]["deadLetters"], json!(1));
+    assert_eq!(body["sync"]["outbox"]["pending"], json!(1));
+    assert!(
+        body["sync"]["outbox"]["oldestPendingSeconds"].is_number(),
+        "{body}"
+    );
+    assert_eq!(body["database"]["ok"], json!(true));
+}
+
+#[tokio::test]
+async fn every_answer_carries_the_request_id_given_or_made() {
+    let db = TestDb::new().await;
+    let running = start(db.pool().clone(), None, None).await;
+    let given = running
+        .http
+        .get(format!("{}/api/health", running.url))
+        .header("X-Request-Id", "trace-me-42")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(given.headers()["x-request-id"], "trace-me-42");
+    let (_, _, headers) = running.get("/api/programs", None).await;
+    let made = headers["x-request-id"].to_str().expect("ascii");
+    assert_eq!(made.len(), 36, "a UUID is made when none is given: {made}");
+}
+
+#[tokio::test]
+async fn ops_endpoints_answer_admins_only_and_replay_a_dead_letter() {
+    let db = TestDb::new().await;
+    let letter = plant_dead_letter(db.pool()).await;
+    let running = start(db.pool().clone(), None, None).await;
+    let (status, _, _) = running.get("/ops/api/state", None).await;
+    assert_eq!(status, 401);
+    let (status, page, _) = running.get("/ops", None).await;
+    assert_eq!(status, 200);
+    assert!(page.as_str().is_some_and(|p| p.contains("airsync ops")));
+
+    let token = running.admin_token(db.pool()).await;
+    let (status, state, _) = running.get("/ops/api/state", Some(&token)).await;
+    assert_eq!(status, 200, "{state}");
+    assert_eq!(state["deadLetters"][0]["id"], json!(letter));
+    assert_eq!(
+        state["deadLetters"][0]["airtableErrorType"],
+        json!("INVALID_VALUE_FOR_COLUMN")
+    );
+    assert!(state["backends"].is_array() && state["tables"].is_array());
+
+    let replay = running
+        .http
+        .post(format!(
+            "{}/ops/api/dead-letters/{letter}/replay",
+            running.url
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("replay");
+    assert_eq!(replay.status().as_u16(), 200);
+    let (_, state, _) = running.get("/ops/api/state", Some(&token)).await;
+    assert_eq!(state["deadLetters"], json!([]));
+    let again = running
+        .http
+        .post(format!(
+            "{}/ops/api/dead-letters/{letter}/purge",
+            running.url
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("purge");
+    assert_eq!(again.status().as_u16(), 404);
+    let bad = running
+        .http
+        .post(format!("{}/ops/api/dead-letters/nope/replay", running.url))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("bad id");
+    assert_eq!(bad.status().as_u16(), 400);
+}
+
+#[tokio::test]
+async fn metrics_after_a_sync_show_every_family_with_plausible_values() {
+    use airsync_airtable::{AirtableClient, ClientConfig};
+    use airsync_emulator::{EmulatorConfig, RateLimits};
+    use airsync_sync::airtable_writer::AirtableWriter;
+    use airsync_sync::worker::{Worker, WorkerSettings};
+
+    const TOKEN: &str = "patMETRICSTEST000.0123";
+    const BASE: &str = "appMETRICSTEST001";
+    let db = TestDb::new().await;
+    let emulator = EmulatorConfig::new()
+        .with_token(TOKEN)
+        .with_base(BASE)
+        .start()
+        .await
+        .expect("emulator");
+    emulator.set_limits(RateLimits::off());
+    let client = AirtableClient::new(
+        ClientConfig::new(TOKEN)
+            .with_api_url(&emulator.url())
+            .expect("url"),
+    )
+    .expect("client");
+    let mapping = Arc::new(Mapping::default_mapping().expect("mapping"));
+    let mut fast = ClientConfig::new(TOKEN)
+        .with_api_url(&emulator.url())
+        .expect("url");
+    fast.rate_limits.per_base = 10_000;
+    airsync_sync::bootstrap::bootstrap(
+        &AirtableClient::new(fast).expect("client").base(BASE),
+        &mapping,
+    )
+    .await
+    .expect("bootstrap");
+    emulator.set_limits(RateLimits::default());
+    for i in 0..12 {
+        sqlx::query("INSERT INTO users_pg (email) VALUES ($1)")
+            .bind(format!("m{i}@example.com"))
+            .execute(db.pool())
+            .await
+            .expect("user");
+    }
+    plant_dead_letter(db.pool()).await;
+    let worker = Worker::new(
+        db.pool().clone(),
+        mapping,
+        AirtableWriter::new(client.clone(), BASE),
+        WorkerSettings::new(BASE),
+    );
+    worker.run_once().await.expect("sync");
+    let running = start(db.pool().clone(), Some(worker.metrics()), Some(client)).await;
+    running.get("/api/health", None).await;
+
+    let text = running
+        .http
+        .get(format!("{}/metrics", running.url))
+        .send()
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("text");
+    let value = |sample: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(sample))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no sample {sample} in\n{text}"))
+    };
+    assert_eq!(value("airsync_database_up "), 1.0);
+    assert_eq!(value("airsync_outbox_events_sent_total "), 12.0);
+    assert_eq!(value("airsync_dead_letters{entity=\"user\"} "), 1.0);
+    assert_eq!(value("airsync_outbox_pending{entity=\"user\"} "), 0.0);
+    assert!(value(&format!("airsync_airtable_requests_total{{base=\"{BASE}\"")) >= 2.0);
+    assert_eq!(value("airsync_airtable_rate_limited_total "), 0.0);
+    assert!(
+        value("airsync_http_requests_total{method=\"GET\",route=\"/api/health\",status=\"200\"} ")
+            >= 1.0
+    );
+    for family in [
+        "airsync_http_request_duration_seconds",
+        "airsync_outbox_oldest_pending_seconds",
+        "airsync_outbox_events_retried_total",
+        "airsync_outbox_events_dead_lettered_total",
+        "airsync_airtable_token_waits_total",
+        "airsync_airtable_request_duration_seconds",
+        "airsync_shadow_read_differences_total",
+    ] {
+        assert!(
+            text.contains(&format!("# TYPE {family} ")),
+            "{family} missing"
+        );
+    }
+}

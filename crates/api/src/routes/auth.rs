@@ -1,0 +1,241 @@
+//! `/api/auth/*`: login, the signed-in user, token refresh, setting a
+//! password.
+
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::Json;
+use serde::Serialize;
+use tracing::instrument;
+use uuid::Uuid;
+
+use crate::auth::tokens::{new_token, token_hash};
+use crate::auth::{ClientAddress, CurrentUser};
+use crate::domain::{Email, Password, Role, UserId};
+use crate::error::{Error, Result};
+use crate::extract::JsonObject;
+use crate::routing::ApiRoutes;
+use crate::state::AppState;
+use crate::store::postgres::{auth_tokens, users};
+use crate::store::users::UserProfile;
+
+pub fn router() -> ApiRoutes {
+    ApiRoutes::new()
+        .post("/api/auth/login", login)
+        .get("/api/auth/me", me)
+        .post("/api/auth/refresh", refresh)
+        .post("/api/auth/set-password", set_password)
+}
+
+/// A signed-in session.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Session {
+    pub access_token: String,
+    pub refresh_token: String,
+    pub token_type: &'static str,
+    /// Seconds the access token lives.
+    pub expires_in: u64,
+    pub user: UserProfile,
+}
+
+const WRONG_CREDENTIALS: &str = "the email or password is wrong";
+
+#[instrument(skip_all)]
+async fn login(
+    State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
+    mut body: JsonObject,
+) -> Result<Json<Session>> {
+    let email = body.required("email", Email::parse)?;
+    let password = body.required("password", Password::parse_presented)?;
+    body.finish()?;
+    let now = state.now();
+    let key = email.normalized();
+    if let Some(retry_after_secs) = state.throttle().check(&key, address, now) {
+        return Err(Error::TooManyAttempts { retry_after_secs });
+    }
+    let mut credentials = users::find_credentials_by_email(state.pool(), &email).await?;
+    if credentials.is_none() {
+        credentials = crate::backends::read_through_user(&state, &email).await?;
+    }
+    let stored_hash = credentials
+        .as_ref()
+        .and_then(|c| c.password_hash.as_deref());
+    // Verified also when the email is unknown (against a dummy hash), so
+    // that both answers take about the same time.
+    let matches = state.hasher().verify(&password, stored_hash).await?;
+    let Some(credentials) = credentials.filter(|_| matches) else {
+        state.throttle().record_failure(&key, address, now);
+        tracing::info!("login refused");
+        return Err(Error::Unauthorized(WRONG_CREDENTIALS));
+    };
+    state.throttle().record_success(&key);
+    let mut tx = state.pool().begin().await?;
+    users::record_login(&mut *tx, credentials.id, now).await?;
+    auth_tokens::delete_expired(&mut *tx, credentials.id, now).await?;
+    let session = issue_session(&state, &mut tx, &credentials, Uuid::new_v4()).await?;
+    tx.commit().await?;
+    tracing::info!(user_id = %credentials.id, "signed in");
+    Ok(Json(session))
+}
+
+/// Issues an access token and a refresh token of `family`.
+async fn issue_session(
+    state: &AppState,
+    connection: &mut sqlx::PgConnection,
+    credentials: &users::Credentials,
+    family: Uuid,
+) -> Result<Session> {
+    let now = state.now();
+    let config = state.config();
+    let access_ttl = i64::try_from(config.access_token_ttl.as_secs()).unwrap_or(i64::MAX / 2);
+    let claims = crate::auth::jwt::Claims {
+        sub: credentials.id,
+        role: Role::from_stored(&credentials.role),
+        tz: credentials.time_zone.clone(),
+        iat: now.timestamp(),
+        exp: now.timestamp() + access_ttl,
+    };
+    let refresh_token = new_token();
+    let refresh_ttl =
+        chrono::Duration::from_std(config.refresh_token_ttl).unwrap_or(chrono::Duration::days(30));
+    auth_tokens::insert_refresh_token(
+        &mut *connection,
+        family,
+        credentials.id,
+        &token_hash(&refresh_token),
+        now + refresh_ttl,
+    )
+    .await?;
+    let user = profile(state, credentials.id).await?;
+    Ok(Session {
+        access_token: state.signer().sign(&claims),
+        refresh_token,
+        token_type: "Bearer",
+        expires_in: config.access_token_ttl.as_secs(),
+        user,
+    })
+}
+
+async fn profile(state: &AppState, id: UserId) -> Result<UserProfile> {
+    state
+        .stores()
+        .users
+        .profile(id)
+        .await?
+        .ok_or(Error::Unauthorized("the signed-in user no longer exists"))
+}
+
+#[instrument(skip_all, fields(user_id = %user.id))]
+async fn me(State(state): State<AppState>, user: CurrentUser) -> Result<Json<UserProfile>> {
+    Ok(Json(profile(&state, user.id).await?))
+}
+
+#[instrument(skip_all)]
+async fn refresh(State(state): State<AppState>, mut body: JsonObject) -> Result<Json<Session>> {
+    let token = body.required("refreshToken", |raw| Ok(raw.to_owned()))?;
+    body.finish()?;
+    let now = state.now();
+    let invalid =
+        Error::Unauthorized("the refresh token is invalid, expired or revoked; sign in again");
+    let mut tx = state.pool().begin().await?;
+    let Some(stored) = auth_tokens::lock_refresh_token(&mut tx, &token_hash(&token)).await? else {
+        return Err(invalid);
+    };
+    if stored.revoked_at.is_some() || stored.expires_at <= now {
+        return Err(invalid);
+    }
+    if stored.used_at.is_some() {
+        // A used token came back: whoever holds it (the client or a thief)
+        // is not to be trusted, so the whole family is signed out.
+        let revoked = auth_tokens::revoke_family(&mut *tx, stored.family_id, now).await?;
+        tx.commit().await?;
+        tracing::warn!(user_id = %stored.user_id, family_id = %stored.family_id, revoked, "refresh token reused; family revoked");
+        return Err(invalid);
+    }
+    auth_tokens::mark_refresh_token_used(&mut *tx, stored.id, now).await?;
+    let credentials = users::find_credentials_by_id(&mut *tx, stored.user_id)
+        .await?
+        .ok_or(invalid)?;
+    let session = issue_session(&state, &mut tx, &credentials, stored.family_id).await?;
+    tx.commit().await?;
+    Ok(Json(session))
+}
+
+#[instrument(skip_all)]
+async fn set_password(
+    State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
+    headers: HeaderMap,
+    mut body: JsonObject,
+) -> Result<Json<Session>> {
+    let new_password = body.required("newPassword", Password::parse_new)?;
+    let setup_token = body.optional("setupToken", |raw| Ok(raw.to_owned()))?;
+    let current_password = body.optional("currentPassword", Password::parse_presented)?;
+    body.finish()?;
+    let now = state.now();
+    let user_id = match (setup_token, current_password) {
+        (Some(_), Some(_)) => {
+            return Err(Error::invalid(
+                "setupToken",
+                "give either setupToken or currentPassword, not both",
+            ));
+        }
+        (Some(token), None) => {
+            let hash = state.hasher().hash(&new_password).await?;
+            let mut tx = state.pool().begin().await?;
+            let user = auth_tokens::consume_setup_token(&mut *tx, &token_hash(&token), now)
+                .await?
+                .ok_or(Error::Unauthorized(
+                    "the setup token is invalid, used or expired",
+                ))?;
+            users::set_password_hash(&mut *tx, user, &hash).await?;
+            auth_tokens::revoke_user_tokens(&mut *tx, user, now).await?;
+            tx.commit().await?;
+            user
+        }
+        (None, current) => {
+            let user = state.authenticate(&headers)?.ok_or(Error::Unauthorized(
+                "sign in first, or give the setupToken from your invitation",
+            ))?;
+            let current =
+                current.ok_or_else(|| Error::invalid("currentPassword", "is required"))?;
+            // Guessing the current password with a stolen access token is
+            // throttled like guessing at login.
+            let key = format!("user:{}", user.id);
+            if let Some(retry_after_secs) = state.throttle().check(&key, address, now) {
+                return Err(Error::TooManyAttempts { retry_after_secs });
+            }
+            let credentials = users::find_credentials_by_id(state.pool(), user.id)
+                .await?
+                .ok_or(Error::Unauthorized("the signed-in user no longer exists"))?;
+            if !state
+                .hasher()
+                .verify(&current, credentials.password_hash.as_deref())
+                .await?
+            {
+                state.throttle().record_failure(&key, address, now);
+                return Err(Error::rule(
+                    "wrong_password",
+                    "the current password is wrong",
+                    Some("currentPassword"),
+                ));
+            }
+            let hash = state.hasher().hash(&new_password).await?;
+            let mut tx = state.pool().begin().await?;
+            users::set_password_hash(&mut *tx, user.id, &hash).await?;
+            auth_tokens::revoke_user_tokens(&mut *tx, user.id, now).await?;
+            tx.commit().await?;
+            user.id
+        }
+    };
+    // Every other session was signed out; this one gets fresh tokens.
+    let mut tx = state.pool().begin().await?;
+    let credentials = users::find_credentials_by_id(&mut *tx, user_id)
+        .await?
+        .ok_or(Error::Unauthorized("the user no longer exists"))?;
+    let session = issue_session(&state, &mut tx, &credentials, Uuid::new_v4()).await?;
+    tx.commit().await?;
+    tracing::info!(user_id = %user_id, "password set");
+    Ok(Json(session))
+}

@@ -1,0 +1,76 @@
+//! The HTTP routes, one file per resource, each with its own `router()`.
+
+pub mod auth;
+pub mod habit_usage;
+pub mod method_usage;
+pub mod openapi;
+pub mod overtuiging_usage;
+pub mod personal_goal_usage;
+pub mod personal_goals;
+pub mod programs;
+pub mod reference;
+pub mod rewards;
+
+use chrono::NaiveDate;
+
+use crate::auth::CurrentUser;
+use crate::error::{Error, Result};
+use crate::routing::ApiRoutes;
+use crate::state::AppState;
+
+/// Every route of the API except the OpenAPI document itself.
+pub fn api_routes() -> ApiRoutes {
+    ApiRoutes::new()
+        .merge(auth::router())
+        .merge(programs::router())
+        .merge(method_usage::router())
+        .merge(habit_usage::router())
+        .merge(personal_goals::router())
+        .merge(personal_goal_usage::router())
+        .merge(overtuiging_usage::router())
+        .merge(rewards::router())
+        .merge(reference::router())
+}
+
+/// The day a usage is for: the given date, or today in the user's time zone.
+/// A day after today is refused: nobody has done tomorrow's exercise yet.
+pub(crate) fn usage_day(
+    state: &AppState,
+    user: &CurrentUser,
+    given: Option<NaiveDate>,
+) -> Result<NaiveDate> {
+    let today = user.time_zone.today(state.now());
+    match given {
+        None => Ok(today),
+        Some(day) if day > today => Err(Error::invalid("usedOn", "must not be after today")),
+        Some(day) => Ok(day),
+    }
+}
+
+/// The answer to a usage post: the usage, and what it earned.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UsagePosted<T> {
+    pub usage: T,
+    #[serde(flatten)]
+    pub award: crate::store::Award,
+}
+
+/// 201 for a new row, 200 for the row an identical earlier request made.
+pub(crate) fn posted<T: serde::Serialize>(
+    created: crate::store::Created<(T, crate::store::Award)>,
+) -> (axum::http::StatusCode, axum::Json<UsagePosted<T>>) {
+    let status = if created.created {
+        axum::http::StatusCode::CREATED
+    } else {
+        axum::http::StatusCode::OK
+    };
+    let (usage, award) = created.value;
+    (status, axum::Json(UsagePosted { usage, award }))
+}
+
+/// A list that is short by nature (bounded by reference data), unpaginated.
+#[derive(Debug, serde::Serialize)]
+pub struct Items<T> {
+    pub items: Vec<T>,
+}

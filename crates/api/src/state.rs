@@ -1,0 +1,134 @@
+//! The state every handler shares.
+
+use std::sync::Arc;
+
+use axum::http::HeaderMap;
+use chrono::{DateTime, Utc};
+use sqlx::PgPool;
+
+use crate::auth::jwt::TokenSigner;
+use crate::auth::password::PasswordHasher;
+use crate::auth::throttle::LoginThrottle;
+use crate::auth::CurrentUser;
+use crate::clock::{Clock, SystemClock};
+use crate::config::{ApiConfig, MIN_JWT_SECRET_BYTES};
+use crate::error::Result;
+use crate::store::airtable::AirtableStore;
+use crate::store::shadow::{ShadowMetrics, ShadowSnapshot};
+use crate::store::Stores;
+
+/// Why the API cannot start with a configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error("JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes, got {0}")]
+    JwtSecretTooShort(usize),
+    #[error("{variable} is {mode}, which needs the Airtable base: set AIRTABLE_TOKEN and AIRTABLE_BASE_ID")]
+    AirtableMissing {
+        variable: String,
+        mode: &'static str,
+    },
+    #[error("preparing password hashing: {0}")]
+    Hashing(String),
+    #[error("the mapping cannot serve the API's Airtable backend: {0}")]
+    Mapping(String),
+}
+
+/// Shared by every request: the pool, the stores of each endpoint group,
+/// the token signer, the throttle and the clock.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: PgPool,
+    config: ApiConfig,
+    stores: Stores,
+    signer: TokenSigner,
+    hasher: PasswordHasher,
+    throttle: LoginThrottle,
+    clock: Arc<dyn Clock>,
+    airtable: Option<AirtableStore>,
+    shadow: Arc<ShadowMetrics>,
+}
+
+impl AppState {
+    /// The state for `config`, on the system clock.
+    pub fn new(pool: PgPool, config: ApiConfig) -> Result<AppState, SetupError> {
+        AppState::with_clock(pool, config, Arc::new(SystemClock))
+    }
+
+    /// The state on a given clock (tests move it to check streaks and expiry).
+    pub fn with_clock(
+        pool: PgPool,
+        config: ApiConfig,
+        clock: Arc<dyn Clock>,
+    ) -> Result<AppState, SetupError> {
+        if config.jwt_secret.len() < MIN_JWT_SECRET_BYTES {
+            return Err(SetupError::JwtSecretTooShort(config.jwt_secret.len()));
+        }
+        let airtable = crate::backends::airtable_store(&pool, &config)?;
+        let shadow = Arc::new(ShadowMetrics::default());
+        let stores = crate::backends::stores_for(&pool, &config, airtable.as_ref(), &shadow)?;
+        let hasher = PasswordHasher::new(config.password_hash_cost)
+            .map_err(|err| SetupError::Hashing(err.to_string()))?;
+        Ok(AppState {
+            inner: Arc::new(Inner {
+                signer: TokenSigner::new(&config.jwt_secret),
+                throttle: LoginThrottle::new(config.login_throttle),
+                stores,
+                hasher,
+                pool,
+                config,
+                clock,
+                airtable,
+                shadow,
+            }),
+        })
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.inner.pool
+    }
+
+    pub fn config(&self) -> &ApiConfig {
+        &self.inner.config
+    }
+
+    pub fn stores(&self) -> &Stores {
+        &self.inner.stores
+    }
+
+    pub fn signer(&self) -> &TokenSigner {
+        &self.inner.signer
+    }
+
+    pub fn hasher(&self) -> &PasswordHasher {
+        &self.inner.hasher
+    }
+
+    pub fn throttle(&self) -> &LoginThrottle {
+        &self.inner.throttle
+    }
+
+    /// The Airtable store, when a base is configured (login read-through).
+    pub(crate) fn airtable(&self) -> Option<&AirtableStore> {
+        self.inner.airtable.as_ref()
+    }
+
+    /// Shadow-read comparisons so far: how many, and the differences by
+    /// endpoint and field.
+    pub fn shadow_differences(&self) -> ShadowSnapshot {
+        self.inner.shadow.snapshot()
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.inner.clock.now()
+    }
+
+    /// The signed-in user of a request whose route also serves anonymous
+    /// callers (set-password with a setup token); `None` without a token.
+    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Option<CurrentUser>> {
+        crate::auth::user_from_headers(self, headers)
+    }
+}

@@ -1,0 +1,12 @@
+//! Integration tests of the coaching API against a real PostgreSQL: one
+//! test binary (one throwaway cluster), a fresh database per test.
+
+mod auth;
+mod authorization;
+mod modes;
+mod openapi;
+mod programs;
+mod reference;
+mod rewards;
+mod support;
+mod usage;
