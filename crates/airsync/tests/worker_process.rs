@@ -38,8 +38,19 @@ async fn start_emulator() -> Emulator {
     emulator
 }
 
-fn spawn_worker(db: &TestDb, emulator: &Emulator) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_airsync"))
+/// A worker process, killed if the test ends early so that a failed test
+/// leaves no process behind.
+struct WorkerProcess(Child);
+
+impl Drop for WorkerProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn_worker(db: &TestDb, emulator: &Emulator) -> WorkerProcess {
+    let child = Command::new(env!("CARGO_BIN_EXE_airsync"))
         .arg("worker")
         .env_clear()
         .env("DATABASE_URL", db.url())
@@ -54,10 +65,12 @@ fn spawn_worker(db: &TestDb, emulator: &Emulator) -> Child {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("spawn worker")
+        .expect("spawn worker");
+    WorkerProcess(child)
 }
 
-fn stop(mut child: Child) {
+fn stop(mut worker: WorkerProcess) {
+    let child = &mut worker.0;
     // SAFETY: kill with a valid pid and signal.
     unsafe {
         libc::kill(child.id() as i32, libc::SIGTERM);
@@ -121,7 +134,7 @@ fn distinct_pg_ids(emulator: &Emulator) -> HashSet<String> {
 async fn three_worker_processes_on_one_base_send_every_event_once_without_a_429() {
     let db = TestDb::new().await;
     let emulator = start_emulator().await;
-    let workers: Vec<Child> = (0..3).map(|_| spawn_worker(&db, &emulator)).collect();
+    let workers: Vec<WorkerProcess> = (0..3).map(|_| spawn_worker(&db, &emulator)).collect();
     insert_users(&db, 60, "three").await;
     wait_for_empty_outbox(&db, Duration::from_secs(90)).await;
     for worker in workers {
@@ -155,8 +168,8 @@ async fn workers_killed_without_warning_leave_no_duplicate_and_lose_no_change() 
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         tokio::time::sleep(Duration::from_millis(150 * round as u64)).await;
-        worker.kill().expect("SIGKILL");
-        let _ = worker.wait();
+        worker.0.kill().expect("SIGKILL");
+        let _ = worker.0.wait();
         // Changes keep coming while no worker runs.
         sqlx::query("UPDATE users_pg SET name = name || ' (edited)' WHERE email LIKE $1")
             .bind(format!("kill{round}%"))

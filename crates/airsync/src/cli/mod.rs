@@ -2,6 +2,7 @@
 
 mod airtable;
 mod dead_letter;
+mod demo;
 mod serve;
 mod sync_status;
 mod users;
@@ -40,6 +41,10 @@ enum Command {
     /// Exits 1 and names every bad variable when the configuration cannot be
     /// used.
     Config,
+    /// Run everything on this machine with sample data: a throwaway
+    /// PostgreSQL (or DATABASE_URL), the Airtable emulator at Airtable's
+    /// limits, the API and the worker; prints the URLs and a tour.
+    Demo(demo::DemoArgs),
     /// Serve the coaching API, health, metrics and the ops page, with the
     /// outbound worker running beside them.
     Serve(serve::ServeArgs),
@@ -88,6 +93,8 @@ pub enum CliError {
     Mapping(#[from] airsync_sync::mapping::MappingError),
     #[error(transparent)]
     Bootstrap(#[from] airsync_sync::bootstrap::BootstrapError),
+    #[error("database: {0}")]
+    Sql(#[from] sqlx::Error),
     #[error("{0}")]
     Usage(String),
     #[error("could not start the async runtime: {0}")]
@@ -120,6 +127,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         Command::DeadLetter(command) => runtime()?.block_on(dead_letter::run(&config, command)),
         Command::Worker => runtime()?.block_on(worker::run(&config)),
         Command::Serve(args) => runtime()?.block_on(serve::run(&config, args)),
+        Command::Demo(args) => runtime()?.block_on(demo::run(&config, args)),
         Command::Users(command) => runtime()?.block_on(users::run(&config, command)),
         Command::Airtable(command) => runtime()?.block_on(airtable::run(&config, command)),
     }

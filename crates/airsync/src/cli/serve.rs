@@ -42,8 +42,37 @@ fn api_config(config: &Config, airtable: Option<AirtableAccess>) -> Result<ApiCo
 }
 
 pub async fn run(config: &Config, args: ServeArgs) -> Result<(), CliError> {
-    let mapping = Arc::new(config.load_mapping()?);
     let pool = connect(config).await?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|err| CliError::Usage(format!("cannot listen on {}: {err}", args.listen)))?;
+    let result = serve_on(
+        config,
+        pool.clone(),
+        listener,
+        !args.no_worker,
+        |address| {
+            println!("airsync is serving on http://{address}");
+        },
+        shutdown_signal(),
+    )
+    .await;
+    pool.close().await;
+    result
+}
+
+/// Serves on `listener` until `stop` completes (or SIGTERM/Ctrl-C), with the
+/// outbound worker beside the API when `with_worker` and Airtable is
+/// configured; `ready` hears the address once requests are accepted.
+pub async fn serve_on(
+    config: &Config,
+    pool: sqlx::PgPool,
+    listener: tokio::net::TcpListener,
+    with_worker: bool,
+    ready: impl FnOnce(SocketAddr),
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), CliError> {
+    let mapping = Arc::new(config.load_mapping()?);
     check_against_database(&mapping, &pool).await?;
     let airtable = match (&config.airtable.token, &config.airtable.base_id) {
         (Some(_), Some(base_id)) => Some((crate::airtable::client(config)?, base_id.clone())),
@@ -62,10 +91,10 @@ pub async fn run(config: &Config, args: ServeArgs) -> Result<(), CliError> {
     let api = AppState::new(pool.clone(), api_config(config, access)?)
         .map_err(|err| CliError::Usage(format!("the API cannot start: {err}")))?;
 
-    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let (stop_background, shutdown) = tokio::sync::watch::channel(false);
     let mut worker_metrics = None;
     let mut background = tokio::task::JoinSet::new();
-    if let (Some((client, base_id)), false) = (&airtable, args.no_worker) {
+    if let (Some((client, base_id)), true) = (&airtable, with_worker) {
         let settings = crate::airtable::worker_settings(config, base_id);
         let worker = Worker::new(
             pool.clone(),
@@ -92,30 +121,25 @@ pub async fn run(config: &Config, args: ServeArgs) -> Result<(), CliError> {
         backends: config.backends.clone(),
         http: Arc::new(HttpMetrics::default()),
     });
-    let listener = tokio::net::TcpListener::bind(args.listen)
-        .await
-        .map_err(|err| CliError::Usage(format!("cannot listen on {}: {err}", args.listen)))?;
     let address = listener
         .local_addr()
         .map_err(|err| CliError::Usage(err.to_string()))?;
     tracing::info!(%address, "serving");
-    println!("airsync is serving on http://{address}");
+    ready(address);
 
     let app = server::router(services).into_make_service_with_connect_info::<SocketAddr>();
-    let mut stop_signal = shutdown.clone();
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             tokio::select! {
                 () = shutdown_signal() => {}
-                _ = stop_signal.changed() => {}
+                () = stop => {}
             }
             tracing::info!("stop requested; finishing requests in flight");
         })
         .await
         .map_err(|err| CliError::Usage(format!("the server failed: {err}")))?;
-    let _ = stop.send(true);
+    let _ = stop_background.send(true);
     while background.join_next().await.is_some() {}
-    pool.close().await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -90,7 +90,7 @@ impl WorkerSettings {
             hold_after_push: Duration::from_secs(1),
             link_wait: Duration::from_millis(300),
             rate_limit_pause: Duration::from_secs(30),
-            lane_takeover_pause: Duration::from_millis(1_100),
+            lane_takeover_pause: Duration::from_secs(2),
         }
     }
 }
@@ -198,9 +198,22 @@ impl<W: RecordWriter + 'static> Worker<W> {
                 _ = shutdown.changed() => {}
             }
             if let Some(check) = &self.lane_check {
-                if let Err(err) = check().await {
-                    lane.release().await;
-                    return Err(err);
+                // The check talks to Airtable, which may be slow or pausing
+                // after a 429: a stop request must not wait for it.
+                let checked = tokio::select! {
+                    checked = check() => Some(checked),
+                    _ = shutdown.changed() => None,
+                };
+                match checked {
+                    None => {
+                        lane.release().await;
+                        continue;
+                    }
+                    Some(Err(err)) => {
+                        lane.release().await;
+                        return Err(err);
+                    }
+                    Some(Ok(())) => {}
                 }
             }
             let result = self.work_lane(&mut lane, &mut shutdown, grace).await;
