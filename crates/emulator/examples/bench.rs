@@ -66,7 +66,7 @@ async fn load(url: &str, http: &reqwest::Client) -> Result<Vec<String>, Failure>
         let create: Vec<Value> = (0..PER_EDIT)
             .map(|i| {
                 let n = chunk * PER_EDIT + i;
-                json!({"Name": format!("Person {n}"), "Email": format!("p{n}@example.com"), "Age": n % 90, "Active": n % 2 == 0, "Joined": "2024-05-01"})
+                json!({"Name": format!("Person {n}"), "Email": format!("p{n}@example.com"), "Age": n % 90, "Active": n.is_multiple_of(2), "Joined": "2024-05-01"})
             })
             .collect();
         let answer: Value = http
