@@ -323,3 +323,221 @@ async fn metrics_after_a_sync_show_every_family_with_plausible_values() {
         );
     }
 }
+
+/// ChromeDriver on a free port, stopped when dropped.
+struct Driver {
+    process: std::process::Child,
+    url: String,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+async fn start_chromedriver(http: &reqwest::Client) -> Driver {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port");
+    let process = std::process::Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("chromedriver is not installed: run scripts/ensure-browser.sh (Debian's chromium and chromium-driver)");
+    let driver = Driver {
+        process,
+        url: format!("http://127.0.0.1:{port}"),
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let ready = http.get(format!("{}/status", driver.url)).send().await.ok();
+        if let Some(answer) = ready {
+            let status: Value = answer.json().await.unwrap_or_default();
+            if status["value"]["ready"] == json!(true) {
+                return driver;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "chromedriver did not become ready"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// One WebDriver session in headless Chromium.
+struct Browser<'a> {
+    http: &'a reqwest::Client,
+    session: String,
+}
+
+impl Browser<'_> {
+    async fn call(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        let answer: Value = self
+            .http
+            .request(method, format!("{}{path}", self.session))
+            .json(&body)
+            .send()
+            .await
+            .expect("webdriver")
+            .json()
+            .await
+            .expect("webdriver json");
+        answer["value"].clone()
+    }
+
+    async fn find_all(&self, css: &str) -> Vec<String> {
+        let found = self
+            .call(
+                reqwest::Method::POST,
+                "/elements",
+                json!({"using": "css selector", "value": css}),
+            )
+            .await;
+        found
+            .as_array()
+            .map(|elements| {
+                elements
+                    .iter()
+                    .filter_map(|e| {
+                        e["element-6066-11e4-a52e-4f735466cecf"]
+                            .as_str()
+                            .map(str::to_owned)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    async fn wait_for(&self, css: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(element) = self.find_all(css).await.into_iter().next() {
+                return element;
+            }
+            assert!(Instant::now() < deadline, "{css} never appeared");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let element = self.wait_for(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{element}/value"),
+            json!({"text": text}),
+        )
+        .await;
+    }
+
+    async fn click(&self, css: &str) {
+        let element = self.wait_for(css).await;
+        self.call(
+            reqwest::Method::POST,
+            &format!("/element/{element}/click"),
+            json!({}),
+        )
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_admin_signs_in_to_the_ops_page_sees_a_dead_letter_replays_it_and_sees_it_gone() {
+    let db = TestDb::new().await;
+    let letter = plant_dead_letter(db.pool()).await;
+    let letter_row: uuid::Uuid =
+        sqlx::query_scalar("SELECT row_id FROM sync_dead_letter WHERE id = $1")
+            .bind(letter)
+            .fetch_one(db.pool())
+            .await
+            .expect("row");
+    let running = start(db.pool().clone(), None, None).await;
+    airsync_api::create_user(
+        db.pool(),
+        "ops@example.com",
+        "Ops",
+        "correct horse battery staple",
+        true,
+    )
+    .await
+    .expect("admin");
+    let driver = start_chromedriver(&running.http).await;
+    let profile = std::env::temp_dir().join(format!(
+        "airsync-ops-browser-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let session: Value = running
+        .http
+        .post(format!("{}/session", driver.url))
+        .json(&json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                         "--disable-quic", "--no-first-run", "--disable-background-networking",
+                         "--disable-component-update", "--disable-sync",
+                         format!("--user-data-dir={}", profile.display())]
+            }
+        }}}))
+        .send()
+        .await
+        .expect("new session")
+        .json()
+        .await
+        .expect("session json");
+    let id = session["value"]["sessionId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no session: {session}"));
+    let browser = Browser {
+        http: &running.http,
+        session: format!("{}/session/{id}", driver.url),
+    };
+
+    browser
+        .call(
+            reqwest::Method::POST,
+            "/url",
+            json!({"url": format!("{}/ops", running.url)}),
+        )
+        .await;
+    browser.type_into("#email", "ops@example.com").await;
+    browser
+        .type_into("#password", "correct horse battery staple")
+        .await;
+    browser.click("#sign-in").await;
+    let replay = format!("button[data-action=\"replay\"][data-id=\"{letter}\"]");
+    browser.wait_for(&replay).await;
+    browser.click(&replay).await;
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !browser
+        .find_all("button[data-action=\"replay\"]")
+        .await
+        .is_empty()
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the dead letter is still shown after Replay"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_dead_letter")
+        .fetch_one(db.pool())
+        .await
+        .expect("count");
+    assert_eq!(left, 0);
+    let queued: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_outbox WHERE row_id = $1")
+        .bind(letter_row)
+        .fetch_one(db.pool())
+        .await
+        .expect("count");
+    assert_eq!(queued, 1, "the replayed event is back in the outbox");
+
+    browser.call(reqwest::Method::DELETE, "", json!({})).await;
+    drop(driver);
+    let _ = std::fs::remove_dir_all(profile);
+}
