@@ -1,6 +1,7 @@
 //! Building the Airtable client and the sync's parts from the configuration.
 
 use airsync_airtable::{AirtableClient, ClientConfig};
+use airsync_sync::inbound::InboundSettings;
 use airsync_sync::worker::WorkerSettings;
 
 use crate::config::{AirtableBaseId, Config, ConfigError};
@@ -44,4 +45,27 @@ pub fn worker_settings(config: &Config, base_id: &AirtableBaseId) -> WorkerSetti
     settings.retry_max = worker.retry_max;
     settings.poll_interval = worker.poll_interval;
     settings
+}
+
+/// The inbound sync's settings: webhooks when `AIRTABLE_WEBHOOK_URL` says
+/// where Airtable can ping and the fast lane is on, the incremental poll on
+/// `SYNC_INCREMENTAL_POLL_INTERVAL_SECS`, the payload reader's timer on
+/// `SYNC_PAYLOAD_READER_INTERVAL_SECS`, the full reconcile on
+/// `SYNC_FULL_RECONCILE_INTERVAL_SECS` unless
+/// `FULL_AIRTABLE_POLL_SYNC_ENABLED=false`.
+pub fn inbound_settings(config: &Config) -> InboundSettings {
+    InboundSettings {
+        webhooks_enabled: config.switches.user_fast_lane && config.airtable.webhook_url.is_some(),
+        notification_url: config.airtable.webhook_url.as_ref().map(|u| u.to_string()),
+        webhook_secret: config
+            .airtable
+            .webhook_secret
+            .as_ref()
+            .map(|s| s.expose().to_owned()),
+        reader_interval: config.sync.payload_reader_interval,
+        poll_interval: config.sync.incremental_poll_interval,
+        reconcile_enabled: config.switches.full_poll_sync,
+        reconcile_interval: config.sync.full_reconcile_interval,
+        ..InboundSettings::default()
+    }
 }

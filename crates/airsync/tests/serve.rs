@@ -36,6 +36,7 @@ async fn start(
         airtable,
         base_id: None,
         worker,
+        inbound: None,
         backends: BTreeMap::new(),
         http: Arc::new(HttpMetrics::default()),
     });

@@ -7,6 +7,7 @@ pub mod bootstrap;
 pub mod cells;
 pub mod dead_letters;
 pub mod id_map;
+pub mod inbound;
 pub mod mapping;
 pub mod outbox;
 pub mod rows;

@@ -87,6 +87,8 @@ pub async fn run(config: &Config, args: DemoArgs) -> Result<(), CliError> {
         "AIRTABLE_BASE_ID" => Some(BASE.to_owned()),
         "JWT_SECRET" => Some(jwt.clone()),
         "WORKER_POLL_INTERVAL_MS" => Some("250".to_owned()),
+        "AIRTABLE_WEBHOOK_URL" => Some(format!("http://{}/api/sync/inbound", args.listen)),
+        "SYNC_PAYLOAD_READER_INTERVAL_SECS" => Some("5".to_owned()),
         other => std::env::var(other).ok(),
     })?;
 
@@ -128,7 +130,7 @@ pub async fn run(config: &Config, args: DemoArgs) -> Result<(), CliError> {
     };
     let _ = ready_rx.await;
     seed_program(&api, &seeded).await?;
-    print_tour(&api, &emulator, started.elapsed());
+    print_tour(&api, &emulator, &seeded.walk_record, started.elapsed());
 
     let result = match serving.await {
         Ok(result) => result,
@@ -178,6 +180,8 @@ const OVERTUIGINGEN: [(&str, i16, usize); 2] =
 
 /// What the program of the sample user is made of.
 struct Seeded {
+    /// Airtable's record of the habit "Morning walk", for the tour.
+    walk_record: String,
     methods: Vec<Uuid>,
     days: Vec<Uuid>,
     goals: Vec<Uuid>,
@@ -260,6 +264,7 @@ async fn seed_reference(client: &AirtableClient, pool: &PgPool) -> Result<Seeded
         .execute(&mut *tx)
         .await?;
     let mut seeded = Seeded {
+        walk_record: method_records.get(2).cloned().unwrap_or_default(),
         methods: Vec::new(),
         days: Vec::new(),
         goals: Vec::new(),
@@ -371,7 +376,7 @@ async fn seed_program(api: &str, seeded: &Seeded) -> Result<(), CliError> {
     Ok(())
 }
 
-fn print_tour(api: &str, emulator: &Emulator, took: Duration) {
+fn print_tour(api: &str, emulator: &Emulator, walk_record: &str, took: Duration) {
     let at = emulator.url();
     println!(
         r#"
@@ -392,6 +397,12 @@ Write through the API (PostgreSQL), then watch it arrive in Airtable within a se
   curl -s -X POST {api}/api/habit-usage -H "authorization: Bearer $TOKEN" -H 'content-type: application/json' \
     -d "{{\"methodId\":\"$HABIT\",\"usedOn\":\"$(date +%F)\"}}"
   curl -s '{at}/v0/{BASE}/Habit%20usage' -H 'authorization: Bearer {TOKEN}'
+
+Edit a record in Airtable as the team would (the emulator's UI edit), then
+watch the change arrive in PostgreSQL through the webhook within seconds:
+  curl -s -X POST '{at}/_emulator/bases/{BASE}/tables/Methods/edit' -H 'content-type: application/json' \
+    -d '{{"update":[{{"id":"{walk_record}","fields":{{"Name":"Morning walk in the park"}}}}]}}'
+  sleep 2; curl -s {api}/api/methods/habits -H "authorization: Bearer $TOKEN"
 
 Your programs and rewards:
   curl -s {api}/api/programs -H "authorization: Bearer $TOKEN"

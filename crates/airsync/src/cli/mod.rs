@@ -3,6 +3,7 @@
 mod airtable;
 mod dead_letter;
 mod demo;
+mod inbound;
 mod serve;
 mod sync_status;
 mod users;
@@ -71,6 +72,9 @@ enum Command {
     /// cause, then replay it.
     #[command(subcommand)]
     DeadLetter(dead_letter::DeadLetterCommand),
+    /// Compare every mapped table between PostgreSQL and Airtable, field by
+    /// field; print a report per table and exit 1 when anything differs.
+    ValidateBackfill(inbound::ValidateArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -78,6 +82,13 @@ enum SyncCommand {
     /// Per entity: pending outbound events, the oldest one's age, dead
     /// letters, and the last push to Airtable.
     Status,
+    /// Reconcile with Airtable: read every record of every mapped table (or
+    /// one), apply what differs, and apply the deletes found, refusing a
+    /// mass delete unless forced. Also the backfill of an empty database.
+    Full(inbound::FullArgs),
+    /// Poll every mapped table once for the records changed since its
+    /// watermark.
+    Incremental,
 }
 
 /// Errors that end a command; each prints as one line.
@@ -124,6 +135,11 @@ fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::Migrate => runtime()?.block_on(migrate(&config)),
         Command::Sync(SyncCommand::Status) => runtime()?.block_on(sync_status::run(&config)),
+        Command::Sync(SyncCommand::Full(args)) => runtime()?.block_on(inbound::full(&config, args)),
+        Command::Sync(SyncCommand::Incremental) => {
+            runtime()?.block_on(inbound::incremental(&config))
+        }
+        Command::ValidateBackfill(args) => runtime()?.block_on(inbound::validate(&config, args)),
         Command::DeadLetter(command) => runtime()?.block_on(dead_letter::run(&config, command)),
         Command::Worker => runtime()?.block_on(worker::run(&config)),
         Command::Serve(args) => runtime()?.block_on(serve::run(&config, args)),

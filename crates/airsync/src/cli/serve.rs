@@ -111,6 +111,24 @@ pub async fn serve_on(
         });
     }
 
+    let mut inbound = None;
+    if let Some((client, base_id)) = &airtable {
+        let context = airsync_sync::inbound::InboundContext::new(
+            pool.clone(),
+            client.clone(),
+            base_id.as_str(),
+            mapping.clone(),
+            crate::airtable::inbound_settings(config),
+        );
+        inbound = Some(context.clone());
+        let shutdown = shutdown.clone();
+        background.spawn(async move {
+            if let Err(err) = airsync_sync::inbound::run(context, shutdown).await {
+                tracing::error!(error = %err, "the inbound sync stopped");
+            }
+        });
+    }
+
     let services = Arc::new(Services {
         pool: pool.clone(),
         mapping,
@@ -118,6 +136,7 @@ pub async fn serve_on(
         airtable: airtable.as_ref().map(|(client, _)| client.clone()),
         base_id: airtable.as_ref().map(|(_, base)| base.as_str().to_owned()),
         worker: worker_metrics,
+        inbound,
         backends: config.backends.clone(),
         http: Arc::new(HttpMetrics::default()),
     });

@@ -184,6 +184,70 @@ pub async fn exposition(State(services): State<Arc<Services>>) -> impl IntoRespo
         );
     }
 
+    if let Some(inbound) = &services.inbound {
+        let m = inbound.metrics().snapshot();
+        for (name, help, value) in [
+            (
+                "airsync_inbound_payloads_applied_total",
+                "Webhook payloads applied.",
+                m.payloads_applied,
+            ),
+            (
+                "airsync_inbound_rows_created_total",
+                "Rows created from Airtable records.",
+                m.rows_created,
+            ),
+            (
+                "airsync_inbound_rows_updated_total",
+                "Rows changed by Airtable records.",
+                m.rows_updated,
+            ),
+            (
+                "airsync_inbound_rows_deleted_total",
+                "Rows deleted or deactivated because their record was deleted.",
+                m.rows_deleted + m.rows_deactivated,
+            ),
+            (
+                "airsync_inbound_echoes_suppressed_total",
+                "Records that matched their row already (echoes of our own writes, repeats).",
+                m.rows_unchanged,
+            ),
+            (
+                "airsync_inbound_records_deferred_total",
+                "Records set aside to be tried again.",
+                m.records_deferred,
+            ),
+            (
+                "airsync_inbound_notifications_rejected_total",
+                "Webhook notifications refused (no valid MAC).",
+                m.notifications_rejected,
+            ),
+            (
+                "airsync_inbound_notifications_duplicate_total",
+                "Webhook notifications seen before, dropped.",
+                m.notifications_duplicate,
+            ),
+        ] {
+            out.family(name, Kind::Counter, help);
+            out.sample(name, &[], value as f64);
+        }
+        out.family(
+            "airsync_inbound_conflicts_total",
+            Kind::Counter,
+            "Fields changed on both sides, by the side whose value was kept.",
+        );
+        out.sample(
+            "airsync_inbound_conflicts_total",
+            &[("winner", "airtable")],
+            m.conflicts_airtable_won as f64,
+        );
+        out.sample(
+            "airsync_inbound_conflicts_total",
+            &[("winner", "postgres")],
+            m.conflicts_postgres_won as f64,
+        );
+    }
+
     let shadow = services.api.shadow_differences();
     out.family(
         "airsync_shadow_reads_compared_total",

@@ -7,6 +7,7 @@ mod http;
 mod metrics;
 mod ops;
 mod prom;
+mod webhook;
 
 pub use http::{HttpMetrics, REQUEST_ID};
 
@@ -35,6 +36,9 @@ pub struct Services {
     pub base_id: Option<String>,
     /// The outbound worker's counters, when it runs in this process.
     pub worker: Option<Arc<WorkerMetrics>>,
+    /// The inbound sync, when it runs in this process: it receives the
+    /// webhook's notifications, and its counters are exported.
+    pub inbound: Option<airsync_sync::inbound::InboundContext>,
     /// Every endpoint group's data backend.
     pub backends: BTreeMap<EndpointGroup, DataBackendMode>,
     /// HTTP requests of this process.
@@ -52,6 +56,7 @@ pub fn router(services: Arc<Services>) -> Router {
         .route("/ops/api/state", get(ops::state))
         .route("/ops/api/dead-letters/{id}/replay", post(ops::replay))
         .route("/ops/api/dead-letters/{id}/purge", post(ops::purge))
+        .route("/api/sync/inbound", post(webhook::receive))
         .with_state(services.clone());
     airsync_api::router(services.api.clone()).merge(ops).layer(
         axum::middleware::from_fn_with_state(services.http.clone(), http::track),

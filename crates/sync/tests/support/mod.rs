@@ -242,3 +242,211 @@ pub fn unpaced_client_for(emulator: &Emulator) -> AirtableClient {
     config.rate_limits.per_token = 10_000;
     AirtableClient::new(config).expect("client")
 }
+
+/// Inbound settings for tests: the timers are long unless a test shortens
+/// them, so tests drive the inbound steps themselves.
+pub fn inbound_settings() -> airsync_sync::inbound::InboundSettings {
+    airsync_sync::inbound::InboundSettings {
+        reader_interval: Duration::from_secs(3600),
+        webhook_check_interval: Duration::from_secs(3600),
+        poll_interval: Duration::from_secs(3600),
+        reconcile_enabled: false,
+        deferred_retry_interval: Duration::from_secs(3600),
+        push_wait: Duration::from_secs(5),
+        ..Default::default()
+    }
+}
+
+impl Harness {
+    /// An inbound context on this harness's database and emulator, with a
+    /// client at Airtable's real pace.
+    pub fn inbound(
+        &self,
+        settings: airsync_sync::inbound::InboundSettings,
+    ) -> airsync_sync::inbound::InboundContext {
+        airsync_sync::inbound::InboundContext::new(
+            self.pool().clone(),
+            client_for(&self.emulator),
+            BASE,
+            self.mapping.clone(),
+            settings,
+        )
+    }
+
+    /// An edit as a person in Airtable's UI makes it.
+    pub fn edit(
+        &self,
+        table: &str,
+        edit: airsync_emulator::ClientEdit,
+    ) -> airsync_emulator::EditOutcome {
+        self.emulator
+            .edit_as_user(BASE, table, edit)
+            .expect("edit as a user")
+    }
+
+    /// Creates one record as a person would; answers its id.
+    pub fn create_as_user(&self, table: &str, fields: Value) -> String {
+        let Value::Object(fields) = fields else {
+            unreachable!("fields are an object")
+        };
+        self.edit(
+            table,
+            airsync_emulator::ClientEdit {
+                create: vec![fields],
+                ..Default::default()
+            },
+        )
+        .created
+        .remove(0)
+    }
+
+    /// Changes one record as a person would.
+    pub fn update_as_user(&self, table: &str, record: &str, fields: Value) {
+        let Value::Object(fields) = fields else {
+            unreachable!("fields are an object")
+        };
+        self.edit(
+            table,
+            airsync_emulator::ClientEdit {
+                update: vec![airsync_emulator::RecordPatch {
+                    id: record.to_owned(),
+                    fields,
+                }],
+                ..Default::default()
+            },
+        );
+    }
+
+    /// Deletes one record as a person would.
+    pub fn delete_as_user(&self, table: &str, record: &str) {
+        self.edit(
+            table,
+            airsync_emulator::ClientEdit {
+                delete: vec![record.to_owned()],
+                ..Default::default()
+            },
+        );
+    }
+
+    /// A worker that shares `ctx`'s client, as one process does: a single
+    /// pacer keeps both under the base's 5 requests/s.
+    pub fn worker_sharing(
+        &self,
+        ctx: &airsync_sync::inbound::InboundContext,
+    ) -> Worker<AirtableWriter> {
+        Worker::new(
+            self.pool().clone(),
+            self.mapping.clone(),
+            AirtableWriter::new(ctx.client().clone(), BASE),
+            self.settings(),
+        )
+    }
+
+    /// Notifications recorded in the inbox.
+    pub async fn inbox_len(&self) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM sync_inbox_events")
+            .fetch_one(self.pool())
+            .await
+            .expect("count inbox")
+    }
+
+    /// Waits until the inbox holds `count` notifications.
+    pub async fn wait_for_inbox(&self, count: i64) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.inbox_len().await < count {
+            assert!(Instant::now() < deadline, "no notification arrived");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// The row of an Airtable record, through the id map.
+    pub async fn row_of(&self, entity: &str, record: &str) -> Option<Uuid> {
+        id_map::row_id(self.pool(), entity, record)
+            .await
+            .expect("id map")
+    }
+}
+
+/// A tiny HTTP server of the test itself that mounts the inbound sync's
+/// notification entry point, as the API crate does, so the emulator's
+/// signed pings reach it. Pings can be "lost" on demand.
+pub struct Receiver {
+    pub url: String,
+    lose: Arc<std::sync::atomic::AtomicBool>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+#[derive(Clone)]
+struct ReceiverState {
+    ctx: airsync_sync::inbound::InboundContext,
+    lose: Arc<std::sync::atomic::AtomicBool>,
+}
+
+async fn receive(
+    axum::extract::State(state): axum::extract::State<ReceiverState>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::http::StatusCode {
+    if state.lose.load(std::sync::atomic::Ordering::SeqCst) {
+        // Lost on the way: Airtable believes it delivered it.
+        return axum::http::StatusCode::OK;
+    }
+    let mac = headers
+        .get("x-airtable-content-mac")
+        .and_then(|v| v.to_str().ok());
+    match airsync_sync::inbound::receive_notification(&state.ctx, mac, &body).await {
+        Ok(outcome) => axum::http::StatusCode::from_u16(outcome.http_status())
+            .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR),
+        Err(_) => axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl Receiver {
+    /// Listens on a free local port; answers the inbound context whose
+    /// webhook pings it.
+    pub async fn start(
+        h: &Harness,
+        mut settings: airsync_sync::inbound::InboundSettings,
+    ) -> (airsync_sync::inbound::InboundContext, Receiver) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("address");
+        settings.notification_url = Some(format!("http://{addr}/api/sync/inbound"));
+        let ctx = h.inbound(settings);
+        let lose = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let app = axum::Router::new()
+            .route("/api/sync/inbound", axum::routing::post(receive))
+            .with_state(ReceiverState {
+                ctx: ctx.clone(),
+                lose: lose.clone(),
+            });
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = stopped.await;
+                })
+                .await;
+        });
+        let receiver = Receiver {
+            url: format!("http://{addr}/api/sync/inbound"),
+            lose,
+            stop: Some(stop),
+        };
+        (ctx, receiver)
+    }
+
+    /// Loses every ping from now on (or stops losing them).
+    pub fn lose_pings(&self, lose: bool) {
+        self.lose.store(lose, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}

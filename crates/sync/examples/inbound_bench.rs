@@ -1,0 +1,288 @@
+//! Inbound benchmark at Airtable's real limits, against the emulator and a
+//! throwaway PostgreSQL:
+//!
+//! 1. latency: EDITS edits (default 200) made as a person in Airtable's UI
+//!    would, one after another, with the emulator answering in 100..300 ms;
+//!    the time from the edit to the row changed in PostgreSQL through the
+//!    webhook path (signed ping, payload read, applied), p50 and p95;
+//! 2. a full reconcile of RECORDS records (default 20,000) into an empty
+//!    database (the backfill) and again once both sides agree, in
+//!    records/s against the read ceiling of 500 records/s, with the
+//!    process's peak memory.
+//!
+//! Run: `cargo run --release -p airsync-sync --example inbound_bench [EDITS] [RECORDS]`
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use airsync_airtable::{AirtableClient, ClientConfig};
+use airsync_emulator::{ClientEdit, Emulator, EmulatorConfig, RateLimits, RecordPatch};
+use airsync_sync::bootstrap::bootstrap;
+use airsync_sync::inbound::{
+    receive_notification, reconcile, run, InboundContext, InboundSettings, ReconcileOptions,
+};
+use airsync_sync::mapping::Mapping;
+use airsync_testkit::TestDb;
+use serde_json::{json, Map, Value};
+
+const TOKEN: &str = "patINBOUNDBENCH00.0123";
+const BASE: &str = "appINBOUNDBENCH01";
+
+type Failure = Box<dyn std::error::Error + Send + Sync>;
+
+fn client(emulator: &Emulator, paced: bool) -> Result<AirtableClient, Failure> {
+    let mut config = ClientConfig::new(TOKEN).with_api_url(&emulator.url())?;
+    if !paced {
+        config.rate_limits.per_base = 10_000;
+        config.rate_limits.per_token = 10_000;
+    }
+    Ok(AirtableClient::new(config)?)
+}
+
+async fn setup() -> Result<(TestDb, Emulator, Arc<Mapping>), Failure> {
+    let db = TestDb::new().await;
+    let emulator = EmulatorConfig::new()
+        .with_token(TOKEN)
+        .with_base(BASE)
+        .start()
+        .await?;
+    emulator.set_limits(RateLimits::off());
+    let mapping = Arc::new(Mapping::default_mapping()?);
+    bootstrap(&client(&emulator, false)?.base(BASE), &mapping).await?;
+    emulator.set_limits(RateLimits::default());
+    emulator.reset_stats();
+    Ok((db, emulator, mapping))
+}
+
+fn object(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+fn create(emulator: &Emulator, table: &str, records: Vec<Value>) -> Result<Vec<String>, Failure> {
+    Ok(emulator
+        .edit_as_user(
+            BASE,
+            table,
+            ClientEdit {
+                create: records.into_iter().map(object).collect(),
+                ..ClientEdit::default()
+            },
+        )?
+        .created)
+}
+
+/// `VmHWM` and `VmRSS` of this process, in MiB.
+fn memory() -> (f64, f64) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 1024.0
+    };
+    (field("VmHWM:"), field("VmRSS:"))
+}
+
+/// The notification route, as the API crate mounts it.
+async fn serve_notifications(
+    settings: &mut InboundSettings,
+) -> Result<tokio::net::TcpListener, Failure> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    settings.notification_url = Some(format!(
+        "http://{}/api/sync/inbound",
+        listener.local_addr()?
+    ));
+    Ok(listener)
+}
+
+async fn inbound(
+    axum::extract::State(ctx): axum::extract::State<InboundContext>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::http::StatusCode {
+    let mac = headers
+        .get("x-airtable-content-mac")
+        .and_then(|v| v.to_str().ok());
+    match receive_notification(&ctx, mac, &body).await {
+        Ok(outcome) => axum::http::StatusCode::from_u16(outcome.http_status())
+            .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR),
+        Err(_) => axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+async fn latency(edits: usize) -> Result<(), Failure> {
+    let (db, emulator, mapping) = setup().await?;
+    let users = create(
+        &emulator,
+        "Users",
+        (0..50)
+            .map(|i| json!({"Email": format!("bench{i}@example.com"), "Name": "Before"}))
+            .collect(),
+    )?;
+    let mut settings = InboundSettings {
+        reconcile_enabled: false,
+        ..InboundSettings::default()
+    };
+    let listener = serve_notifications(&mut settings).await?;
+    let ctx = InboundContext::new(
+        db.pool().clone(),
+        client(&emulator, true)?,
+        BASE,
+        mapping,
+        settings,
+    );
+    reconcile(&ctx, &ReconcileOptions::default()).await?;
+    let app = axum::Router::new()
+        .route("/api/sync/inbound", axum::routing::post(inbound))
+        .with_state(ctx.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(run(ctx.clone(), shutdown));
+    // The runner makes sure of the webhook first.
+    while sqlx::query_scalar::<_, i64>(
+        "SELECT count(*) FROM sync_checkpoint WHERE name LIKE 'inbound:webhook:%'",
+    )
+    .fetch_one(db.pool())
+    .await?
+        == 0
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    emulator.set_latency_ms(Some(100..=300));
+    emulator.reset_stats();
+
+    let mut waits = Vec::new();
+    for i in 0..edits {
+        let record = &users[i % users.len()];
+        let name = format!("Edit {i}");
+        let edited = Instant::now();
+        emulator.edit_as_user(
+            BASE,
+            "Users",
+            ClientEdit {
+                update: vec![RecordPatch {
+                    id: record.clone(),
+                    fields: object(json!({"Name": name})),
+                }],
+                ..ClientEdit::default()
+            },
+        )?;
+        loop {
+            let done: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM users_pg u JOIN airtable_id_map m ON m.row_id = u.id
+                                 WHERE m.airtable_id = $1 AND u.name = $2)",
+            )
+            .bind(record)
+            .bind(&name)
+            .fetch_one(db.pool())
+            .await?;
+            if done {
+                break;
+            }
+            if edited.elapsed() > Duration::from_secs(30) {
+                return Err(format!("edit {i} never arrived").into());
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        waits.push(edited.elapsed());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let _ = stop.send(true);
+    running.await??;
+    waits.sort();
+    let pick = |q: f64| waits[((waits.len() as f64 * q).ceil() as usize).clamp(1, waits.len()) - 1];
+    let metrics = ctx.metrics().snapshot();
+    println!(
+        "latency: {edits} UI edits, emulator latency 100..300 ms: edit to row changed p50 {} ms, p95 {} ms, max {} ms; {} pings, {} payloads, {} answered 429",
+        pick(0.50).as_millis(),
+        pick(0.95).as_millis(),
+        waits.last().map(Duration::as_millis).unwrap_or_default(),
+        metrics.notifications_accepted,
+        metrics.payloads_applied,
+        emulator.stats().base(BASE).rate_limited
+    );
+    Ok(())
+}
+
+async fn full_reconcile(records: usize) -> Result<(), Failure> {
+    let (db, emulator, mapping) = setup().await?;
+    let quarter = records / 4;
+    let goals = create(
+        &emulator,
+        "Goals",
+        (0..quarter)
+            .map(|i| json!({"Name": format!("Goal {i}"), "Description": "A goal to reach", "Active": true}))
+            .collect(),
+    )?;
+    create(
+        &emulator,
+        "Methods",
+        (0..quarter)
+            .map(|i| json!({"Name": format!("Method {i}"), "Description": "How to", "Duration (min)": i % 60,
+                           "Is habit": i % 3 == 0, "Goals": [goals[i % goals.len()]], "Active": true, "Sort order": i}))
+            .collect(),
+    )?;
+    create(
+        &emulator,
+        "Overtuigingen",
+        (0..quarter)
+            .map(|i| {
+                json!({"Name": format!("Belief {i}"), "Goals": [goals[(i * 7) % goals.len()]],
+                           "Level": 1 + i % 3, "Active": true})
+            })
+            .collect(),
+    )?;
+    create(
+        &emulator,
+        "Users",
+        (0..records - 3 * quarter)
+            .map(|i| {
+                json!({"Email": format!("user{i}@example.com"), "Name": format!("User {i}"),
+                           "Role": "user", "Bonus points": i % 500, "Level": 1 + i % 5,
+                           "Badges": ["streak-3"], "pg_id": uuid::Uuid::new_v4().to_string()})
+            })
+            .collect(),
+    )?;
+    let ctx = InboundContext::new(
+        db.pool().clone(),
+        client(&emulator, true)?,
+        BASE,
+        mapping,
+        InboundSettings::default(),
+    );
+    let (hwm_before, rss_before) = memory();
+    for label in ["backfill into an empty database", "again, both sides equal"] {
+        emulator.reset_stats();
+        let started = Instant::now();
+        let report = reconcile(&ctx, &ReconcileOptions::default()).await?;
+        let elapsed = started.elapsed().as_secs_f64();
+        let created: u64 = report.tables.iter().map(|t| t.created).sum();
+        let (hwm, rss) = memory();
+        let stats = emulator.stats().base(BASE);
+        println!(
+            "reconcile ({label}): {} records in {elapsed:.1} s = {:.0} records/s ({:.0}% of 500); {created} rows created; {} requests, {} answered 429; memory: peak {hwm:.0} MiB, now {rss:.0} MiB (before: peak {hwm_before:.0}, now {rss_before:.0})",
+            report.records(),
+            report.records() as f64 / elapsed,
+            report.records() as f64 / elapsed / 5.0,
+            stats.total,
+            stats.rate_limited,
+        );
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Failure> {
+    let mut args = std::env::args().skip(1);
+    let edits: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(200);
+    let records: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(20_000);
+    latency(edits).await?;
+    full_reconcile(records).await?;
+    Ok(())
+}

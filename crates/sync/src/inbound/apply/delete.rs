@@ -1,0 +1,195 @@
+//! Records deleted in Airtable: the entity's `on_airtable_delete` policy
+//! decides what happens to the row. A delete wins over any change the row
+//! had meanwhile (DESIGN.md, "Conflicts").
+
+use std::collections::BTreeSet;
+
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::Counts;
+use crate::inbound::deferred;
+use crate::inbound::schema::{ResolvedBase, ResolvedEntity};
+use crate::mapping::{DeletePolicy, FieldKind};
+use crate::rows::quote_ident;
+use crate::{Error, Result};
+
+/// Applies the deletes of `record_ids` of one entity: the id map forgets
+/// them, and their rows are deleted, deactivated or kept per the policy.
+pub(crate) async fn apply_deletes(
+    conn: &mut PgConnection,
+    base: &ResolvedBase,
+    entity: &ResolvedEntity,
+    record_ids: &[String],
+    counts: &mut Counts,
+) -> Result<()> {
+    if record_ids.is_empty() {
+        return Ok(());
+    }
+    let rows: Vec<Uuid> = sqlx::query_scalar(
+        "DELETE FROM airtable_id_map WHERE entity = $1 AND airtable_id = ANY($2) RETURNING row_id",
+    )
+    .bind(entity.name())
+    .bind(record_ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    let records: Vec<&str> = record_ids.iter().map(String::as_str).collect();
+    deferred::clear(conn, &records).await?;
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let table = quote_ident(&entity.mapping.table);
+    match entity.mapping.on_airtable_delete {
+        DeletePolicy::Ignore => {
+            tracing::info!(entity = %entity.name(), rows = rows.len(), "records deleted in Airtable; rows kept (policy ignore)");
+        }
+        DeletePolicy::Deactivate => {
+            let done = sqlx::query(&format!(
+                "UPDATE {table} SET active = false WHERE id = ANY($1) AND active"
+            ))
+            .bind(&rows)
+            .execute(&mut *conn)
+            .await?;
+            counts.rows_deactivated += done.rows_affected();
+        }
+        DeletePolicy::Delete => {
+            delete_rows(conn, entity, &table, &rows, counts).await?;
+            enqueue_cascaded_deletes(conn, base, entity).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Deletes the rows; a row that others still reference (a method with
+/// usages) is deactivated instead when it has an `active` column, and kept
+/// otherwise.
+async fn delete_rows(
+    conn: &mut PgConnection,
+    entity: &ResolvedEntity,
+    table: &str,
+    rows: &[Uuid],
+    counts: &mut Counts,
+) -> Result<()> {
+    sqlx::query("SAVEPOINT inbound_delete")
+        .execute(&mut *conn)
+        .await?;
+    let all = sqlx::query(&format!("DELETE FROM {table} WHERE id = ANY($1)"))
+        .bind(rows)
+        .execute(&mut *conn)
+        .await;
+    match all {
+        Ok(done) => {
+            sqlx::query("RELEASE SAVEPOINT inbound_delete")
+                .execute(&mut *conn)
+                .await?;
+            counts.rows_deleted += done.rows_affected();
+            return Ok(());
+        }
+        Err(err) if is_still_referenced(&err) => {
+            undo(conn).await?;
+        }
+        Err(err) => return Err(err.into()),
+    }
+    for row in rows {
+        sqlx::query("SAVEPOINT inbound_delete")
+            .execute(&mut *conn)
+            .await?;
+        let one = sqlx::query(&format!("DELETE FROM {table} WHERE id = $1"))
+            .bind(row)
+            .execute(&mut *conn)
+            .await;
+        match one {
+            Ok(done) => {
+                counts.rows_deleted += done.rows_affected();
+                sqlx::query("RELEASE SAVEPOINT inbound_delete")
+                    .execute(&mut *conn)
+                    .await?;
+                continue;
+            }
+            Err(err) if is_still_referenced(&err) => {
+                sqlx::query("ROLLBACK TO SAVEPOINT inbound_delete")
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            Err(err) => return Err(err.into()),
+        }
+        let deactivated = sqlx::query(&format!(
+            "UPDATE {table} SET active = false WHERE id = $1 AND active"
+        ))
+        .bind(row)
+        .execute(&mut *conn)
+        .await;
+        match deactivated {
+            Ok(done) => {
+                counts.rows_deactivated += done.rows_affected();
+                tracing::info!(entity = %entity.name(), row_id = %row, "record deleted in Airtable; its row is still referenced, so it was deactivated");
+                sqlx::query("RELEASE SAVEPOINT inbound_delete")
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            Err(_) => {
+                tracing::warn!(entity = %entity.name(), row_id = %row, "record deleted in Airtable; its row is still referenced and has no active column, so it was kept");
+                undo(conn).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Rolls back to the savepoint and releases it.
+async fn undo(conn: &mut PgConnection) -> Result<()> {
+    sqlx::query("ROLLBACK TO SAVEPOINT inbound_delete")
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("RELEASE SAVEPOINT inbound_delete")
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+fn is_still_referenced(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.code().as_deref() == Some("23503"))
+}
+
+/// Rows deleted in PostgreSQL by a cascade of this transaction (a
+/// program's schedule days) were not captured, because inbound writes are
+/// not; their Airtable records must go too. Enqueues a delete for every row
+/// of an entity linking (directly or not) to `entity` that has a record but
+/// no longer a row.
+async fn enqueue_cascaded_deletes(
+    conn: &mut PgConnection,
+    base: &ResolvedBase,
+    entity: &ResolvedEntity,
+) -> Result<()> {
+    let mut reached: BTreeSet<String> = BTreeSet::new();
+    let mut frontier = vec![entity.name().to_owned()];
+    while let Some(name) = frontier.pop() {
+        for child in &base.entities {
+            let links_here = child.fields.iter().any(|f| {
+                f.kind() == FieldKind::Link && f.mapping.target.as_deref() == Some(name.as_str())
+            });
+            if links_here && reached.insert(child.name().to_owned()) {
+                frontier.push(child.name().to_owned());
+            }
+        }
+    }
+    let children: Vec<(String, String)> = base
+        .entities
+        .iter()
+        .filter(|e| reached.contains(e.name()) && e.mapping.syncs_outbound())
+        .map(|e| (e.name().to_owned(), quote_ident(&e.mapping.table)))
+        .collect();
+    for (child, table) in children {
+        sqlx::query(&format!(
+            "SELECT sync_enqueue_change($1, m.row_id, 'delete') FROM airtable_id_map m
+              WHERE m.entity = $1
+                AND NOT EXISTS (SELECT 1 FROM {table} t WHERE t.id = m.row_id)
+                AND NOT EXISTS (SELECT 1 FROM sync_outbox o WHERE o.entity = $1 AND o.row_id = m.row_id)"
+        ))
+        .bind(&child)
+        .execute(&mut *conn)
+        .await
+        .map_err(Error::from)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,157 @@
+//! Finding the row of a record the id map does not know: by its pg_id, then
+//! by the entity's natural key (a user's email); otherwise it becomes a new
+//! row.
+
+use std::collections::{HashMap, HashSet};
+
+use serde_json::Value;
+use sqlx::PgConnection;
+use uuid::Uuid;
+
+use super::Mode;
+use crate::inbound::observe::Observation;
+use crate::inbound::schema::ResolvedEntity;
+use crate::mapping::FieldKind;
+use crate::rows::quote_ident;
+use crate::Result;
+
+/// Where an unknown record goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Match {
+    /// An existing row that no record maps to yet.
+    Row(Uuid),
+    /// A new row with this id.
+    New(Uuid),
+    /// Its natural key belongs to a row that another record maps to.
+    Duplicate(String),
+    /// Its pg_id names a row PostgreSQL deleted: the delete wins.
+    DeletedInPostgres(Uuid),
+}
+
+/// The text a natural key is compared by, case-insensitively.
+fn key_text(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.to_lowercase()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Decides where each unknown record goes.
+pub(crate) async fn match_unknown(
+    conn: &mut PgConnection,
+    entity: &ResolvedEntity,
+    unknown: &[&Observation],
+    mode: Mode,
+) -> Result<HashMap<String, Match>> {
+    let mut out = HashMap::new();
+    if unknown.is_empty() {
+        return Ok(out);
+    }
+    let table = quote_ident(&entity.mapping.table);
+    let pg_ids: HashMap<&str, Uuid> = match entity.pg_id() {
+        Some(field) => unknown
+            .iter()
+            .filter_map(|o| {
+                let id = o.cell(entity, field.key());
+                let id = Uuid::parse_str(id.as_str()?).ok()?;
+                Some((o.record_id.as_str(), id))
+            })
+            .collect(),
+        None => HashMap::new(),
+    };
+    let wanted: Vec<Uuid> = pg_ids.values().copied().collect();
+    let by_id: HashMap<Uuid, bool> = if wanted.is_empty() {
+        HashMap::new()
+    } else {
+        sqlx::query_as::<_, (Uuid, bool)>(&format!(
+            "SELECT t.id, EXISTS (SELECT 1 FROM airtable_id_map m WHERE m.entity = $1 AND m.row_id = t.id)
+               FROM {table} t WHERE t.id = ANY($2)"
+        ))
+        .bind(entity.name())
+        .bind(&wanted)
+        .fetch_all(&mut *conn)
+        .await?
+        .into_iter()
+        .collect()
+    };
+
+    let natural = entity.natural_key();
+    let keys: HashMap<&str, String> = match natural {
+        Some(field) => unknown
+            .iter()
+            .filter_map(|o| {
+                Some((
+                    o.record_id.as_str(),
+                    key_text(&o.cell(entity, field.key()))?,
+                ))
+            })
+            .collect(),
+        None => HashMap::new(),
+    };
+    let by_key: HashMap<String, (Uuid, bool)> = match natural
+        .and_then(|f| f.mapping.column.as_deref())
+    {
+        Some(column) if !keys.is_empty() => {
+            let column = quote_ident(column);
+            // Text keys compare with lower(), which the unique indexes on
+            // lower(email) and lower(code) serve; other keys as text.
+            let expression = match natural.map(|f| f.kind()) {
+                Some(FieldKind::Text | FieldKind::LongText | FieldKind::SingleSelect) => {
+                    format!("lower(t.{column})")
+                }
+                _ => format!("t.{column}::text"),
+            };
+            let wanted: Vec<&String> = keys.values().collect();
+            sqlx::query_as::<_, (Uuid, String, bool)>(&format!(
+                "SELECT t.id, {expression},
+                        EXISTS (SELECT 1 FROM airtable_id_map m WHERE m.entity = $1 AND m.row_id = t.id)
+                   FROM {table} t WHERE {expression} = ANY($2)"
+            ))
+            .bind(entity.name())
+            .bind(&wanted)
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .map(|(id, key, mapped)| (key, (id, mapped)))
+            .collect()
+        }
+        _ => HashMap::new(),
+    };
+
+    let mut claimed: HashSet<Uuid> = HashSet::new();
+    for observation in unknown {
+        let record = observation.record_id.as_str();
+        let mut decided = None;
+        if let Some(id) = pg_ids.get(record) {
+            match by_id.get(id) {
+                Some(false) if !claimed.contains(id) => decided = Some(Match::Row(*id)),
+                // Another record maps to that row: this one is a copy.
+                Some(_) => {}
+                None if mode == Mode::Payload && entity.mapping.syncs_outbound() => {
+                    decided = Some(Match::DeletedInPostgres(*id));
+                }
+                None if !claimed.contains(id) => decided = Some(Match::New(*id)),
+                None => {}
+            }
+        }
+        if decided.is_none() {
+            if let Some((id, mapped)) = keys.get(record).and_then(|k| by_key.get(k)) {
+                decided = Some(if *mapped || claimed.contains(id) {
+                    Match::Duplicate(format!(
+                        "its {} matches row {id}, which another record maps to",
+                        entity.mapping.natural_key.as_deref().unwrap_or("key")
+                    ))
+                } else {
+                    Match::Row(*id)
+                });
+            }
+        }
+        let decided = decided.unwrap_or_else(|| Match::New(Uuid::new_v4()));
+        if let Match::Row(id) | Match::New(id) = &decided {
+            claimed.insert(*id);
+        }
+        out.insert(record.to_owned(), decided);
+    }
+    Ok(out)
+}

@@ -1,0 +1,121 @@
+//! Positions of the inbound paths in `sync_checkpoint`: the webhook (its id,
+//! MAC secret and payload cursor), each table's poll watermark, each table's
+//! last reconcile. Stored as JSON, one row per position.
+
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::PgExecutor;
+
+use crate::Result;
+
+/// The webhook's checkpoint name for a base.
+pub(crate) fn webhook_name(base_id: &str) -> String {
+    format!("inbound:webhook:{base_id}")
+}
+
+/// A table's poll watermark.
+pub(crate) fn poll_name(entity: &str) -> String {
+    format!("inbound:poll:{entity}")
+}
+
+/// A table's last full reconcile.
+pub(crate) fn reconcile_name(entity: &str) -> String {
+    format!("inbound:reconcile:{entity}")
+}
+
+/// The webhook airsync keeps on the base.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct WebhookCheckpoint {
+    pub webhook_id: String,
+    /// The key of the pings' MAC; Airtable shows it only at creation.
+    pub mac_secret_base64: String,
+    /// The next payload to read.
+    pub cursor: u64,
+    pub expiration_time: Option<DateTime<Utc>>,
+    pub notification_url: Option<String>,
+    /// The specification it was created with; a changed mapping recreates it.
+    pub specification: Value,
+    pub created_at: DateTime<Utc>,
+    /// When its payloads were last read, so that a gap can be caught up
+    /// from there.
+    pub last_read_at: Option<DateTime<Utc>>,
+    /// An error payload said the specification became invalid: recreate.
+    #[serde(default)]
+    pub broken: bool,
+}
+
+impl std::fmt::Debug for WebhookCheckpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookCheckpoint")
+            .field("webhook_id", &self.webhook_id)
+            .field("mac_secret_base64", &"<redacted>")
+            .field("cursor", &self.cursor)
+            .field("expiration_time", &self.expiration_time)
+            .field("last_read_at", &self.last_read_at)
+            .field("broken", &self.broken)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A table's poll watermark: records modified after `since` (minus the
+/// overlap) are read by the next poll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct PollCheckpoint {
+    pub since: DateTime<Utc>,
+}
+
+/// A table's last full reconcile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ReconcileCheckpoint {
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub records: u64,
+    pub deleted: u64,
+    pub refused_deletes: u64,
+}
+
+/// The checkpoint `name`, if stored and readable.
+pub(crate) async fn load<'e, T: DeserializeOwned>(
+    executor: impl PgExecutor<'e>,
+    name: &str,
+) -> Result<Option<T>> {
+    let value: Option<Value> =
+        sqlx::query_scalar("SELECT value FROM sync_checkpoint WHERE name = $1")
+            .bind(name)
+            .fetch_optional(executor)
+            .await?;
+    Ok(value.and_then(|v| serde_json::from_value(v).ok()))
+}
+
+/// The checkpoint `name`, locked until the transaction ends.
+pub(crate) async fn load_for_update<'e, T: DeserializeOwned>(
+    executor: impl PgExecutor<'e>,
+    name: &str,
+) -> Result<Option<T>> {
+    let value: Option<Value> =
+        sqlx::query_scalar("SELECT value FROM sync_checkpoint WHERE name = $1 FOR UPDATE")
+            .bind(name)
+            .fetch_optional(executor)
+            .await?;
+    Ok(value.and_then(|v| serde_json::from_value(v).ok()))
+}
+
+/// Stores the checkpoint `name`.
+pub(crate) async fn store<'e, T: Serialize>(
+    executor: impl PgExecutor<'e>,
+    name: &str,
+    value: &T,
+) -> Result<()> {
+    let value = serde_json::to_value(value).unwrap_or(Value::Null);
+    sqlx::query(
+        "INSERT INTO sync_checkpoint (name, value) VALUES ($1, $2)
+         ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value",
+    )
+    .bind(name)
+    .bind(value)
+    .execute(executor)
+    .await?;
+    Ok(())
+}

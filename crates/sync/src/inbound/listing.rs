@@ -1,0 +1,84 @@
+//! Applying records read from a listing or one by one (poll, reconcile,
+//! deferred retries): the records as they are now, a batch per transaction.
+
+use std::collections::{HashMap, HashSet};
+
+use super::apply::{apply_upserts, begin_inbound, BatchInput, Counts, Mode};
+use super::context::InboundContext;
+use super::links::prefetch_links;
+use super::observe::Observation;
+use super::schema::{ResolvedBase, ResolvedEntity};
+use super::times::airtable_later;
+use crate::Result;
+
+/// Applies one batch of records of `entity` (a page), with the linked
+/// records they need first. Conflicts that need Airtable's change time are
+/// asked about after the first commit and applied in a second transaction,
+/// so that no row stays locked across a request.
+pub(crate) async fn apply_listing(
+    ctx: &InboundContext,
+    base: &ResolvedBase,
+    entity: &ResolvedEntity,
+    observations: Vec<Observation>,
+) -> Result<Counts> {
+    let mut counts = Counts::default();
+    if observations.is_empty() {
+        return Ok(counts);
+    }
+    let position = base.position(entity.name());
+    let batch: Vec<(usize, &Observation)> = observations.iter().map(|o| (position, o)).collect();
+    let prefetched = prefetch_links(ctx, base, &batch).await?;
+    counts.links_fetched += prefetched.fetched;
+    let no_answers = HashMap::new();
+
+    let mut tx = begin_inbound(ctx.pool()).await?;
+    let mut start = 0;
+    while start < prefetched.extra.len() {
+        let extra_position = prefetched.extra[start].0;
+        let end = prefetched.extra[start..]
+            .iter()
+            .position(|(p, _)| *p != extra_position)
+            .map_or(prefetched.extra.len(), |n| start + n);
+        if let Some(extra_entity) = base.entities.get(extra_position) {
+            let group: Vec<Observation> = prefetched.extra[start..end]
+                .iter()
+                .map(|(_, o)| o.clone())
+                .collect();
+            let input = BatchInput {
+                entity: extra_entity,
+                mode: Mode::Listing,
+                airtable_later: &no_answers,
+                gone: &prefetched.gone,
+            };
+            // A linked record's own conflicts wait for its next listing.
+            apply_upserts(&mut tx, &input, &group, &mut counts).await?;
+        }
+        start = end;
+    }
+    let input = BatchInput {
+        entity,
+        mode: Mode::Listing,
+        airtable_later: &no_answers,
+        gone: &prefetched.gone,
+    };
+    let checks = apply_upserts(&mut tx, &input, &observations, &mut counts).await?;
+    tx.commit().await?;
+
+    if !checks.is_empty() {
+        let answers = airtable_later(ctx, entity, &checks).await?;
+        let wanted: HashSet<&str> = checks.iter().map(|c| c.record_id.as_str()).collect();
+        let retry: Vec<Observation> = observations
+            .into_iter()
+            .filter(|o| wanted.contains(o.record_id.as_str()))
+            .collect();
+        let input = BatchInput {
+            airtable_later: &answers,
+            ..input
+        };
+        let mut tx = begin_inbound(ctx.pool()).await?;
+        apply_upserts(&mut tx, &input, &retry, &mut counts).await?;
+        tx.commit().await?;
+    }
+    ctx.metrics().add(&counts);
+    Ok(counts)
+}

@@ -1,0 +1,199 @@
+//! The webhook's lifecycle: created when missing (for the tables and fields
+//! of the mapping), refreshed well before it expires, recreated when it
+//! expired, went into error or is gone, with an incremental catch-up of the
+//! gap. One process at a time manages it (an advisory lock per base).
+
+use airsync_airtable::{
+    SpecificationOptions, Webhook, WebhookFilters, WebhookIncludes, WebhookSpecification,
+};
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use sqlx::{Connection, PgConnection};
+
+use super::checkpoint::{self, WebhookCheckpoint};
+use super::context::InboundContext;
+use super::metrics::InboundMetricsSnapshot;
+use super::poll::catch_up;
+use super::schema::ResolvedBase;
+use crate::Result;
+
+/// What [`ensure_webhook`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebhookAction {
+    /// Webhooks are turned off; the incremental poll carries the sync.
+    Disabled,
+    /// Another process manages the webhook right now.
+    Busy,
+    /// The webhook is healthy and far from expiry.
+    Kept,
+    /// The webhook was refreshed (or its pings turned back on).
+    Refreshed,
+    /// A webhook was created, for this reason; the gap since the last read
+    /// was caught up by an incremental poll.
+    Created {
+        /// Why ("none yet", "expired or in error", ...).
+        reason: String,
+    },
+}
+
+/// What the webhook watches: record changes in every mapped table, the
+/// inbound fields only, with every cell of a changed record included so a
+/// payload carries what applying it needs.
+pub(crate) fn specification(base: &ResolvedBase) -> WebhookSpecification {
+    WebhookSpecification {
+        options: SpecificationOptions {
+            filters: WebhookFilters {
+                data_types: vec!["tableData".into()],
+                watch_data_in_field_ids: Some(base.inbound_field_ids()),
+                ..WebhookFilters::default()
+            },
+            includes: Some(WebhookIncludes {
+                include_cell_values_in_field_ids: Some(json!("all")),
+                ..WebhookIncludes::default()
+            }),
+        },
+    }
+}
+
+/// A session advisory lock on a connection of its own, so that one process
+/// at a time creates or refreshes the base's webhook.
+struct LifecycleLock {
+    connection: PgConnection,
+}
+
+impl LifecycleLock {
+    async fn try_acquire(ctx: &InboundContext) -> Result<Option<LifecycleLock>> {
+        let mut conn = ctx.pool().acquire().await?;
+        let acquired: bool =
+            sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
+                .bind(format!("airsync:inbound-webhook:{}", ctx.base_id()))
+                .fetch_one(&mut *conn)
+                .await?;
+        // Detached: a pooled connection would keep the lock once returned.
+        Ok(acquired.then(|| LifecycleLock {
+            connection: conn.detach(),
+        }))
+    }
+
+    async fn release(self) {
+        let _ = self.connection.close().await;
+    }
+}
+
+/// Makes sure the base has a healthy webhook of ours; see [`WebhookAction`].
+pub async fn ensure_webhook(ctx: &InboundContext) -> Result<WebhookAction> {
+    if !ctx.settings().webhooks_enabled {
+        return Ok(WebhookAction::Disabled);
+    }
+    let Some(lock) = LifecycleLock::try_acquire(ctx).await? else {
+        return Ok(WebhookAction::Busy);
+    };
+    let result = manage(ctx).await;
+    lock.release().await;
+    result
+}
+
+async fn manage(ctx: &InboundContext) -> Result<WebhookAction> {
+    // The base may have changed since the schema was read.
+    ctx.forget_schema();
+    let base = ctx.schema().await?;
+    let spec = specification(&base);
+    let spec_value = serde_json::to_value(&spec).unwrap_or(Value::Null);
+    let name = checkpoint::webhook_name(ctx.base_id());
+    let stored: Option<WebhookCheckpoint> = checkpoint::load(ctx.pool(), &name).await?;
+    let api = ctx.client().base(ctx.base_id());
+    let hooks = api.list_webhooks().await?;
+    let current: Option<&Webhook> = stored
+        .as_ref()
+        .and_then(|s| hooks.iter().find(|h| h.id == s.webhook_id));
+    let url = ctx.settings().notification_url.clone();
+
+    let reason = match (&stored, current) {
+        (None, _) => Some("none yet"),
+        (Some(_), None) => Some("gone"),
+        (Some(_), Some(hook)) if !hook.is_hook_enabled => Some("expired or in error"),
+        (Some(s), Some(_)) if s.broken => Some("its specification became invalid"),
+        (Some(s), Some(_)) if s.specification != spec_value => Some("the mapping changed"),
+        (Some(s), Some(_)) if s.notification_url != url => Some("the notification URL changed"),
+        _ => None,
+    };
+    if let (None, Some(stored), Some(hook)) = (reason, &stored, current) {
+        return keep(ctx, &name, stored, hook).await;
+    }
+    let reason = reason.unwrap_or("unknown").to_owned();
+    if let Some(hook) = current {
+        if let Err(err) = api.delete_webhook(&hook.id).await {
+            tracing::warn!(webhook = %hook.id, error = %err, "could not delete the old webhook");
+        }
+    }
+    let created = api.create_webhook(&spec, url.as_deref()).await?;
+    let now = Utc::now();
+    let fresh = WebhookCheckpoint {
+        webhook_id: created.id.clone(),
+        mac_secret_base64: created.mac_secret_base64.clone(),
+        cursor: 1,
+        expiration_time: created.expiration_time,
+        notification_url: url,
+        specification: spec_value,
+        created_at: now,
+        last_read_at: Some(now),
+        broken: false,
+    };
+    checkpoint::store(ctx.pool(), &name, &fresh).await?;
+    ctx.metrics().add(&InboundMetricsSnapshot {
+        webhooks_created: 1,
+        ..Default::default()
+    });
+    tracing::info!(webhook = %created.id, %reason, "created the base's webhook");
+    // The new webhook sees changes from now on; what happened since the
+    // old one was last read is read by a poll.
+    if let Some(old) = &stored {
+        let gap_from = old.last_read_at.unwrap_or(old.created_at);
+        let report = catch_up(ctx, gap_from).await?;
+        tracing::info!(since = %gap_from, records = report.records, "caught up the webhook's gap");
+    }
+    Ok(WebhookAction::Created { reason })
+}
+
+/// A healthy webhook: turn its pings back on if Airtable switched them off,
+/// and refresh it when its expiry draws near.
+async fn keep(
+    ctx: &InboundContext,
+    name: &str,
+    stored: &WebhookCheckpoint,
+    hook: &Webhook,
+) -> Result<WebhookAction> {
+    let api = ctx.client().base(ctx.base_id());
+    let mut action = WebhookAction::Kept;
+    if stored.notification_url.is_some() && !hook.are_notifications_enabled {
+        api.set_webhook_notifications(&hook.id, true).await?;
+        tracing::info!(webhook = %hook.id, "turned the webhook's pings back on");
+        action = WebhookAction::Refreshed;
+        // Pings were lost while they were off.
+        ctx.wake_reader();
+    }
+    let expires: Option<DateTime<Utc>> = hook.expiration_time.or(stored.expiration_time);
+    let margin = chrono::Duration::from_std(ctx.settings().refresh_before_expiry)
+        .unwrap_or_else(|_| chrono::Duration::days(5));
+    if expires.is_some_and(|at| at - Utc::now() < margin) {
+        let expiration_time = api.refresh_webhook(&hook.id).await?;
+        let mut updated = stored.clone();
+        updated.expiration_time = expiration_time.or(updated.expiration_time);
+        let mut tx = ctx.pool().begin().await?;
+        // The reader may have moved the cursor meanwhile: keep its values.
+        if let Some(now) = checkpoint::load_for_update::<WebhookCheckpoint>(&mut *tx, name).await? {
+            updated.cursor = now.cursor;
+            updated.last_read_at = now.last_read_at;
+            updated.broken = now.broken;
+        }
+        checkpoint::store(&mut *tx, name, &updated).await?;
+        tx.commit().await?;
+        ctx.metrics().add(&InboundMetricsSnapshot {
+            webhooks_refreshed: 1,
+            ..Default::default()
+        });
+        tracing::info!(webhook = %hook.id, expires = ?updated.expiration_time, "refreshed the webhook");
+        action = WebhookAction::Refreshed;
+    }
+    Ok(action)
+}
