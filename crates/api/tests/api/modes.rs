@@ -730,3 +730,50 @@ async fn login_brings_in_a_user_the_team_created_in_airtable() {
         )
         .await;
 }
+
+#[tokio::test]
+async fn a_write_made_in_airtable_only_is_there_after_switching_to_postgres_primary() {
+    let modes = Modes::start().await;
+    let (ann, program) = modes.seed().await;
+    let (airtable, _) = modes.server(DataBackendMode::AirtableOnly).await;
+    let posted = modes
+        .app
+        .call_at(
+            &airtable,
+            Method::POST,
+            "/api/habit-usage",
+            Some(&ann.token),
+            Some(json!({ "methodId": modes.app.reference.journal })),
+            201,
+        )
+        .await;
+    // The write went to the base only; the inbound sync brings it in.
+    let inbound = airsync_sync::inbound::InboundContext::new(
+        modes.app.pool().clone(),
+        modes.client.clone(),
+        BASE,
+        std::sync::Arc::new(modes.mapping.clone()),
+        airsync_sync::inbound::InboundSettings::default(),
+    );
+    airsync_sync::inbound::reconcile(
+        &inbound,
+        &airsync_sync::inbound::ReconcileOptions {
+            table: Some("habit_usage".to_owned()),
+            force: false,
+        },
+    )
+    .await
+    .expect("reconcile");
+    let listed = modes
+        .app
+        .get(&ann, "/api/habit-usage?date=2024-03-15", 200)
+        .await;
+    let ids: Vec<&Value> = listed["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|u| &u["id"])
+        .collect();
+    assert!(ids.contains(&&posted["usage"]["id"]), "{listed}");
+    let _ = program;
+}
