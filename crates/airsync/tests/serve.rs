@@ -273,6 +273,14 @@ async fn metrics_after_a_sync_show_every_family_with_plausible_values() {
             .expect("user");
     }
     plant_dead_letter(db.pool()).await;
+    sqlx::query(
+        "INSERT INTO sync_checkpoint (name, value, updated_at) VALUES
+            ('inbound:poll:user', '{}', now() - interval '42 seconds'),
+            ('inbound:reconcile:user', '{}', now())",
+    )
+    .execute(db.pool())
+    .await
+    .expect("checkpoints");
     let worker = Worker::new(
         db.pool().clone(),
         mapping,
@@ -305,6 +313,9 @@ async fn metrics_after_a_sync_show_every_family_with_plausible_values() {
     assert_eq!(value("airsync_outbox_pending{entity=\"user\"} "), 0.0);
     assert!(value(&format!("airsync_airtable_requests_total{{base=\"{BASE}\"")) >= 2.0);
     assert_eq!(value("airsync_airtable_rate_limited_total "), 0.0);
+    let lag = value("airsync_inbound_lag_seconds{table=\"user\"} ");
+    assert!((41.0..120.0).contains(&lag), "lag {lag}");
+    assert!(value("airsync_reconcile_last_completed_timestamp_seconds{table=\"user\"} ") > 1.7e9);
     assert!(
         value("airsync_http_requests_total{method=\"GET\",route=\"/api/health\",status=\"200\"} ")
             >= 1.0

@@ -71,6 +71,38 @@ pub async fn exposition(State(services): State<Arc<Services>>) -> impl IntoRespo
         _ => out.sample("airsync_database_up", &[], 0.0),
     }
 
+    if let Ok(Ok(lags)) = tokio::time::timeout(
+        Duration::from_secs(1),
+        inbound_positions(&services.pool, &services.mapping),
+    )
+    .await
+    {
+        out.family(
+            "airsync_inbound_lag_seconds",
+            Kind::Gauge,
+            "Seconds since a table's Airtable changes were last read (webhook payloads or its incremental poll), by entity.",
+        );
+        for (entity, lag, _) in &lags {
+            if let Some(lag) = lag {
+                out.sample("airsync_inbound_lag_seconds", &[("table", entity)], *lag);
+            }
+        }
+        out.family(
+            "airsync_reconcile_last_completed_timestamp_seconds",
+            Kind::Gauge,
+            "When a table's last full reconcile finished, as a Unix time, by entity.",
+        );
+        for (entity, _, reconciled) in &lags {
+            if let Some(at) = reconciled {
+                out.sample(
+                    "airsync_reconcile_last_completed_timestamp_seconds",
+                    &[("table", entity)],
+                    *at,
+                );
+            }
+        }
+    }
+
     if let Some(worker) = &services.worker {
         let w = worker.snapshot();
         for (name, help, value) in [
@@ -276,4 +308,26 @@ pub async fn exposition(State(services): State<Arc<Services>>) -> impl IntoRespo
         [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
         out.finish(),
     )
+}
+
+/// Per entity: seconds since its changes were last read from Airtable (the
+/// later of the webhook's last payload read and its own poll), and when its
+/// last full reconcile finished.
+async fn inbound_positions(
+    pool: &sqlx::PgPool,
+    mapping: &airsync_sync::mapping::Mapping,
+) -> Result<Vec<(String, Option<f64>, Option<f64>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT e.entity,
+                extract(epoch FROM now() - greatest(p.updated_at, (w.value->>'last_read_at')::timestamptz))::float8,
+                extract(epoch FROM r.updated_at)::float8
+           FROM unnest($1::text[]) AS e(entity)
+           LEFT JOIN sync_checkpoint p ON p.name = 'inbound:poll:' || e.entity
+           LEFT JOIN sync_checkpoint r ON r.name = 'inbound:reconcile:' || e.entity
+           LEFT JOIN LATERAL (SELECT value FROM sync_checkpoint
+                               WHERE name LIKE 'inbound:webhook:%' ORDER BY updated_at DESC LIMIT 1) w ON true",
+    )
+    .bind(mapping.entities().iter().map(|e| e.name.clone()).collect::<Vec<_>>())
+    .fetch_all(pool)
+    .await
 }

@@ -47,6 +47,29 @@ fn refuse_unless_admin(services: &Services, headers: &HeaderMap) -> Option<Respo
     }
 }
 
+/// A copy of `value` with every key that names a secret (the webhook's MAC
+/// secret lives in its checkpoint) hidden: the page shows positions, never
+/// keys.
+fn redact_secrets(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(key, inner)| {
+                    let hidden = key.to_ascii_lowercase().contains("secret");
+                    let shown = if hidden {
+                        Value::String("[redacted]".into())
+                    } else {
+                        redact_secrets(inner)
+                    };
+                    (key.clone(), shown)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(redact_secrets).collect()),
+        other => other.clone(),
+    }
+}
+
 fn internal(err: impl std::fmt::Display) -> Response {
     tracing::error!(error = %err, "ops endpoint failed");
     error(
@@ -88,7 +111,7 @@ pub async fn state(State(services): State<Arc<Services>>, headers: HeaderMap) ->
             "lastPush": s.last_push,
         })).collect::<Vec<_>>(),
         "inbound": checkpoints.iter().map(|(name, value, at)| json!({
-            "name": name, "value": value, "updatedAt": at,
+            "name": name, "value": redact_secrets(value), "updatedAt": at,
         })).collect::<Vec<_>>(),
         "deadLetters": letters.iter().map(|l| json!({
             "id": l.id,
@@ -178,4 +201,19 @@ pub async fn purge(
     Path(id): Path<String>,
 ) -> Response {
     act_on_letter(&services, &headers, &id, LetterAction::Purge).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_secrets;
+    use serde_json::json;
+
+    #[test]
+    fn checkpoint_secrets_are_hidden_from_the_page() {
+        let value = json!({"webhook_id": "achX", "mac_secret_base64": "c2VjcmV0", "nested": [{"webhookSecret": 1}]});
+        assert_eq!(
+            redact_secrets(&value),
+            json!({"webhook_id": "achX", "mac_secret_base64": "[redacted]", "nested": [{"webhookSecret": "[redacted]"}]})
+        );
+    }
 }
