@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -344,7 +345,13 @@ struct Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
-        let _ = self.process.kill();
+        // ChromeDriver and the Chromium it started share a process group:
+        // ending the group leaves no browser behind, also when a test fails
+        // before it closed its session.
+        // SAFETY: kill with a negative pid signals that process group.
+        unsafe {
+            libc::kill(-(self.process.id() as i32), libc::SIGKILL);
+        }
         let _ = self.process.wait();
     }
 }
@@ -356,6 +363,7 @@ async fn start_chromedriver(http: &reqwest::Client) -> Driver {
         .expect("free port");
     let process = std::process::Command::new("chromedriver")
         .arg(format!("--port={port}"))
+        .process_group(0)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
