@@ -62,6 +62,11 @@ const MAX_LEARNED_MARGIN: Duration = Duration::from_secs(1);
 /// answers take one step back).
 const UNLEARN_STEP: Duration = Duration::from_millis(1);
 
+/// How late a sleeper may wake before its slot is taken again at the time
+/// it really leaves: a process starved of CPU wakes late, and a request that
+/// leaves late arrives closer to the next ones than its slot promised.
+const LATE_WAKE: Duration = Duration::from_millis(5);
+
 /// How many recent latencies the jitter estimate looks at.
 const LATENCY_SAMPLES: usize = 32;
 
@@ -189,6 +194,44 @@ impl Pacer {
             .is_none_or(|b| b.generation == reservation.generation)
     }
 
+    /// Moves a reservation whose holder woke late to the time it really
+    /// leaves, when that time keeps every limit; otherwise gives the slot
+    /// back and answers false (the holder reserves again).
+    pub(crate) fn restamp(
+        &self,
+        base: Option<&str>,
+        reservation: Reservation,
+        now: Duration,
+    ) -> bool {
+        let mut state = self.lock();
+        let State { token, bases, .. } = &mut *state;
+        let base_window = match base {
+            Some(base) => match bases.get_mut(base) {
+                Some(b) if b.generation == reservation.generation => Some(&mut b.window),
+                _ => return false,
+            },
+            None => None,
+        };
+        token.remove(reservation.at, base);
+        let fits_token = token.earliest(now) == now;
+        match base_window {
+            Some(window) => {
+                window.remove(reservation.at, None);
+                if fits_token && window.earliest(now) == now {
+                    window.insert(now, None);
+                    token.insert(now, base);
+                    return true;
+                }
+                false
+            }
+            None if fits_token => {
+                token.insert(now, None);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Waits for a slot; returns how long the caller waited.
     pub(crate) async fn acquire(&self, clock: &dyn Clock, base: Option<&str>) -> Duration {
         let started = clock.now();
@@ -198,6 +241,10 @@ impl Pacer {
             if reservation.at > clock.now() {
                 clock.sleep_until(reservation.at).await;
                 slept = true;
+            }
+            let now = clock.now();
+            if now > reservation.at + LATE_WAKE && !self.restamp(base, reservation, now) {
+                continue;
             }
             if self.is_current(base, reservation) {
                 // Only a real wait counts: reading a running clock twice

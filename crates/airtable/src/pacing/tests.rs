@@ -168,6 +168,39 @@ async fn concurrent_tasks_on_a_manual_clock_start_at_most_five_per_second() {
     assert_eq!(starts[19], Duration::from_millis(19 * 200));
 }
 
+#[tokio::test]
+async fn a_task_that_wakes_late_leaves_at_its_real_time_and_pushes_the_next() {
+    let clock = Arc::new(ManualClock::new());
+    let pacer = Arc::new(Pacer::new(limits(1.0, 40)));
+    pacer.reserve(Some("appA"), Duration::ZERO);
+    let task = {
+        let (clock, pacer) = (Arc::clone(&clock), Arc::clone(&pacer));
+        tokio::spawn(async move { pacer.acquire(&*clock, Some("appA")).await })
+    };
+    tokio::task::yield_now().await;
+    assert_eq!(clock.next_deadline(), Some(Duration::from_millis(208)));
+    // A starved process wakes 92 ms after its slot.
+    clock.advance_to(Duration::from_millis(300));
+    task.await.unwrap_or_default();
+    // The next slot keeps its spacing from when the request really left.
+    let next = pacer.reserve(Some("appA"), Duration::from_millis(300)).at;
+    assert_eq!(next, Duration::from_millis(508));
+}
+
+#[test]
+fn a_late_start_that_would_crowd_a_later_slot_is_reserved_again() {
+    let pacer = Pacer::new(limits(1.0, 40));
+    let first = pacer.reserve(Some("appA"), Duration::ZERO);
+    let second = pacer.reserve(Some("appA"), Duration::ZERO);
+    assert_eq!(second.at, Duration::from_millis(208));
+    // Leaving at 150 ms would put it 58 ms before the second request.
+    assert!(!pacer.restamp(Some("appA"), first, Duration::from_millis(150)));
+    let again = pacer.reserve(Some("appA"), Duration::from_millis(150));
+    assert_eq!(again.at, Duration::from_millis(416));
+    // Leaving late at 624 ms, well after the second, is accepted.
+    assert!(pacer.restamp(Some("appA"), again, Duration::from_millis(624)));
+}
+
 proptest::proptest! {
     #[test]
     fn any_mix_of_bases_and_arrival_times_keeps_both_limits(

@@ -109,6 +109,17 @@ impl Window {
         self.starts.insert(index, (at, base.map(str::to_owned)));
     }
 
+    /// Removes one reserved start (the one at `at` with that tag).
+    pub(super) fn remove(&mut self, at: Duration, base: Option<&str>) {
+        if let Some(index) = self
+            .starts
+            .iter()
+            .position(|(t, b)| *t == at && b.as_deref() == base)
+        {
+            self.starts.remove(index);
+        }
+    }
+
     /// Forgets the starts after `now` (of one base, or all): their holders
     /// have not sent yet and will reserve again.
     pub(super) fn forget_after(&mut self, now: Duration, base: Option<&str>) {
