@@ -91,9 +91,12 @@ impl JsonObject {
     ) -> Result<Option<T>> {
         match self.take(field) {
             None => Ok(None),
-            Some(Value::String(raw)) => parse(&raw)
-                .map(Some)
-                .map_err(|message| Error::invalid(field, message)),
+            Some(Value::String(raw)) => {
+                refuse_nul(field, &raw)?;
+                parse(&raw)
+                    .map(Some)
+                    .map_err(|message| Error::invalid(field, message))
+            }
             Some(_) => Err(Error::invalid(field, "must be a string")),
         }
     }
@@ -185,6 +188,8 @@ impl QueryParams {
     pub fn parse(query: &str) -> Result<QueryParams> {
         let mut params = HashMap::new();
         for (key, value) in url::form_urlencoded::parse(query.as_bytes()) {
+            refuse_nul(&key, &key)?;
+            refuse_nul(&key, &value)?;
             if params.insert(key.to_string(), value.to_string()).is_some() {
                 return Err(Error::invalid(key.to_string(), "is given more than once"));
             }
@@ -248,6 +253,16 @@ impl QueryParams {
         }
         Ok(ids)
     }
+}
+
+/// PostgreSQL's text cannot hold a NUL character: a string with one would
+/// fail in the database (a 500), so it is refused at the edge, naming the
+/// field. No legitimate input of the API contains one.
+fn refuse_nul(field: &str, raw: &str) -> Result<()> {
+    if raw.contains('\0') {
+        return Err(Error::invalid(field, "must not contain a NUL character"));
+    }
+    Ok(())
 }
 
 /// Parses an id taken from the path; a malformed one is a 400 naming the

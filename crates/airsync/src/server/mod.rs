@@ -56,7 +56,12 @@ pub fn router(services: Arc<Services>) -> Router {
         .route("/ops/api/state", get(ops::state))
         .route("/ops/api/dead-letters/{id}/replay", post(ops::replay))
         .route("/ops/api/dead-letters/{id}/purge", post(ops::purge))
-        .route("/api/sync/inbound", post(webhook::receive))
+        .route(
+            "/api/sync/inbound",
+            post(webhook::receive).layer(axum::extract::DefaultBodyLimit::max(
+                webhook::MAX_NOTIFICATION_BYTES,
+            )),
+        )
         .with_state(services.clone());
     airsync_api::router(services.api.clone()).merge(ops).layer(
         axum::middleware::from_fn_with_state(services.http.clone(), http::track),

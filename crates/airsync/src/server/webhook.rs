@@ -7,9 +7,23 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 
 use super::Services;
+
+/// Largest notification read. Airtable's pings are a few hundred bytes (the
+/// payloads are fetched separately), so anything near this is not one.
+pub const MAX_NOTIFICATION_BYTES: usize = 16 * 1024;
+
+/// Whether the request says its body is JSON, as Airtable's pings do
+/// (`application/json`, perhaps with parameters such as a charset).
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+}
 
 pub async fn receive(
     State(services): State<Arc<Services>>,
@@ -20,6 +34,10 @@ pub async fn receive(
         // No Airtable configured here: nobody can have been promised pings.
         return StatusCode::NOT_FOUND;
     };
+    if !is_json(&headers) {
+        // Nothing is read or stored: not a ping of Airtable's.
+        return StatusCode::UNSUPPORTED_MEDIA_TYPE;
+    }
     let mac = headers
         .get("x-airtable-content-mac")
         .and_then(|v| v.to_str().ok());

@@ -8,5 +8,8 @@ mod openapi;
 mod programs;
 mod reference;
 mod rewards;
+mod security_formula;
+mod security_injection;
+mod security_tokens;
 mod support;
 mod usage;

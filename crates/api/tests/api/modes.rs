@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::support::{test_config, TestApp, TestUser};
 
 const TOKEN: &str = "patMODESTESTTOKEN.0123456789";
-const BASE: &str = "appMODESTESTBASE1";
+pub(crate) const BASE: &str = "appMODESTESTBASE1";
 
 /// A method row as the query below reads it.
 type MethodRow = (
@@ -31,11 +31,11 @@ type MethodRow = (
     Vec<Uuid>,
 );
 
-struct Modes {
-    app: TestApp,
-    emulator: Emulator,
-    client: AirtableClient,
-    mapping: Mapping,
+pub(crate) struct Modes {
+    pub(crate) app: TestApp,
+    pub(crate) emulator: Emulator,
+    pub(crate) client: AirtableClient,
+    pub(crate) mapping: Mapping,
 }
 
 fn client_for(emulator: &Emulator) -> AirtableClient {
@@ -49,7 +49,7 @@ fn client_for(emulator: &Emulator) -> AirtableClient {
 }
 
 impl Modes {
-    async fn start() -> Modes {
+    pub(crate) async fn start() -> Modes {
         let app = TestApp::start().await;
         let emulator = EmulatorConfig::new()
             .with_token(TOKEN)
@@ -182,7 +182,12 @@ impl Modes {
     }
 
     /// A server with every group in `mode`.
-    async fn server(&self, mode: DataBackendMode) -> (String, airsync_api::AppState) {
+    pub(crate) async fn server(&self, mode: DataBackendMode) -> (String, airsync_api::AppState) {
+        self.app.another_server(self.config(mode)).await
+    }
+
+    /// The configuration of [`Self::server`], for tests that change more.
+    pub(crate) fn config(&self, mode: DataBackendMode) -> airsync_api::ApiConfig {
         let mut config = test_config();
         config.airtable = Some(AirtableAccess {
             client: self.client.clone(),
@@ -193,11 +198,11 @@ impl Modes {
             .into_iter()
             .map(|group| (group, mode))
             .collect();
-        self.app.another_server(config).await
+        config
     }
 
     /// Pushes every pending change to the base with the outbound worker.
-    async fn push(&self) {
+    pub(crate) async fn push(&self) {
         let mut settings = airsync_sync::worker::WorkerSettings::new(BASE);
         settings.poll_interval = Duration::from_millis(50);
         settings.link_wait = Duration::from_millis(50);
@@ -229,7 +234,7 @@ impl Modes {
     }
 
     /// Ann's data, written through the API in postgres_primary, pushed.
-    async fn seed(&self) -> (TestUser, Value) {
+    pub(crate) async fn seed(&self) -> (TestUser, Value) {
         let app = &self.app;
         let r = &app.reference;
         let ann = app.user("ann@example.com").await;
