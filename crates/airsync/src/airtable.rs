@@ -63,6 +63,7 @@ pub fn inbound_settings(config: &Config) -> InboundSettings {
             .as_ref()
             .map(|s| s.expose().to_owned()),
         reader_interval: config.sync.payload_reader_interval,
+        webhook_check_interval: config.sync.webhook_check_interval,
         poll_interval: config.sync.incremental_poll_interval,
         reconcile_enabled: config.switches.full_poll_sync,
         reconcile_interval: config.sync.full_reconcile_interval,

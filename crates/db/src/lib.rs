@@ -8,7 +8,7 @@ mod constraint;
 mod pool;
 
 pub use constraint::{constraint_violation, ConstraintKind, ConstraintViolation};
-pub use pool::{connect, PoolSettings};
+pub use pool::{connect, connect_patiently, PoolSettings};
 pub use sqlx::PgPool;
 
 use std::collections::HashSet;

@@ -56,3 +56,81 @@ pub async fn connect(url: &str, settings: &PoolSettings) -> Result<PgPool> {
         .await
         .map_err(connect_error)
 }
+
+/// Like [`connect`], for the long-running commands (`serve`, `worker`): while
+/// the server cannot be reached or is starting up (a restart, a failover, a
+/// deployment that starts airsync first), tries again every second for up to
+/// `patience`. A URL the server refuses (unknown database or role, wrong
+/// password) fails at once.
+pub async fn connect_patiently(
+    url: &str,
+    settings: &PoolSettings,
+    patience: Duration,
+) -> Result<PgPool> {
+    let deadline = tokio::time::Instant::now() + patience;
+    loop {
+        match connect(url, settings).await {
+            Err(err) if is_transient(&err) && tokio::time::Instant::now() < deadline => {
+                tracing::warn!(error = %err, "the database is not reachable yet; trying again");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            result => return result,
+        }
+    }
+}
+
+/// Whether a connection error may pass by itself.
+fn is_transient(err: &Error) -> bool {
+    match err {
+        Error::ConnectTimeout { .. } => true,
+        Error::Connect { source, .. } => match source {
+            sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => true,
+            // 57P01..57P03: shut down or starting up; 53300: too many
+            // connections.
+            sqlx::Error::Database(db) => db
+                .code()
+                .is_some_and(|code| code.starts_with("57P") || code == "53300"),
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_server_that_never_answers_fails_after_the_patience() {
+        let started = std::time::Instant::now();
+        let err = connect_patiently(
+            "postgres://app@127.0.0.1:1/airsync",
+            &PoolSettings::default(),
+            Duration::from_millis(1500),
+        )
+        .await
+        .expect_err("nobody listens on port 1");
+        assert!(err.to_string().contains("127.0.0.1:1"), "{err}");
+        assert!(
+            started.elapsed() >= Duration::from_secs(1),
+            "it tried again"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_malformed_url_fails_at_once() {
+        // Retried, it would take the whole minute.
+        let err = tokio::time::timeout(
+            Duration::from_secs(30),
+            connect_patiently(
+                "not a url",
+                &PoolSettings::default(),
+                Duration::from_secs(60),
+            ),
+        )
+        .await
+        .expect("no retries")
+        .expect_err("malformed");
+        assert!(matches!(err, Error::Connect { .. }), "{err}");
+    }
+}

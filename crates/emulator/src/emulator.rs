@@ -206,6 +206,17 @@ impl Emulator {
         self.app.faults.inject(burst);
     }
 
+    /// A 429 storm: every request to `base` answers 429 for `duration`, as
+    /// after it exceeded its rate (the penalty's length is Airtable's 30 s).
+    pub fn penalize_base(&self, base: &str, duration: Duration) {
+        let until = self
+            .app
+            .clock
+            .now_ms()
+            .saturating_add(i64::try_from(duration.as_millis()).unwrap_or(i64::MAX / 4));
+        self.app.limiter.penalize(base, until);
+    }
+
     /// Changes the random fault rate.
     pub fn set_fault_rate(&self, rate: f64) {
         self.app.faults.set_rate(rate);

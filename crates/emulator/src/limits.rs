@@ -127,6 +127,14 @@ impl RateLimiter {
         true
     }
 
+    /// Answers every request to `base` with 429 until `until`, as after it
+    /// exceeded its rate.
+    pub fn penalize(&self, base: &str, until: Millis) {
+        let mut windows = self.windows.lock();
+        let window = windows.entry(format!("base:{base}")).or_default();
+        window.penalized_until = window.penalized_until.max(until);
+    }
+
     /// Forgets every window and penalty.
     pub fn reset(&self) {
         self.windows.lock().clear();
@@ -147,6 +155,16 @@ mod tests {
         assert!(!limiter.admit(Some("appA"), "t", 29_000));
         assert!(limiter.admit(Some("appB"), "t", 29_000));
         assert!(limiter.admit(Some("appA"), "t", 30_011));
+    }
+
+    #[test]
+    fn a_penalized_base_is_refused_until_the_penalty_ends() {
+        let limiter = RateLimiter::new(RateLimits::default());
+        limiter.penalize("appA", 30_000);
+        assert!(!limiter.admit(Some("appA"), "t", 0));
+        assert!(!limiter.admit(Some("appA"), "t", 29_999));
+        assert!(limiter.admit(Some("appB"), "t", 100));
+        assert!(limiter.admit(Some("appA"), "t", 30_000));
     }
 
     #[test]

@@ -33,6 +33,7 @@ pub struct ClusterOptions {
 pub struct Cluster {
     root: PathBuf,
     port: u16,
+    max_connections: u32,
     server: Option<Child>,
 }
 
@@ -50,9 +51,11 @@ impl Cluster {
 
         let account = os::server_account();
         let root = create_root(&parent, account)?;
+        let max_connections = options.max_connections.unwrap_or(200);
         let mut cluster = Cluster {
             root,
             port: 0,
+            max_connections,
             server: None,
         };
         cluster.initdb(&binaries, account)?;
@@ -65,12 +68,7 @@ impl Cluster {
                 Some(port) => port,
                 None => free_port(&cluster.root)?,
             };
-            match cluster.run_server(
-                &binaries,
-                account,
-                port,
-                options.max_connections.unwrap_or(200),
-            ) {
+            match cluster.run_server(&binaries, account, port) {
                 Ok(()) => return Ok(cluster),
                 Err(err)
                     if options.port.is_none() && cluster.log_tail().contains("could not bind") =>
@@ -104,6 +102,22 @@ impl Cluster {
     /// Stops the server (immediately: the data is thrown away) and removes the
     /// folder. Safe to call twice.
     pub fn stop(&mut self) {
+        self.quit_server();
+        let _ = fs::remove_dir_all(&self.root);
+    }
+
+    /// Restarts the server as after a crash: it quits at once, dropping every
+    /// connection without a shutdown checkpoint, and starts again on the same
+    /// data and port, recovering from its write-ahead log. Like
+    /// [`Cluster::start`], call it from a thread that outlives the server.
+    pub fn restart(&mut self) -> Result<()> {
+        self.quit_server();
+        let binaries = find_server_binaries()?;
+        self.run_server(&binaries, os::server_account(), self.port)
+    }
+
+    /// Stops the server process at once (SIGQUIT), killing it if it lingers.
+    fn quit_server(&mut self) {
         if let Some(mut server) = self.server.take() {
             os::signal(server.id() as i32, libc::SIGQUIT);
             let deadline = Instant::now() + Duration::from_secs(10);
@@ -119,7 +133,6 @@ impl Cluster {
                 }
             }
         }
-        let _ = fs::remove_dir_all(&self.root);
     }
 
     fn data_dir(&self) -> PathBuf {
@@ -162,8 +175,8 @@ impl Cluster {
         binaries: &ServerBinaries,
         account: Option<Account>,
         port: u16,
-        max_connections: u32,
     ) -> Result<()> {
+        let max_connections = self.max_connections;
         let log_path = self.log_path();
         let log = fs::File::create(&log_path).map_err(|source| Error::Io {
             action: "creating",
@@ -187,7 +200,9 @@ impl Cluster {
             .arg("-k")
             .arg(&self.root)
             .args(["-c", "listen_addresses=127.0.0.1"])
-            .args(["-c", "fsync=off", "-c", "synchronous_commit=off"])
+            // No fsync, but commits wait for their WAL write: a server that
+            // is killed or restarted keeps every commit it acknowledged.
+            .args(["-c", "fsync=off"])
             .args(["-c", "full_page_writes=off"])
             .arg("-c")
             .arg(format!("max_connections={max_connections}"))

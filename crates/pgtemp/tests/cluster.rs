@@ -54,6 +54,23 @@ fn a_cluster_accepts_connections_and_is_removed_when_stopped() {
     );
 }
 
+#[test]
+fn a_restarted_cluster_comes_back_on_its_port_with_a_new_server() {
+    let mut cluster = Cluster::start(&ClusterOptions::default()).expect("start");
+    let (port, before) = (cluster.port(), server_pid(cluster.root()));
+    cluster.restart().expect("restart");
+    assert_eq!(cluster.port(), port);
+    let after = server_pid(cluster.root());
+    assert_ne!(before, after, "the server was not restarted");
+    assert!(
+        wait_until(Duration::from_secs(5), || !alive(before)),
+        "the old server {before} still runs"
+    );
+    std::net::TcpStream::connect(("127.0.0.1", port)).expect("the server listens again");
+    cluster.stop();
+    assert!(wait_until(Duration::from_secs(5), || !alive(after)));
+}
+
 /// Runs in a child process (see the next test): starts a cluster, reports its
 /// folder, and waits to be killed.
 #[test]

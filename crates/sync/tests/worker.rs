@@ -398,3 +398,70 @@ async fn a_worker_that_dies_between_airtables_answer_and_its_commit_leaves_no_du
     );
     assert_eq!(h.dead_letters().await, 0);
 }
+
+#[tokio::test]
+async fn a_lane_check_that_fails_for_a_while_is_tried_again_and_the_worker_goes_on() {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    use std::sync::Arc;
+
+    let h = Harness::start().await;
+    let mut settings = h.settings();
+    settings.lane_takeover_pause = Duration::from_millis(50);
+    let checks = Arc::new(AtomicU32::new(0));
+    let counted = checks.clone();
+    // Airtable answers 502 to the first two checks, as during an outage.
+    let check: airsync_sync::worker::LaneCheck = Box::new(move || {
+        let attempt = counted.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async move {
+            if attempt < 2 {
+                return Err(airsync_sync::Error::Airtable(
+                    airsync_airtable::Error::Api {
+                        method: "GET".into(),
+                        path: "/v0/meta/bases/app/tables".into(),
+                        status: 502,
+                        error_type: None,
+                        message: None,
+                        retry_after: None,
+                    },
+                ));
+            }
+            Ok(())
+        })
+    });
+    let worker = h.worker_with(settings).with_lane_check(check);
+    let user = h.insert_user("outage@example.com").await;
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let running = tokio::spawn(async move { worker.run(shutdown, Duration::from_secs(5)).await });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let sent = |h: &Harness| {
+        h.records("Users")
+            .iter()
+            .any(|r| r["fields"]["pg_id"] == json!(user.to_string()))
+    };
+    while !sent(&h) {
+        assert!(
+            Instant::now() < deadline,
+            "the worker gave up after a failed check"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = stop.send(true);
+    running.await.expect("join").expect("worker");
+    assert_eq!(checks.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn a_lane_check_that_finds_the_base_unfit_stops_the_worker() {
+    let h = Harness::start().await;
+    let check: airsync_sync::worker::LaneCheck =
+        Box::new(|| Box::pin(async { Err(airsync_sync::Error::NotFound("table Users".into())) }));
+    let worker = h.worker().with_lane_check(check);
+    let (_stop, shutdown) = tokio::sync::watch::channel(false);
+    let result = tokio::time::timeout(
+        Duration::from_secs(20),
+        worker.run(shutdown, Duration::from_secs(5)),
+    )
+    .await
+    .expect("the worker stops by itself");
+    assert!(result.is_err());
+}

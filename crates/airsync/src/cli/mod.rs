@@ -181,6 +181,18 @@ async fn connect(config: &Config) -> Result<airsync_db::PgPool, CliError> {
     Ok(airsync_db::connect(url.expose(), &config.pool_settings()).await?)
 }
 
+/// How long `serve` and `worker` wait at start for a database that cannot
+/// be reached yet.
+const DATABASE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A pool on `DATABASE_URL` for a long-running command: waits up to a minute
+/// for a server that is down or starting up.
+async fn connect_patiently(config: &Config) -> Result<airsync_db::PgPool, CliError> {
+    let url = config.require_database_url()?;
+    let settings = config.pool_settings();
+    Ok(airsync_db::connect_patiently(url.expose(), &settings, DATABASE_PATIENCE).await?)
+}
+
 async fn migrate(config: &Config) -> Result<(), CliError> {
     let pool = connect(config).await?;
     let report = airsync_db::migrate(&pool).await?;

@@ -11,7 +11,7 @@ use airsync_sync::mapping::check_against_database;
 use airsync_sync::worker::Worker;
 use clap::Args;
 
-use super::{connect, shutdown_signal, CliError};
+use super::{connect_patiently, shutdown_signal, CliError};
 use crate::config::Config;
 use crate::server::{self, HttpMetrics, Services};
 
@@ -42,7 +42,7 @@ fn api_config(config: &Config, airtable: Option<AirtableAccess>) -> Result<ApiCo
 }
 
 pub async fn run(config: &Config, args: ServeArgs) -> Result<(), CliError> {
-    let pool = connect(config).await?;
+    let pool = connect_patiently(config).await?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .map_err(|err| CliError::Usage(format!("cannot listen on {}: {err}", args.listen)))?;

@@ -8,7 +8,7 @@ use airsync_sync::bootstrap::schema_view;
 use airsync_sync::mapping::{check_against_base, check_against_database};
 use airsync_sync::worker::{LaneCheck, Worker};
 
-use super::{connect, shutdown_signal, CliError};
+use super::{connect_patiently, shutdown_signal, CliError};
 use crate::config::Config;
 
 /// How long running batches may take to finish after a stop signal.
@@ -18,7 +18,7 @@ pub async fn run(config: &Config) -> Result<(), CliError> {
     let mapping = Arc::new(config.load_mapping()?);
     let client = crate::airtable::client(config)?;
     let base_id = crate::airtable::base_id(config)?;
-    let pool = connect(config).await?;
+    let pool = connect_patiently(config).await?;
     check_against_database(&mapping, &pool).await?;
 
     let settings = crate::airtable::worker_settings(config, base_id);

@@ -119,6 +119,10 @@ pub struct SyncConfig {
     /// `SYNC_PAYLOAD_READER_INTERVAL_SECS` (default 10): the timer that reads
     /// webhook payloads even when a ping was lost.
     pub payload_reader_interval: Duration,
+    /// `SYNC_WEBHOOK_CHECK_INTERVAL_SECS` (default 600): how often the
+    /// webhook's state is checked, to refresh it before it expires and to
+    /// recreate it when it expired, went into error or is gone.
+    pub webhook_check_interval: Duration,
 }
 
 /// `WORKER_*`: the outbound worker.
@@ -222,6 +226,11 @@ impl Config {
                     "SYNC_PAYLOAD_READER_INTERVAL_SECS",
                     10,
                     1..=3_600,
+                ),
+                webhook_check_interval: env.seconds(
+                    "SYNC_WEBHOOK_CHECK_INTERVAL_SECS",
+                    600,
+                    1..=86_400,
                 ),
             },
             worker: WorkerConfig {

@@ -30,7 +30,7 @@ use tokio::task::JoinSet;
 
 use crate::mapping::Mapping;
 use crate::outbox;
-use crate::Result;
+use crate::{Error, Result};
 
 /// How the worker behaves.
 #[derive(Debug, Clone)]
@@ -209,6 +209,17 @@ impl<W: RecordWriter + 'static> Worker<W> {
                         lane.release().await;
                         continue;
                     }
+                    Some(Err(err)) if is_transient(&err) => {
+                        // Airtable or the database is down for a while: a
+                        // standby, or this worker later, checks again.
+                        tracing::warn!(error = %err, "could not check the base; retrying");
+                        lane.release().await;
+                        tokio::select! {
+                            _ = tokio::time::sleep(ctx.settings.lane_takeover_pause) => {}
+                            _ = shutdown.changed() => {}
+                        }
+                        continue;
+                    }
                     Some(Err(err)) => {
                         lane.release().await;
                         return Err(err);
@@ -297,6 +308,17 @@ impl<W: RecordWriter + 'static> Worker<W> {
             batches.abort_all();
         }
         Ok(())
+    }
+}
+
+/// Whether an error may pass by itself (Airtable unreachable, rate-limited or
+/// failing with a 5xx; the database's connection lost), unlike a mapping that
+/// does not fit the base.
+fn is_transient(err: &Error) -> bool {
+    match err {
+        Error::Airtable(err) => err.is_retryable(),
+        Error::Database(_) => true,
+        Error::Mapping(_) | Error::NotFound(_) => false,
     }
 }
 

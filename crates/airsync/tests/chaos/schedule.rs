@@ -1,0 +1,222 @@
+//! What goes wrong during the chaos, and when: workers killed without
+//! warning and respawned, 5xx bursts and latency spikes at random moments,
+//! a 429 storm, the webhook's expiry and a PostgreSQL restart at set
+//! points of the run.
+
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use airsync_emulator::{Emulator, FaultBurst, FaultKind};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::database::Database;
+use crate::processes::Process;
+use crate::BASE;
+
+/// The emulator's latency outside spikes.
+pub const LATENCY: RangeInclusive<u64> = 20..=100;
+/// A 429 storm: the base answers 429 for Airtable's 30 s penalty; once in
+/// a short run, every five minutes in a long one.
+const STORM_EVERY: Duration = Duration::from_secs(300);
+
+struct Slot {
+    process: Option<Process>,
+    respawn_at: Option<Duration>,
+}
+
+pub struct Chaos {
+    emulator: Arc<Emulator>,
+    env: Vec<(String, String)>,
+    logs: PathBuf,
+    rng: StdRng,
+    slots: Vec<Slot>,
+    spawned: usize,
+    next_kill: Duration,
+    next_fault: Duration,
+    spike_until: Option<Duration>,
+    next_storm: Option<Duration>,
+    expired: bool,
+    restarted: Option<bool>,
+    kills: u32,
+    bursts: u32,
+    spikes: u32,
+    storms: u32,
+}
+
+impl Chaos {
+    pub fn new(
+        emulator: Arc<Emulator>,
+        env: Vec<(String, String)>,
+        logs: PathBuf,
+        workers: usize,
+        seed: u64,
+    ) -> Chaos {
+        let mut chaos = Chaos {
+            emulator,
+            env,
+            logs,
+            rng: StdRng::seed_from_u64(seed ^ 0xC4A0_5EED),
+            slots: Vec::new(),
+            spawned: 0,
+            next_kill: Duration::from_secs(2),
+            next_fault: Duration::from_secs(3),
+            spike_until: None,
+            next_storm: None,
+            expired: false,
+            restarted: None,
+            kills: 0,
+            bursts: 0,
+            spikes: 0,
+            storms: 0,
+        };
+        for _ in 0..workers {
+            let process = chaos.spawn_worker();
+            chaos.slots.push(Slot {
+                process: Some(process),
+                respawn_at: None,
+            });
+        }
+        chaos
+    }
+
+    fn spawn_worker(&mut self) -> Process {
+        self.spawned += 1;
+        let name = format!("worker-{}", self.spawned);
+        Process::spawn(&name, &["worker"], &self.env, &self.logs)
+    }
+
+    /// Does whatever is due at `now` of a chaos phase lasting `total`.
+    pub async fn tick(&mut self, now: Duration, total: Duration, db: &Database) {
+        for i in 0..self.slots.len() {
+            if self.slots[i].respawn_at.is_some_and(|at| at <= now) {
+                let process = self.spawn_worker();
+                self.slots[i] = Slot {
+                    process: Some(process),
+                    respawn_at: None,
+                };
+            }
+        }
+        if now >= self.next_kill {
+            self.kill_one(now);
+            self.next_kill = now + Duration::from_millis(self.rng.random_range(2_000..5_000));
+        }
+        if self.spike_until.is_some_and(|until| until <= now) {
+            self.emulator.set_latency_ms(Some(LATENCY));
+            self.spike_until = None;
+        }
+        if now >= self.next_fault {
+            self.fault(now);
+            self.next_fault = now + Duration::from_millis(self.rng.random_range(2_000..5_000));
+        }
+        let storm_due = self.next_storm.unwrap_or(total.mul_f64(0.45));
+        if now >= storm_due {
+            self.emulator.penalize_base(BASE, Duration::from_secs(30));
+            self.storms += 1;
+            self.next_storm = Some(now + STORM_EVERY);
+        }
+        if !self.expired && now >= total.mul_f64(0.3) {
+            // A weekend without refreshes: Airtable's webhooks live 7 days.
+            self.emulator
+                .advance_clock(Duration::from_secs(8 * 24 * 3600));
+            self.expired = true;
+        }
+        if self.restarted.is_none() && now >= total.mul_f64(0.6) {
+            self.restarted = Some(db.restart().await);
+        }
+    }
+
+    fn kill_one(&mut self, now: Duration) {
+        let running: Vec<usize> = (0..self.slots.len())
+            .filter(|&i| self.slots[i].process.is_some())
+            .collect();
+        if running.is_empty() {
+            return;
+        }
+        let i = running[self.rng.random_range(0..running.len())];
+        if let Some(process) = self.slots[i].process.take() {
+            process.kill();
+            self.kills += 1;
+        }
+        let after = Duration::from_millis(self.rng.random_range(0..1_500));
+        self.slots[i].respawn_at = Some(now + after);
+    }
+
+    fn fault(&mut self, now: Duration) {
+        if self.rng.random_bool(0.25) && self.spike_until.is_none() {
+            self.emulator.set_latency_ms(Some(800..=2_000));
+            self.spikes += 1;
+            self.spike_until = Some(now + Duration::from_secs(2));
+            return;
+        }
+        let kinds = [
+            FaultKind::ServerError,
+            FaultKind::BadGateway,
+            FaultKind::Unavailable,
+            FaultKind::Drop,
+        ];
+        self.emulator.inject_faults(FaultBurst {
+            count: self.rng.random_range(3..9),
+            kind: kinds[self.rng.random_range(0..kinds.len())],
+            base: None,
+        });
+        self.bursts += 1;
+    }
+
+    /// Ends the faults and brings every worker back. A worker that exited
+    /// by itself (it never should: killed ones are respawned by the test)
+    /// fails the test.
+    pub async fn calm(&mut self) {
+        self.emulator.set_latency_ms(Some(LATENCY));
+        self.spike_until = None;
+        for slot in &mut self.slots {
+            if let Some(process) = slot.process.as_mut() {
+                assert!(
+                    process.is_running(),
+                    "{} exited by itself:\n{}",
+                    process.name,
+                    process.log_tail(30)
+                );
+            }
+        }
+        for i in 0..self.slots.len() {
+            if self.slots[i].process.is_none() {
+                let process = self.spawn_worker();
+                self.slots[i] = Slot {
+                    process: Some(process),
+                    respawn_at: None,
+                };
+            }
+        }
+    }
+
+    pub fn workers(&self) -> impl Iterator<Item = &Process> {
+        self.slots.iter().filter_map(|s| s.process.as_ref())
+    }
+
+    pub fn stop_workers(&mut self) {
+        for slot in &mut self.slots {
+            if let Some(process) = slot.process.take() {
+                process.stop();
+            }
+        }
+    }
+
+    pub fn summary(&self) -> String {
+        let restart = match self.restarted {
+            Some(true) => "PostgreSQL restarted once",
+            Some(false) => "PostgreSQL restart skipped (DATABASE_URL's server)",
+            None => "PostgreSQL not restarted",
+        };
+        format!(
+            "{} worker kills, {} 5xx/dropped-connection bursts, {} latency spikes, {} 429 storms, webhook expired {}, {restart}",
+            self.kills,
+            self.bursts,
+            self.spikes,
+            self.storms,
+            if self.expired { "once" } else { "never" },
+        )
+    }
+}
