@@ -47,7 +47,11 @@ ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 RUNBOOKS = ROOT / "docs" / "runbooks"
 
-# The metric families `airsync serve` exposes at /metrics.
+# The metric families airsync exposes at /metrics (`airsync serve`, and the
+# worker's families also `airsync worker --metrics-listen`). The test
+# `metrics_after_a_sync_show_every_family_with_plausible_values`
+# (crates/airsync/tests/serve.rs) checks each name here, and each one the
+# rules, the dashboard and the runbooks use, against a real scrape.
 COUNTERS = {
     "airsync_http_requests_total",
     "airsync_outbox_events_sent_total",
@@ -75,6 +79,7 @@ GAUGES = {
     "airsync_airtable_requests_in_flight",
     "airsync_airtable_base_paused_seconds",
     "airsync_inbound_lag_seconds",
+    "airsync_reconcile_running",
 }
 HISTOGRAMS = {
     "airsync_http_request_duration_seconds",
@@ -95,6 +100,7 @@ PROMETHEUS_SERIES = {"up"}
 # The situations issue 8 asks alerts for, by alert name.
 REQUIRED_ALERTS = {
     "AirsyncWorkerDown",
+    "AirsyncWorkerUnreachable",
     "AirsyncOutboxDelayed",
     "AirsyncOutboxBacklogGrowing",
     "AirsyncDeadLetters",
@@ -399,6 +405,16 @@ def check_prometheus_config(doc) -> list[str]:
         targets = [t for sc in job.get("static_configs") or [] for t in sc.get("targets") or []]
         if not targets:
             problems.append("the airsync job has no targets")
+    worker = jobs.get("airsync-worker")
+    if worker is None:
+        problems.append("no scrape job named airsync-worker (the separate worker's /metrics)")
+    else:
+        if worker.get("metrics_path", "/metrics") != "/metrics":
+            problems.append("the airsync-worker job does not scrape /metrics")
+        found = [n for sd in worker.get("dns_sd_configs") or [] for n in sd.get("names") or []]
+        found += [t for sc in worker.get("static_configs") or [] for t in sc.get("targets") or []]
+        if not found:
+            problems.append("the airsync-worker job has no targets")
     return problems
 
 
@@ -520,8 +536,9 @@ def check_compose(doc, known_vars: set[str]) -> list[str]:
     serve = command("serve")
     if serve[:1] != ["serve"] or "--no-worker" not in serve:
         problems.append(f"serve runs {serve}: expected `serve ... --no-worker`")
-    if command("worker") != ["worker"]:
-        problems.append(f"worker runs {command('worker')}, not ['worker']")
+    worker = command("worker")
+    if worker[:1] != ["worker"] or "--metrics-listen" not in worker:
+        problems.append(f"worker runs {worker}: expected `worker --metrics-listen ADDR`")
 
     def healthy(name: str) -> bool:
         service = services.get(name) or {}
@@ -529,6 +546,9 @@ def check_compose(doc, known_vars: set[str]) -> list[str]:
         if check is not None:
             return not check.get("disable") and bool(check.get("test"))
         return "build" in service and dockerfile_healthchecks()
+
+    if "--metrics-listen" in worker and not healthy("worker"):
+        problems.append("the worker serves /api/health but has no health check")
 
     for name, service in services.items():
         where = f"service {name}"
@@ -858,7 +878,8 @@ def main() -> int:
         report.result("alert rules", problems, detail)
     config = doc(DEPLOY / "prometheus" / "prometheus.yml")
     if config is not None:
-        report.result("prometheus.yml", check_prometheus_config(config), "scrapes job airsync, loads alerts.yml")
+        report.result("prometheus.yml", check_prometheus_config(config),
+                      "scrapes jobs airsync and airsync-worker, loads alerts.yml")
     dashboard = doc(DEPLOY / "grafana" / "airsync-dashboard.json")
     if dashboard is not None:
         problems, detail = check_dashboard(dashboard)
@@ -866,7 +887,7 @@ def main() -> int:
     compose = doc(ROOT / "docker-compose.yml")
     if compose is not None:
         report.result("docker-compose.yml", check_compose(compose, known_vars),
-                      "postgres 16, migrate, serve --no-worker, worker")
+                      "postgres 16, migrate, serve --no-worker, worker --metrics-listen")
     report.result("Dockerfile and .dockerignore", check_dockerfile(known_vars),
                   "multi-stage, slim non-root runtime, health check")
     problems, detail = check_runbooks(known_vars, alert_names(alerts))

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use airsync::server::{self, HttpMetrics, Services};
 use airsync_api::{ApiConfig, AppState};
+use airsync_sync::inbound::{reconcile, InboundContext, InboundSettings, ReconcileOptions};
 use airsync_sync::mapping::Mapping;
 use airsync_testkit::TestDb;
 use serde_json::{json, Value};
@@ -28,6 +29,15 @@ async fn start(
     worker: Option<Arc<airsync_sync::worker::WorkerMetrics>>,
     airtable: Option<airsync_airtable::AirtableClient>,
 ) -> Running {
+    start_with_inbound(pool, worker, airtable, None).await
+}
+
+async fn start_with_inbound(
+    pool: PgPool,
+    worker: Option<Arc<airsync_sync::worker::WorkerMetrics>>,
+    airtable: Option<airsync_airtable::AirtableClient>,
+    inbound: Option<InboundContext>,
+) -> Running {
     let api =
         AppState::new(pool.clone(), ApiConfig::new(SECRET.as_bytes().to_vec())).expect("api state");
     let services = Arc::new(Services {
@@ -37,7 +47,7 @@ async fn start(
         airtable,
         base_id: None,
         worker,
-        inbound: None,
+        inbound,
         backends: BTreeMap::new(),
         http: Arc::new(HttpMetrics::default()),
     });
@@ -231,15 +241,20 @@ async fn ops_endpoints_answer_admins_only_and_replay_a_dead_letter() {
     assert_eq!(bad.status().as_u16(), 400);
 }
 
-#[tokio::test]
-async fn metrics_after_a_sync_show_every_family_with_plausible_values() {
+const TOKEN: &str = "patMETRICSTEST000.0123";
+const BASE: &str = "appMETRICSTEST001";
+
+/// A database and an emulator whose base was bootstrapped, with a client
+/// at Airtable's real pace.
+async fn synced_setup() -> (
+    TestDb,
+    airsync_emulator::Emulator,
+    airsync_airtable::AirtableClient,
+    Arc<Mapping>,
+) {
     use airsync_airtable::{AirtableClient, ClientConfig};
     use airsync_emulator::{EmulatorConfig, RateLimits};
-    use airsync_sync::airtable_writer::AirtableWriter;
-    use airsync_sync::worker::{Worker, WorkerSettings};
 
-    const TOKEN: &str = "patMETRICSTEST000.0123";
-    const BASE: &str = "appMETRICSTEST001";
     let db = TestDb::new().await;
     let emulator = EmulatorConfig::new()
         .with_token(TOKEN)
@@ -266,6 +281,15 @@ async fn metrics_after_a_sync_show_every_family_with_plausible_values() {
     .await
     .expect("bootstrap");
     emulator.set_limits(RateLimits::default());
+    (db, emulator, client, mapping)
+}
+
+#[tokio::test]
+async fn metrics_after_a_sync_show_every_family_with_plausible_values() {
+    use airsync_sync::airtable_writer::AirtableWriter;
+    use airsync_sync::worker::{Worker, WorkerSettings};
+
+    let (db, _emulator, client, mapping) = synced_setup().await;
     for i in 0..12 {
         sqlx::query("INSERT INTO users_pg (email) VALUES ($1)")
             .bind(format!("m{i}@example.com"))
@@ -284,12 +308,25 @@ async fn metrics_after_a_sync_show_every_family_with_plausible_values() {
     .expect("checkpoints");
     let worker = Worker::new(
         db.pool().clone(),
-        mapping,
+        mapping.clone(),
         AirtableWriter::new(client.clone(), BASE),
         WorkerSettings::new(BASE),
     );
     worker.run_once().await.expect("sync");
-    let running = start(db.pool().clone(), Some(worker.metrics()), Some(client)).await;
+    let inbound = InboundContext::new(
+        db.pool().clone(),
+        client.clone(),
+        BASE,
+        mapping,
+        InboundSettings::default(),
+    );
+    let running = start_with_inbound(
+        db.pool().clone(),
+        Some(worker.metrics()),
+        Some(client),
+        Some(inbound),
+    )
+    .await;
     running.get("/api/health", None).await;
 
     let text = running
@@ -329,12 +366,238 @@ async fn metrics_after_a_sync_show_every_family_with_plausible_values() {
         "airsync_airtable_token_waits_total",
         "airsync_airtable_request_duration_seconds",
         "airsync_shadow_read_differences_total",
+        "airsync_inbound_conflicts_total",
+        "airsync_inbound_echoes_suppressed_total",
     ] {
         assert!(
             text.contains(&format!("# TYPE {family} ")),
             "{family} missing"
         );
     }
+    assert_eq!(value("airsync_user_provisioning_seconds_count "), 0.0);
+    assert_eq!(
+        value("airsync_user_provisioning_seconds_bucket{le=\"15\"} "),
+        0.0,
+        "a bucket bound at the 15 s objective"
+    );
+    assert_eq!(
+        value("airsync_reconcile_records_seen_total{table=\"user\"} "),
+        0.0
+    );
+    assert_eq!(value("airsync_reconcile_running{table=\"user\"} "), 0.0);
+    every_referenced_metric_is_exported(&text);
+}
+
+#[tokio::test]
+async fn an_inbound_conflict_and_a_provisioned_user_show_on_the_ops_endpoints_and_in_metrics() {
+    use airsync_emulator::{ClientEdit, RecordPatch};
+    use airsync_sync::airtable_writer::AirtableWriter;
+    use airsync_sync::worker::{Worker, WorkerSettings};
+
+    let (db, emulator, client, mapping) = synced_setup().await;
+    let row: uuid::Uuid = sqlx::query_scalar(
+        "INSERT INTO users_pg (email, name) VALUES ('both@example.com', 'Before') RETURNING id",
+    )
+    .fetch_one(db.pool())
+    .await
+    .expect("user");
+    let worker = Worker::new(
+        db.pool().clone(),
+        mapping.clone(),
+        AirtableWriter::new(client.clone(), BASE),
+        WorkerSettings::new(BASE),
+    );
+    worker.run_once().await.expect("push");
+    let record: String = sqlx::query_scalar(
+        "SELECT airtable_id FROM airtable_id_map WHERE entity = 'user' AND row_id = $1",
+    )
+    .bind(row)
+    .fetch_one(db.pool())
+    .await
+    .expect("record");
+    let ctx = InboundContext::new(
+        db.pool().clone(),
+        client.clone(),
+        BASE,
+        mapping,
+        InboundSettings::default(),
+    );
+    let users = ReconcileOptions {
+        table: Some("user".into()),
+        force: false,
+    };
+    reconcile(&ctx, &users).await.expect("backfill");
+
+    // The app renames the user, then the team does, later: a conflict that
+    // Airtable's later change wins. And the team creates a user.
+    sqlx::query("UPDATE users_pg SET name = 'App' WHERE id = $1")
+        .bind(row)
+        .execute(db.pool())
+        .await
+        .expect("rename");
+    // Airtable's modification times are compared by the second.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let fields = |value: Value| value.as_object().cloned().expect("object");
+    emulator
+        .edit_as_user(
+            BASE,
+            "Users",
+            ClientEdit {
+                update: vec![RecordPatch {
+                    id: record.clone(),
+                    fields: fields(json!({"Name": "Team"})),
+                }],
+                create: vec![fields(json!({"Email": "new@example.com", "Name": "New"}))],
+                ..Default::default()
+            },
+        )
+        .expect("team edits");
+    reconcile(&ctx, &users).await.expect("reconcile");
+    let name: String = sqlx::query_scalar("SELECT name FROM users_pg WHERE id = $1")
+        .bind(row)
+        .fetch_one(db.pool())
+        .await
+        .expect("name");
+    assert_eq!(name, "Team");
+
+    let running = start_with_inbound(db.pool().clone(), None, Some(client), Some(ctx)).await;
+    let (status, _, _) = running.get("/ops/api/conflicts", None).await;
+    assert_eq!(status, 401);
+    let token = running.admin_token(db.pool()).await;
+    let (status, body, _) = running.get("/ops/api/conflicts", Some(&token)).await;
+    assert_eq!(status, 200, "{body}");
+    let conflicts = body["conflicts"].as_array().expect("conflicts");
+    assert_eq!(conflicts.len(), 1, "{body}");
+    let conflict = &conflicts[0];
+    assert_eq!(
+        (
+            &conflict["entity"],
+            &conflict["rowId"],
+            &conflict["airtableId"],
+            &conflict["field"],
+            &conflict["postgresValue"],
+            &conflict["airtableValue"],
+            &conflict["winner"],
+        ),
+        (
+            &json!("user"),
+            &json!(row),
+            &json!(record),
+            &json!("Name"),
+            &json!("App"),
+            &json!("Team"),
+            &json!("airtable"),
+        )
+    );
+    let (_, state, _) = running.get("/ops/api/state", Some(&token)).await;
+    assert_eq!(state["recentConflicts"][0], *conflict);
+    for bad in ["0", "501", "ten", "-1"] {
+        let (status, body, _) = running
+            .get(&format!("/ops/api/conflicts?limit={bad}"), Some(&token))
+            .await;
+        assert_eq!(status, 400, "limit {bad}: {body}");
+        assert_eq!(body["error"]["code"], json!("invalid_limit"));
+    }
+
+    let text = running
+        .http
+        .get(format!("{}/metrics", running.url))
+        .send()
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("text");
+    let value = |sample: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(sample))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no sample {sample} in\n{text}"))
+    };
+    assert_eq!(
+        value("airsync_user_provisioning_seconds_count "),
+        1.0,
+        "the new user only: not the backfill, not the renamed user"
+    );
+    let provisioning = value("airsync_user_provisioning_seconds_sum ");
+    assert!((0.0..3600.0).contains(&provisioning), "{provisioning}");
+    assert_eq!(
+        value("airsync_user_provisioning_seconds_bucket{le=\"+Inf\"} "),
+        1.0
+    );
+    assert_eq!(
+        value("airsync_reconcile_records_seen_total{table=\"user\"} "),
+        3.0,
+        "one record, then two"
+    );
+    assert_eq!(value("airsync_reconcile_running{table=\"user\"} "), 0.0);
+    assert_eq!(
+        value("airsync_inbound_conflicts_total{winner=\"airtable\"} "),
+        1.0
+    );
+}
+
+/// Every `airsync_*` name that the alert rules and their tests, the
+/// dashboard, the runbooks, deploy/README.md and deploy/check.py's list of
+/// families mention is a family of `text` (a histogram's series included).
+fn every_referenced_metric_is_exported(text: &str) {
+    let exported: Vec<(&str, &str)> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_once(' '))
+        .collect();
+    let known = |name: &str| {
+        exported.iter().any(|(family, kind)| {
+            name == *family
+                || (*kind == "histogram"
+                    && ["_bucket", "_sum", "_count"]
+                        .iter()
+                        .any(|suffix| name.strip_suffix(suffix) == Some(family)))
+        })
+    };
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut files = vec![
+        root.join("deploy/prometheus/alerts.yml"),
+        root.join("deploy/prometheus/alerts.test.yml"),
+        root.join("deploy/grafana/airsync-dashboard.json"),
+        root.join("deploy/README.md"),
+        root.join("deploy/check.py"),
+    ];
+    for entry in std::fs::read_dir(root.join("docs/runbooks")).expect("runbooks") {
+        files.push(entry.expect("entry").path());
+    }
+    let mut unknown = Vec::new();
+    let mut checked = 0;
+    for file in &files {
+        let content =
+            std::fs::read_to_string(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        for (start, _) in content.match_indices("airsync_") {
+            if start > 0 && content.as_bytes()[start - 1].is_ascii_alphanumeric() {
+                continue;
+            }
+            let name: String = content[start..]
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_')
+                .collect();
+            let after = content[start + name.len()..].chars().next();
+            // `airsync_outbox_events_*` names a group of families;
+            // `RUST_LOG=airsync_airtable=debug` a crate.
+            if name.ends_with('_') || after == Some('=') {
+                continue;
+            }
+            checked += 1;
+            if !known(&name) {
+                unknown.push(format!("{}: {name}", file.display()));
+            }
+        }
+    }
+    assert!(checked > 50, "only {checked} references found");
+    assert!(
+        unknown.is_empty(),
+        "referenced but not exported:\n{}",
+        unknown.join("\n")
+    );
 }
 
 /// ChromeDriver on a free port, stopped when dropped.
@@ -454,6 +717,27 @@ impl Browser<'_> {
         .await;
     }
 
+    /// The text of each row of a table's body, as the page shows it.
+    async fn rows(&self, table: &str) -> Vec<String> {
+        let rows = self
+            .call(
+                reqwest::Method::POST,
+                "/execute/sync",
+                json!({
+                    "script": "return Array.from(document.querySelectorAll(arguments[0] + ' tbody tr')).map(r => r.innerText)",
+                    "args": [table],
+                }),
+            )
+            .await;
+        rows.as_array()
+            .map(|rows| {
+                rows.iter()
+                    .filter_map(|r| r.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     async fn click(&self, css: &str) {
         let element = self.wait_for(css).await;
         self.call(
@@ -475,6 +759,15 @@ async fn an_admin_signs_in_to_the_ops_page_sees_a_dead_letter_replays_it_and_see
             .fetch_one(db.pool())
             .await
             .expect("row");
+    // Two inbound conflicts, an older and a newer one.
+    sqlx::query(
+        "INSERT INTO sync_conflicts (entity, row_id, airtable_id, field, postgres_value, airtable_value, winner, at)
+         VALUES ('program', gen_random_uuid(), 'recOLDERCONFLICT01', 'Name', '\"Old app\"', '\"Old team\"', 'postgres', now() - interval '1 hour'),
+                ('program', gen_random_uuid(), 'recNEWERCONFLICT01', 'Notes', '\"From the app\"', '\"From the team\"', 'airtable', now())",
+    )
+    .execute(db.pool())
+    .await
+    .expect("conflicts");
     let running = start(db.pool().clone(), None, None).await;
     airsync_api::create_user(
         db.pool(),
@@ -531,6 +824,15 @@ async fn an_admin_signs_in_to_the_ops_page_sees_a_dead_letter_replays_it_and_see
     browser.click("#sign-in").await;
     let replay = format!("button[data-action=\"replay\"][data-id=\"{letter}\"]");
     browser.wait_for(&replay).await;
+    let rows = browser.rows("#conflicts").await;
+    assert_eq!(rows.len(), 2, "recent conflicts are listed: {rows:?}");
+    assert!(
+        rows[0].contains("recNEWERCONFLICT01")
+            && rows[0].contains("\"From the team\"")
+            && rows[0].contains("Airtable's"),
+        "the newest conflict first: {rows:?}"
+    );
+    assert!(rows[1].contains("recOLDERCONFLICT01"), "{rows:?}");
     browser.click(&replay).await;
 
     let deadline = Instant::now() + Duration::from_secs(15);

@@ -50,8 +50,18 @@ impl Drop for WorkerProcess {
 }
 
 fn spawn_worker(db: &TestDb, emulator: &Emulator) -> WorkerProcess {
+    spawn_worker_with(db, emulator, &[], Stdio::null())
+}
+
+fn spawn_worker_with(
+    db: &TestDb,
+    emulator: &Emulator,
+    args: &[&str],
+    stdout: Stdio,
+) -> WorkerProcess {
     let child = Command::new(env!("CARGO_BIN_EXE_airsync"))
         .arg("worker")
+        .args(args)
         .env_clear()
         .env("DATABASE_URL", db.url())
         .env("AIRTABLE_API_URL", emulator.url())
@@ -62,7 +72,7 @@ fn spawn_worker(db: &TestDb, emulator: &Emulator) -> WorkerProcess {
         .env("WORKER_RETRY_BASE_MS", "100")
         .env("AIRSYNC_LOG_FORMAT", "json")
         .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
+        .stdout(stdout)
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn worker");
@@ -198,4 +208,90 @@ async fn workers_killed_without_warning_leave_no_duplicate_and_lose_no_change() 
             "a change was lost"
         );
     }
+}
+
+/// The address a worker started with `--metrics-listen` prints.
+async fn metrics_address(worker: &mut WorkerProcess) -> String {
+    use std::io::BufRead;
+    let stdout = worker.0.stdout.take().expect("piped stdout");
+    let line = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::task::spawn_blocking(move || {
+            let mut line = String::new();
+            std::io::BufReader::new(stdout)
+                .read_line(&mut line)
+                .map(|_| line)
+        }),
+    )
+    .await
+    .expect("the worker printed no metrics address")
+    .expect("reader")
+    .expect("stdout");
+    line.trim()
+        .strip_prefix("airsync worker metrics on ")
+        .and_then(|url| url.strip_suffix("/metrics"))
+        .unwrap_or_else(|| panic!("unexpected line {line:?}"))
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_worker_with_metrics_listen_serves_its_counters_and_health() {
+    let db = TestDb::new().await;
+    let emulator = start_emulator().await;
+    let mut worker = spawn_worker_with(
+        &db,
+        &emulator,
+        &["--metrics-listen", "127.0.0.1:0"],
+        Stdio::piped(),
+    );
+    let url = metrics_address(&mut worker).await;
+    insert_users(&db, 5, "metrics").await;
+    wait_for_empty_outbox(&db, Duration::from_secs(60)).await;
+
+    let http = reqwest::Client::new();
+    let health = http
+        .get(format!("{url}/api/health"))
+        .send()
+        .await
+        .expect("health");
+    assert_eq!(health.status().as_u16(), 200);
+    let text = http
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .expect("scrape")
+        .text()
+        .await
+        .expect("text");
+    let value = |sample: &str| -> f64 {
+        text.lines()
+            .find(|l| l.starts_with(sample))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no sample {sample} in\n{text}"))
+    };
+    assert_eq!(value("airsync_database_up "), 1.0);
+    assert_eq!(value("airsync_outbox_events_sent_total "), 5.0);
+    assert_eq!(value("airsync_outbox_pending{entity=\"user\"} "), 0.0);
+    assert!(value(&format!("airsync_airtable_requests_total{{base=\"{BASE}\"")) >= 1.0);
+    assert!(
+        value("airsync_http_requests_total{method=\"GET\",route=\"/api/health\",status=\"200\"} ")
+            >= 1.0
+    );
+    // The worker runs no API and no inbound sync.
+    assert!(!text.contains("airsync_shadow_reads_compared_total"));
+    assert!(!text.contains("airsync_inbound_payloads_applied_total"));
+    stop(worker);
+}
+
+#[test]
+fn a_bad_metrics_address_stops_the_worker_with_a_clear_error() {
+    let output = Command::new(env!("CARGO_BIN_EXE_airsync"))
+        .args(["worker", "--metrics-listen", "nowhere"])
+        .env_clear()
+        .output()
+        .expect("run");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--metrics-listen"), "{stderr}");
 }

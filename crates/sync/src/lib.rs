@@ -5,6 +5,7 @@
 pub mod airtable_writer;
 pub mod bootstrap;
 pub mod cells;
+pub mod conflicts;
 pub mod dead_letters;
 pub mod id_map;
 pub mod inbound;

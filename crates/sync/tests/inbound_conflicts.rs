@@ -9,6 +9,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use airsync_sync::airtable_writer::AirtableWriter;
+use airsync_sync::conflicts;
 use airsync_sync::inbound::{ensure_webhook, read_payloads_once, InboundContext};
 use airsync_sync::worker::Worker;
 use serde_json::json;
@@ -167,6 +168,17 @@ async fn the_later_edit_of_the_same_field_wins_on_both_sides() {
     let worker = h.worker_sharing(&ctx);
     let program = pushed_program(&h, &ctx, &worker).await;
 
+    // A full log: 999 recent conflicts and 5 past the age limit.
+    sqlx::query(
+        "INSERT INTO sync_conflicts (entity, row_id, airtable_id, field, postgres_value, airtable_value, winner, at)
+         SELECT 'user', gen_random_uuid(), 'recOLDOLDOLDOLDOLD', 'Name', '\"a\"', '\"b\"', 'airtable',
+                now() - CASE WHEN n <= 5 THEN interval '40 days' ELSE interval '1 hour' END
+           FROM generate_series(1, 1004) n",
+    )
+    .execute(h.pool())
+    .await
+    .expect("planted conflicts");
+
     // The app first, the team later: the team's notes win.
     update_program(&h, program.row, "notes = 'App'").await;
     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -179,6 +191,39 @@ async fn the_later_edit_of_the_same_field_wins_on_both_sides() {
     );
     assert!(ctx.metrics().snapshot().conflicts_airtable_won >= 1);
     assert_settled(&h, &ctx, &worker).await;
+    let logged = conflicts::recent(h.pool(), 1).await.expect("conflicts");
+    let newest = &logged[0];
+    assert_eq!(
+        (
+            newest.entity.as_str(),
+            newest.row_id,
+            newest.airtable_id.as_str(),
+            newest.field.as_str(),
+            newest.winner.as_str()
+        ),
+        (
+            "program",
+            program.row,
+            program.record.as_str(),
+            "Notes",
+            "airtable"
+        )
+    );
+    assert_eq!(
+        (&newest.postgres_value, &newest.airtable_value),
+        (&Some(json!("App")), &Some(json!("Team")))
+    );
+    let (kept, too_old): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE at < now() - interval '30 days') FROM sync_conflicts",
+    )
+    .fetch_one(h.pool())
+    .await
+    .expect("count");
+    assert_eq!(
+        (kept, too_old),
+        (conflicts::KEEP_CONFLICTS, 0),
+        "pruned by count and age"
+    );
 
     // The team first, the app later: the app's notes win.
     h.update_as_user("Programs", &program.record, json!({"Notes": "Team again"}));
@@ -192,6 +237,12 @@ async fn the_later_edit_of_the_same_field_wins_on_both_sides() {
     );
     assert!(ctx.metrics().snapshot().conflicts_postgres_won >= 1);
     assert_settled(&h, &ctx, &worker).await;
+    let newest = &conflicts::recent(h.pool(), 1).await.expect("conflicts")[0];
+    assert_eq!(
+        (newest.field.as_str(), newest.winner.as_str()),
+        ("Notes", "postgres")
+    );
+    assert_eq!(newest.postgres_value, Some(json!("App again")));
 }
 
 #[tokio::test]

@@ -414,3 +414,34 @@ async fn a_field_that_flows_only_to_airtable_is_ignored_inbound() {
     assert!(!completed);
     assert_eq!(notes, "Rest day");
 }
+
+#[tokio::test]
+async fn a_user_the_backfill_brings_in_is_no_provisioning_but_one_a_later_reconcile_finds_is() {
+    let h = Harness::start().await;
+    create(
+        &h,
+        "Users",
+        (0..3)
+            .map(|i| json!({"Email": format!("b{i}@example.com")}))
+            .collect(),
+    )
+    .await;
+    let ctx = h.inbound(inbound_settings());
+    reconcile(&ctx, &ReconcileOptions::default())
+        .await
+        .expect("backfill");
+    let metrics = ctx.metrics();
+    assert_eq!(metrics.user_provisioning().count, 0);
+    let progress = metrics.reconcile_progress();
+    assert_eq!(progress["user"].records_seen, 3);
+    assert!(progress.values().all(|p| !p.running), "{progress:?}");
+
+    let late = create(&h, "Users", vec![json!({"Email": "late@example.com"})]).await;
+    reconcile(&ctx, &ReconcileOptions::default())
+        .await
+        .expect("reconcile");
+    assert!(h.row_of("user", &late[0]).await.is_some());
+    let provisioning = metrics.user_provisioning();
+    assert_eq!(provisioning.count, 1, "{provisioning:?}");
+    assert_eq!(metrics.reconcile_progress()["user"].records_seen, 7);
+}

@@ -140,6 +140,14 @@ async fn a_user_a_method_and_a_program_created_changed_and_deleted_in_airtable_r
         ]
     );
     assert_eq!(ctx.metrics().snapshot().table_polls, 0, "no poll ran");
+    // One user created in Airtable was provisioned; the other records are
+    // no users.
+    let provisioning = ctx.metrics().user_provisioning();
+    assert_eq!(provisioning.count, 1, "{provisioning:?}");
+    assert!(
+        (0.0..3600.0).contains(&provisioning.sum_seconds),
+        "{provisioning:?}"
+    );
 
     // A changed field.
     h.update_as_user("Programs", &program, json!({"Notes": "Go slowly"}));
@@ -158,6 +166,11 @@ async fn a_user_a_method_and_a_program_created_changed_and_deleted_in_airtable_r
     })
     .await;
     assert_eq!(h.row_of("program", &program).await, None);
+    assert_eq!(
+        ctx.metrics().user_provisioning().count,
+        1,
+        "changes and deletes are no provisioning"
+    );
 }
 
 #[tokio::test]

@@ -57,8 +57,9 @@ enum Command {
     /// Checks the mapping against the database and the base, then works the
     /// outbox off until SIGTERM or Ctrl-C, when it finishes or hands back
     /// what it holds. Several workers may run: one holds the base's request
-    /// lane, the others stand by.
-    Worker,
+    /// lane, the others stand by. With `--metrics-listen` (or
+    /// `WORKER_METRICS_LISTEN`) it serves `/metrics` and `/api/health`.
+    Worker(worker::WorkerArgs),
     /// Airtable tools: bootstrap a base's tables, run the emulator.
     #[command(subcommand)]
     Airtable(airtable::AirtableCommand),
@@ -141,7 +142,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
         }
         Command::ValidateBackfill(args) => runtime()?.block_on(inbound::validate(&config, args)),
         Command::DeadLetter(command) => runtime()?.block_on(dead_letter::run(&config, command)),
-        Command::Worker => runtime()?.block_on(worker::run(&config)),
+        Command::Worker(args) => runtime()?.block_on(worker::run(&config, args)),
         Command::Serve(args) => runtime()?.block_on(serve::run(&config, args)),
         Command::Demo(args) => runtime()?.block_on(demo::run(&config, args)),
         Command::Users(command) => runtime()?.block_on(users::run(&config, command)),

@@ -1,5 +1,7 @@
-//! `airsync worker`: the outbound worker as a process of its own.
+//! `airsync worker`: the outbound worker as a process of its own, with
+//! `/metrics` and `/api/health` on `--metrics-listen` when asked.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -7,14 +9,26 @@ use airsync_sync::airtable_writer::AirtableWriter;
 use airsync_sync::bootstrap::schema_view;
 use airsync_sync::mapping::{check_against_base, check_against_database};
 use airsync_sync::worker::{LaneCheck, Worker};
+use clap::Args;
 
 use super::{connect_patiently, shutdown_signal, CliError};
 use crate::config::Config;
+use crate::server::{worker_router, HttpMetrics, WorkerEndpoints};
 
 /// How long running batches may take to finish after a stop signal.
 const GRACE: Duration = Duration::from_secs(20);
 
-pub async fn run(config: &Config) -> Result<(), CliError> {
+/// Options of `airsync worker`.
+#[derive(Debug, Args)]
+pub struct WorkerArgs {
+    /// Serve `/metrics` and `/api/health` on this address (e.g.
+    /// 0.0.0.0:9091; port 0 picks a free one). Default:
+    /// `WORKER_METRICS_LISTEN`, else none.
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
+}
+
+pub async fn run(config: &Config, args: WorkerArgs) -> Result<(), CliError> {
     let mapping = Arc::new(config.load_mapping()?);
     let client = crate::airtable::client(config)?;
     let base_id = crate::airtable::base_id(config)?;
@@ -37,20 +51,67 @@ pub async fn run(config: &Config) -> Result<(), CliError> {
             Ok(())
         })
     });
+    let metrics_listener = match args.metrics_listen.or(config.worker.metrics_listen) {
+        Some(address) => Some(
+            tokio::net::TcpListener::bind(address)
+                .await
+                .map_err(|err| {
+                    CliError::Usage(format!("cannot serve metrics on {address}: {err}"))
+                })?,
+        ),
+        None => None,
+    };
     let worker = Worker::new(
         pool.clone(),
-        mapping,
-        AirtableWriter::new(client, base_id.as_str()),
+        mapping.clone(),
+        AirtableWriter::new(client.clone(), base_id.as_str()),
         settings,
     )
     .with_lane_check(lane_check);
     let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let metrics_server = match metrics_listener {
+        Some(listener) => {
+            let address = listener
+                .local_addr()
+                .map_err(|err| CliError::Usage(err.to_string()))?;
+            let endpoints = Arc::new(WorkerEndpoints {
+                pool: pool.clone(),
+                mapping,
+                worker: worker.metrics(),
+                airtable: client,
+                http: Arc::new(HttpMetrics::default()),
+            });
+            let mut stopped = shutdown.clone();
+            let server = axum::serve(listener, worker_router(endpoints)).with_graceful_shutdown(
+                async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                },
+            );
+            tracing::info!(%address, "serving the worker's metrics");
+            println!("airsync worker metrics on http://{address}/metrics");
+            Some(tokio::spawn(async move {
+                if let Err(err) = server.await {
+                    tracing::error!(error = %err, "the metrics endpoint failed");
+                }
+            }))
+        }
+        None => None,
+    };
     tokio::spawn(async move {
         shutdown_signal().await;
         tracing::info!("stop requested; finishing what is in flight");
         let _ = stop.send(true);
     });
-    worker.run(shutdown, GRACE).await?;
+    let result = worker.run(shutdown, GRACE).await;
+    if let Some(server) = metrics_server {
+        // After a stop the endpoint is shutting down already; a worker that
+        // failed takes it down with it.
+        if result.is_err() {
+            server.abort();
+        }
+        let _ = server.await;
+    }
+    result?;
     pool.close().await;
     tracing::info!("outbound worker stopped");
     Ok(())

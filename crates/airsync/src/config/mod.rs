@@ -18,6 +18,7 @@ pub use secret::{DatabaseUrl, Secret};
 pub use types::{AirtableBaseId, LogFormat};
 
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -144,6 +145,10 @@ pub struct WorkerConfig {
     /// `WORKER_POLL_INTERVAL_MS` (default 1000): fallback poll when no
     /// notification arrives.
     pub poll_interval: Duration,
+    /// `WORKER_METRICS_LISTEN`: where `airsync worker` serves `/metrics` and
+    /// `/api/health` (e.g. `0.0.0.0:9091`); unset serves nothing.
+    /// `--metrics-listen` overrides it.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// `AIRSYNC_LOG_FORMAT` and `RUST_LOG`.
@@ -249,6 +254,7 @@ impl Config {
                     1_000u64,
                     10..=60_000,
                 )),
+                metrics_listen: env.optional("WORKER_METRICS_LISTEN", types::parse_listen_address),
             },
             log: LogConfig {
                 format: env.optional("AIRSYNC_LOG_FORMAT", LogFormat::parse),

@@ -81,6 +81,18 @@ fn every_value_is_read_from_its_variable() {
 }
 
 #[test]
+fn the_workers_metrics_address_is_optional_and_checked() {
+    assert_eq!(load(&[]).expect("valid").worker.metrics_listen, None);
+    let config = load(&[("WORKER_METRICS_LISTEN", "0.0.0.0:9091")]).expect("valid");
+    assert_eq!(
+        config.worker.metrics_listen,
+        Some("0.0.0.0:9091".parse().expect("address"))
+    );
+    let err = load(&[("WORKER_METRICS_LISTEN", "localhost")]).expect_err("invalid");
+    assert_eq!(problem_variables(&err), ["WORKER_METRICS_LISTEN"]);
+}
+
+#[test]
 fn a_bad_value_is_reported_with_its_variable_name() {
     let err = load(&[("DATABASE_MAX_CONNECTIONS", "lots")]).expect_err("invalid");
     assert_eq!(problem_variables(&err), ["DATABASE_MAX_CONNECTIONS"]);

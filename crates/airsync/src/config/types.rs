@@ -63,6 +63,11 @@ pub(super) fn parse_http_url(raw: &str) -> Result<Url, String> {
     Ok(url)
 }
 
+pub(super) fn parse_listen_address(raw: &str) -> Result<std::net::SocketAddr, String> {
+    raw.parse()
+        .map_err(|_| format!("{raw:?} is no address to listen on (host:port, e.g. 0.0.0.0:9091)"))
+}
+
 pub(super) fn default_airtable_url() -> Url {
     // A constant: no input can make this fail.
     Url::parse("https://api.airtable.com").expect("Airtable's URL is a valid URL")

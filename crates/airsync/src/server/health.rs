@@ -31,7 +31,12 @@ async fn ping(pool: &PgPool) -> Result<Duration, String> {
 
 /// 200 when PostgreSQL answers, 503 otherwise.
 pub async fn liveness(State(services): State<Arc<Services>>) -> Response {
-    match ping(&services.pool).await {
+    liveness_of(&services.pool).await
+}
+
+/// The liveness answer of any process that uses `pool`.
+pub async fn liveness_of(pool: &PgPool) -> Response {
+    match ping(pool).await {
         Ok(_) => (StatusCode::OK, Json(json!({ "status": "ok" }))).into_response(),
         Err(reason) => (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -1,26 +1,70 @@
-//! `GET /metrics`: Prometheus text format.
+//! `GET /metrics`: Prometheus text format, for `airsync serve` and for the
+//! separate `airsync worker` process (`--metrics-listen`), each exporting
+//! the families of the parts it runs.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use airsync_airtable::AirtableClient;
+use airsync_api::ShadowSnapshot;
+use airsync_sync::inbound::{InboundContext, ReconcileProgress};
+use airsync_sync::mapping::Mapping;
 use airsync_sync::status::outbound_status;
+use airsync_sync::worker::WorkerMetrics;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
+use sqlx::PgPool;
 
+use super::http::HttpMetrics;
 use super::prom::{Exposition, Kind};
 use super::Services;
 
-/// The families of every part running in this process. Database gauges are
-/// left out (and `airsync_database_up` is 0) when PostgreSQL does not answer
-/// within a second, so that a scrape never hangs.
-pub async fn exposition(State(services): State<Arc<Services>>) -> impl IntoResponse {
+/// The parts of one process whose metrics it exports.
+pub struct MetricSources<'a> {
+    pub pool: &'a PgPool,
+    pub mapping: &'a Mapping,
+    pub http: &'a HttpMetrics,
+    pub worker: Option<&'a WorkerMetrics>,
+    pub airtable: Option<&'a AirtableClient>,
+    pub inbound: Option<&'a InboundContext>,
+    /// Shadow-read counts, where the API runs.
+    pub shadow: Option<ShadowSnapshot>,
+}
+
+/// `airsync serve`'s exposition.
+pub async fn exposition(State(services): State<Arc<Services>>) -> Response {
+    let sources = MetricSources {
+        pool: &services.pool,
+        mapping: &services.mapping,
+        http: &services.http,
+        worker: services.worker.as_deref(),
+        airtable: services.airtable.as_ref(),
+        inbound: services.inbound.as_ref(),
+        shadow: Some(services.api.shadow_differences()),
+    };
+    answer(render(&sources).await)
+}
+
+/// The exposition as an HTTP answer.
+pub fn answer(text: String) -> Response {
+    (
+        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        text,
+    )
+        .into_response()
+}
+
+/// The families of every part in `sources`. Database gauges are left out
+/// (and `airsync_database_up` is 0) when PostgreSQL does not answer within
+/// a second, so that a scrape never hangs.
+pub async fn render(sources: &MetricSources<'_>) -> String {
     let mut out = Exposition::default();
-    services.http.write(&mut out);
+    sources.http.write(&mut out);
 
     let statuses = tokio::time::timeout(
         Duration::from_secs(1),
-        outbound_status(&services.pool, &services.mapping),
+        outbound_status(sources.pool, sources.mapping),
     )
     .await;
     out.family(
@@ -73,7 +117,7 @@ pub async fn exposition(State(services): State<Arc<Services>>) -> impl IntoRespo
 
     if let Ok(Ok(lags)) = tokio::time::timeout(
         Duration::from_secs(1),
-        inbound_positions(&services.pool, &services.mapping),
+        inbound_positions(sources.pool, sources.mapping),
     )
     .await
     {
@@ -103,7 +147,7 @@ pub async fn exposition(State(services): State<Arc<Services>>) -> impl IntoRespo
         }
     }
 
-    if let Some(worker) = &services.worker {
+    if let Some(worker) = sources.worker {
         let w = worker.snapshot();
         for (name, help, value) in [
             (
@@ -137,7 +181,7 @@ pub async fn exposition(State(services): State<Arc<Services>>) -> impl IntoRespo
         }
     }
 
-    if let Some(client) = &services.airtable {
+    if let Some(client) = sources.airtable {
         let m = client.metrics();
         out.family(
             "airsync_airtable_requests_total",
@@ -216,71 +260,131 @@ pub async fn exposition(State(services): State<Arc<Services>>) -> impl IntoRespo
         );
     }
 
-    if let Some(inbound) = &services.inbound {
-        let m = inbound.metrics().snapshot();
-        for (name, help, value) in [
-            (
-                "airsync_inbound_payloads_applied_total",
-                "Webhook payloads applied.",
-                m.payloads_applied,
-            ),
-            (
-                "airsync_inbound_rows_created_total",
-                "Rows created from Airtable records.",
-                m.rows_created,
-            ),
-            (
-                "airsync_inbound_rows_updated_total",
-                "Rows changed by Airtable records.",
-                m.rows_updated,
-            ),
-            (
-                "airsync_inbound_rows_deleted_total",
-                "Rows deleted or deactivated because their record was deleted.",
-                m.rows_deleted + m.rows_deactivated,
-            ),
-            (
-                "airsync_inbound_echoes_suppressed_total",
-                "Records that matched their row already (echoes of our own writes, repeats).",
-                m.rows_unchanged,
-            ),
-            (
-                "airsync_inbound_records_deferred_total",
-                "Records set aside to be tried again.",
-                m.records_deferred,
-            ),
-            (
-                "airsync_inbound_notifications_rejected_total",
-                "Webhook notifications refused (no valid MAC).",
-                m.notifications_rejected,
-            ),
-            (
-                "airsync_inbound_notifications_duplicate_total",
-                "Webhook notifications seen before, dropped.",
-                m.notifications_duplicate,
-            ),
-        ] {
-            out.family(name, Kind::Counter, help);
-            out.sample(name, &[], value as f64);
-        }
-        out.family(
-            "airsync_inbound_conflicts_total",
-            Kind::Counter,
-            "Fields changed on both sides, by the side whose value was kept.",
-        );
+    if let Some(inbound) = sources.inbound {
+        write_inbound(&mut out, inbound);
+    }
+    if let Some(shadow) = &sources.shadow {
+        write_shadow(&mut out, shadow);
+    }
+    out.finish()
+}
+
+fn write_inbound(out: &mut Exposition, inbound: &InboundContext) {
+    let metrics = inbound.metrics();
+    let m = metrics.snapshot();
+    for (name, help, value) in [
+        (
+            "airsync_inbound_payloads_applied_total",
+            "Webhook payloads applied.",
+            m.payloads_applied,
+        ),
+        (
+            "airsync_inbound_rows_created_total",
+            "Rows created from Airtable records.",
+            m.rows_created,
+        ),
+        (
+            "airsync_inbound_rows_updated_total",
+            "Rows changed by Airtable records.",
+            m.rows_updated,
+        ),
+        (
+            "airsync_inbound_rows_deleted_total",
+            "Rows deleted or deactivated because their record was deleted.",
+            m.rows_deleted + m.rows_deactivated,
+        ),
+        (
+            "airsync_inbound_echoes_suppressed_total",
+            "Records that matched their row already (echoes of our own writes, repeats).",
+            m.rows_unchanged,
+        ),
+        (
+            "airsync_inbound_records_deferred_total",
+            "Records set aside to be tried again.",
+            m.records_deferred,
+        ),
+        (
+            "airsync_inbound_notifications_rejected_total",
+            "Webhook notifications refused (no valid MAC).",
+            m.notifications_rejected,
+        ),
+        (
+            "airsync_inbound_notifications_duplicate_total",
+            "Webhook notifications seen before, dropped.",
+            m.notifications_duplicate,
+        ),
+    ] {
+        out.family(name, Kind::Counter, help);
+        out.sample(name, &[], value as f64);
+    }
+    out.family(
+        "airsync_inbound_conflicts_total",
+        Kind::Counter,
+        "Fields changed on both sides, by the side whose value was kept.",
+    );
+    out.sample(
+        "airsync_inbound_conflicts_total",
+        &[("winner", "airtable")],
+        m.conflicts_airtable_won as f64,
+    );
+    out.sample(
+        "airsync_inbound_conflicts_total",
+        &[("winner", "postgres")],
+        m.conflicts_postgres_won as f64,
+    );
+
+    let provisioning = metrics.user_provisioning();
+    out.family(
+        "airsync_user_provisioning_seconds",
+        Kind::Histogram,
+        "Time from a user's creation in Airtable to the commit of its row in PostgreSQL (users created in Airtable only; the first reconcile, a backfill, left out).",
+    );
+    out.histogram(
+        "airsync_user_provisioning_seconds",
+        &[],
+        &provisioning.bounds,
+        &provisioning.counts,
+        provisioning.sum_seconds,
+    );
+    // Every mapped table has its series from the start, so that rates and
+    // the dashboard see a reconcile's first page.
+    let progress = metrics.reconcile_progress();
+    let reconciles: Vec<(&str, ReconcileProgress)> = inbound
+        .mapping()
+        .entities()
+        .iter()
+        .map(|e| {
+            let name = e.name.as_str();
+            (name, progress.get(name).cloned().unwrap_or_default())
+        })
+        .collect();
+    out.family(
+        "airsync_reconcile_records_seen_total",
+        Kind::Counter,
+        "Records read by full reconciles, counted as each page arrives, by entity.",
+    );
+    for (entity, progress) in &reconciles {
         out.sample(
-            "airsync_inbound_conflicts_total",
-            &[("winner", "airtable")],
-            m.conflicts_airtable_won as f64,
-        );
-        out.sample(
-            "airsync_inbound_conflicts_total",
-            &[("winner", "postgres")],
-            m.conflicts_postgres_won as f64,
+            "airsync_reconcile_records_seen_total",
+            &[("table", *entity)],
+            progress.records_seen as f64,
         );
     }
+    out.family(
+        "airsync_reconcile_running",
+        Kind::Gauge,
+        "1 while a full reconcile of the table runs in this process, by entity.",
+    );
+    for (entity, progress) in &reconciles {
+        out.sample(
+            "airsync_reconcile_running",
+            &[("table", *entity)],
+            if progress.running { 1.0 } else { 0.0 },
+        );
+    }
+}
 
-    let shadow = services.api.shadow_differences();
+fn write_shadow(out: &mut Exposition, shadow: &ShadowSnapshot) {
     out.family(
         "airsync_shadow_reads_compared_total",
         Kind::Counter,
@@ -303,11 +407,6 @@ pub async fn exposition(State(services): State<Arc<Services>>) -> impl IntoRespo
             *count as f64,
         );
     }
-
-    (
-        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        out.finish(),
-    )
 }
 
 /// Per entity: seconds since its changes were last read from Airtable (the

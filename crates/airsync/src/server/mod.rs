@@ -1,6 +1,7 @@
 //! The process behind `airsync serve`: the coaching API, the operations
 //! endpoints (health, metrics, the ops page) and the webhook receiver on one
-//! HTTP listener, with the outbound worker running beside them.
+//! HTTP listener, with the outbound worker running beside them; and the
+//! metrics and health endpoints of the separate `airsync worker` process.
 
 mod health;
 mod http;
@@ -8,8 +9,10 @@ mod metrics;
 mod ops;
 mod prom;
 mod webhook;
+mod worker;
 
 pub use http::{HttpMetrics, REQUEST_ID};
+pub use worker::{worker_router, WorkerEndpoints};
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -54,6 +57,7 @@ pub fn router(services: Arc<Services>) -> Router {
         .route("/metrics", get(metrics::exposition))
         .route("/ops", get(ops::page))
         .route("/ops/api/state", get(ops::state))
+        .route("/ops/api/conflicts", get(ops::conflicts))
         .route("/ops/api/dead-letters/{id}/replay", post(ops::replay))
         .route("/ops/api/dead-letters/{id}/purge", post(ops::purge))
         .route(

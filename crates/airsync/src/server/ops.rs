@@ -4,9 +4,12 @@
 
 use std::sync::Arc;
 
+use std::collections::HashMap;
+
+use airsync_sync::conflicts::{self, LoggedConflict};
 use airsync_sync::dead_letters::{self, Purge};
 use airsync_sync::status::outbound_status;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
@@ -100,8 +103,13 @@ pub async fn state(State(services): State<Arc<Services>>, headers: HeaderMap) ->
             Ok(rows) => rows,
             Err(err) => return internal(err),
         };
+    let recent = match conflicts::recent(&services.pool, PAGE_CONFLICTS).await {
+        Ok(recent) => recent,
+        Err(err) => return internal(err),
+    };
     let shadow = services.api.shadow_differences();
     Json(json!({
+        "recentConflicts": recent.iter().map(conflict_json).collect::<Vec<_>>(),
         "tables": outbound.iter().map(|s| json!({
             "entity": s.entity,
             "pending": s.pending,
@@ -136,6 +144,57 @@ pub async fn state(State(services): State<Arc<Services>>, headers: HeaderMap) ->
         })).collect::<Vec<_>>(),
     }))
     .into_response()
+}
+
+/// Conflicts the page shows; `/ops/api/conflicts` gives up to
+/// [`MAX_CONFLICTS`].
+const PAGE_CONFLICTS: i64 = 20;
+const MAX_CONFLICTS: i64 = 500;
+
+fn conflict_json(c: &LoggedConflict) -> Value {
+    json!({
+        "id": c.id,
+        "entity": c.entity,
+        "rowId": c.row_id,
+        "airtableId": c.airtable_id,
+        "field": c.field,
+        "postgresValue": c.postgres_value,
+        "airtableValue": c.airtable_value,
+        "winner": c.winner,
+        "at": c.at,
+    })
+}
+
+/// The inbound sync's recent conflicts, newest first: `?limit=N` (1 to
+/// 500, default 20).
+pub async fn conflicts(
+    State(services): State<Arc<Services>>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    if let Some(refusal) = refuse_unless_admin(&services, &headers) {
+        return refusal;
+    }
+    let limit = match query.get("limit") {
+        None => PAGE_CONFLICTS,
+        Some(raw) => match raw.parse::<i64>() {
+            Ok(limit) if (1..=MAX_CONFLICTS).contains(&limit) => limit,
+            _ => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_limit",
+                    &format!("limit is a whole number from 1 to {MAX_CONFLICTS}"),
+                )
+            }
+        },
+    };
+    match conflicts::recent(&services.pool, limit).await {
+        Ok(recent) => Json(json!({
+            "conflicts": recent.iter().map(conflict_json).collect::<Vec<_>>(),
+        }))
+        .into_response(),
+        Err(err) => internal(err),
+    }
 }
 
 /// What the page can do to one dead letter.

@@ -111,7 +111,7 @@ pub async fn retry_deferred(ctx: &InboundContext) -> Result<DeferredReport> {
             clear(&mut conn, &gone).await?;
             report.gone += gone.len() as u64;
         }
-        apply_listing(ctx, &base, entity, observations).await?;
+        apply_listing(ctx, &base, entity, observations, true).await?;
     }
     Ok(report)
 }

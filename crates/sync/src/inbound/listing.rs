@@ -14,12 +14,14 @@ use crate::Result;
 /// Applies one batch of records of `entity` (a page), with the linked
 /// records they need first. Conflicts that need Airtable's change time are
 /// asked about after the first commit and applied in a second transaction,
-/// so that no row stays locked across a request.
+/// so that no row stays locked across a request. `measures_provisioning`:
+/// see [`BatchInput::measures_provisioning`].
 pub(crate) async fn apply_listing(
     ctx: &InboundContext,
     base: &ResolvedBase,
     entity: &ResolvedEntity,
     observations: Vec<Observation>,
+    measures_provisioning: bool,
 ) -> Result<Counts> {
     let mut counts = Counts::default();
     if observations.is_empty() {
@@ -49,6 +51,7 @@ pub(crate) async fn apply_listing(
                 mode: Mode::Listing,
                 airtable_later: &no_answers,
                 gone: &prefetched.gone,
+                measures_provisioning,
             };
             // A linked record's own conflicts wait for its next listing.
             apply_upserts(&mut tx, &input, &group, &mut counts).await?;
@@ -60,9 +63,11 @@ pub(crate) async fn apply_listing(
         mode: Mode::Listing,
         airtable_later: &no_answers,
         gone: &prefetched.gone,
+        measures_provisioning,
     };
     let checks = apply_upserts(&mut tx, &input, &observations, &mut counts).await?;
     tx.commit().await?;
+    counts.committed(&ctx.metrics());
 
     if !checks.is_empty() {
         let answers = airtable_later(ctx, entity, &checks).await?;
@@ -78,6 +83,7 @@ pub(crate) async fn apply_listing(
         let mut tx = begin_inbound(ctx.pool()).await?;
         apply_upserts(&mut tx, &input, &retry, &mut counts).await?;
         tx.commit().await?;
+        counts.committed(&ctx.metrics());
     }
     ctx.metrics().add(&counts);
     Ok(counts)

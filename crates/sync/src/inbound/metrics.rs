@@ -1,7 +1,10 @@
 //! Counters of the inbound sync, for the metrics endpoint, the health page
-//! and tests.
+//! and tests: totals, the user provisioning histogram, and each table's
+//! reconcile progress.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 macro_rules! counters {
     ($($(#[$doc:meta])* $name:ident,)*) => {
@@ -10,6 +13,8 @@ macro_rules! counters {
         #[derive(Debug, Default)]
         pub struct InboundMetrics {
             $($name: AtomicU64,)*
+            user_provisioning: Mutex<DurationHistogram>,
+            reconcile: Mutex<BTreeMap<String, ReconcileProgress>>,
         }
 
         /// A copy of the counters at one moment.
@@ -77,4 +82,162 @@ counters! {
     table_reconciles,
     /// Reconciles that refused a mass delete.
     mass_deletes_refused,
+}
+
+/// Upper bounds, in seconds, of the user provisioning histogram's buckets
+/// (a last bucket takes the slower ones). Dense around the 15 s objective,
+/// so that a p95 near it is read from neighbouring buckets, and wide enough
+/// to tell a slow webhook (a minute) from a user that waited for a
+/// reconcile (hours).
+pub const USER_PROVISIONING_BUCKETS: &[f64] = &[
+    0.5, 1.0, 2.0, 3.0, 5.0, 7.5, 10.0, 12.5, 15.0, 17.5, 20.0, 30.0, 60.0, 120.0, 300.0, 900.0,
+    3600.0, 21600.0,
+];
+
+/// A histogram of durations.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DurationHistogram {
+    /// Bucket upper bounds in seconds.
+    pub bounds: Vec<f64>,
+    /// Observations per bucket (not cumulative); one more entry than
+    /// `bounds`, the last for longer durations.
+    pub counts: Vec<u64>,
+    /// Sum of all observations, in seconds.
+    pub sum_seconds: f64,
+    /// Number of observations.
+    pub count: u64,
+}
+
+impl Default for DurationHistogram {
+    fn default() -> Self {
+        DurationHistogram {
+            bounds: USER_PROVISIONING_BUCKETS.to_vec(),
+            counts: vec![0; USER_PROVISIONING_BUCKETS.len() + 1],
+            sum_seconds: 0.0,
+            count: 0,
+        }
+    }
+}
+
+impl DurationHistogram {
+    fn observe(&mut self, seconds: f64) {
+        let seconds = if seconds.is_finite() {
+            seconds.max(0.0)
+        } else {
+            0.0
+        };
+        let bucket = self
+            .bounds
+            .iter()
+            .position(|bound| seconds <= *bound)
+            .unwrap_or(self.bounds.len());
+        if let Some(count) = self.counts.get_mut(bucket) {
+            *count += 1;
+        }
+        self.sum_seconds += seconds;
+        self.count += 1;
+    }
+}
+
+/// The full reconcile of one table, as far as this process saw it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReconcileProgress {
+    /// Records read by reconciles of the table since the process started,
+    /// counted as each page arrives.
+    pub records_seen: u64,
+    /// Whether a reconcile of the table is running now.
+    pub running: bool,
+}
+
+impl InboundMetrics {
+    /// Time from users' creation in Airtable to the commit of their row.
+    pub fn user_provisioning(&self) -> DurationHistogram {
+        self.user_provisioning
+            .lock()
+            .map(|h| h.clone())
+            .unwrap_or_default()
+    }
+
+    /// Each table's reconcile progress, by entity.
+    pub fn reconcile_progress(&self) -> BTreeMap<String, ReconcileProgress> {
+        self.reconcile.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    pub(crate) fn observe_user_provisioning(&self, seconds: f64) {
+        if let Ok(mut histogram) = self.user_provisioning.lock() {
+            histogram.observe(seconds);
+        }
+    }
+
+    fn with_reconcile(&self, entity: &str, change: impl FnOnce(&mut ReconcileProgress)) {
+        if let Ok(mut tables) = self.reconcile.lock() {
+            change(tables.entry(entity.to_owned()).or_default());
+        }
+    }
+
+    /// Marks a table's reconcile as running until the guard drops, however
+    /// the reconcile ends.
+    pub(crate) fn reconcile_running(&self, entity: &str) -> ReconcileRunning<'_> {
+        self.with_reconcile(entity, |p| p.running = true);
+        ReconcileRunning {
+            metrics: self,
+            entity: entity.to_owned(),
+        }
+    }
+
+    pub(crate) fn reconcile_records_seen(&self, entity: &str, records: u64) {
+        self.with_reconcile(entity, |p| p.records_seen += records);
+    }
+}
+
+/// A running reconcile of one table; see [`InboundMetrics::reconcile_running`].
+pub(crate) struct ReconcileRunning<'a> {
+    metrics: &'a InboundMetrics,
+    entity: String,
+}
+
+impl Drop for ReconcileRunning<'_> {
+    fn drop(&mut self) {
+        self.metrics
+            .with_reconcile(&self.entity, |p| p.running = false);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provisioning_times_fall_in_the_first_bucket_that_holds_them() {
+        let metrics = InboundMetrics::default();
+        for seconds in [0.2, 15.0, 15.01, -3.0, f64::NAN, 1e9] {
+            metrics.observe_user_provisioning(seconds);
+        }
+        let h = metrics.user_provisioning();
+        let at = |bound: f64| h.counts[h.bounds.iter().position(|b| *b == bound).unwrap()];
+        assert_eq!(at(0.5), 3, "0.2 s, and the negative and NaN times as 0");
+        assert_eq!(at(15.0), 1);
+        assert_eq!(at(17.5), 1);
+        assert_eq!(h.counts.last(), Some(&1));
+        assert_eq!(h.count, 6);
+        assert!((h.sum_seconds - (0.2 + 15.0 + 15.01 + 1e9)).abs() < 1e-3);
+    }
+
+    #[test]
+    fn a_reconcile_is_running_until_its_guard_drops() {
+        let metrics = InboundMetrics::default();
+        {
+            let _running = metrics.reconcile_running("user");
+            metrics.reconcile_records_seen("user", 100);
+            assert!(metrics.reconcile_progress()["user"].running);
+        }
+        metrics.reconcile_records_seen("user", 5);
+        assert_eq!(
+            metrics.reconcile_progress()["user"],
+            ReconcileProgress {
+                records_seen: 105,
+                running: false
+            }
+        );
+    }
 }

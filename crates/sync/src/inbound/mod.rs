@@ -50,7 +50,10 @@ mod webhook;
 pub use cells::{canonical_cell, cell_to_column, CellConversionError};
 pub use context::{InboundContext, InboundSettings};
 pub use deferred::{retry_deferred, DeferredReport};
-pub use metrics::{InboundMetrics, InboundMetricsSnapshot};
+pub use metrics::{
+    DurationHistogram, InboundMetrics, InboundMetricsSnapshot, ReconcileProgress,
+    USER_PROVISIONING_BUCKETS,
+};
 pub use notification::{receive_notification, NotificationOutcome};
 pub use poll::{poll_once, PollReport};
 pub use reader::{read_payloads_once, ReadReport};

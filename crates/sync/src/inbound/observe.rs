@@ -23,6 +23,9 @@ pub(crate) struct Observation {
     /// When Airtable made the change (a payload's timestamp); `None` for a
     /// listing, which shows the state now.
     pub at: Option<DateTime<Utc>>,
+    /// When the record was created in Airtable, where the observation says
+    /// (a listing's `createdTime`, a created record's in a payload).
+    pub created_at: Option<DateTime<Utc>>,
 }
 
 impl Observation {
@@ -88,6 +91,7 @@ pub(crate) fn from_record(entity: &ResolvedEntity, record: &Record) -> Observati
         cells: canonical_cells(entity, record.fields.as_map()),
         changed: None,
         at: None,
+        created_at: Some(record.created_time),
     }
 }
 
@@ -111,6 +115,7 @@ pub(crate) fn from_payload(base: &ResolvedBase, payload: &WebhookPayload) -> Vec
                     cells: canonical_cells(entity, &created.cell_values_by_field_id),
                     changed: None,
                     at,
+                    created_at: created.created_time.or(at),
                 }),
             ));
         }
@@ -138,6 +143,7 @@ pub(crate) fn from_payload(base: &ResolvedBase, payload: &WebhookPayload) -> Vec
                     cells: canonical_cells(entity, &all),
                     changed: Some(reported),
                     at,
+                    created_at: None,
                 }),
             ));
         }

@@ -83,7 +83,7 @@ async fn poll_table(
             .iter()
             .map(|r| from_record(entity, r))
             .collect();
-        apply_listing(ctx, base, entity, observations).await?;
+        apply_listing(ctx, base, entity, observations, true).await?;
     }
     let since = started.max(stored.map_or(started, |s| s.since));
     checkpoint::store(ctx.pool(), &name, &PollCheckpoint { since }).await?;

@@ -138,10 +138,8 @@ async fn apply_page(
         })
         .collect();
     let prefetched = prefetch_links(ctx, base, &batch).await?;
-    let mut counts = Counts {
-        links_fetched: prefetched.fetched,
-        ..Counts::default()
-    };
+    let mut counts = Counts::default();
+    counts.links_fetched = prefetched.fetched;
     let no_answers = Default::default();
 
     let mut tx = begin_inbound(ctx.pool()).await?;
@@ -160,6 +158,7 @@ async fn apply_page(
             mode,
             airtable_later: &no_answers,
             gone: &prefetched.gone,
+            measures_provisioning: true,
         })
     };
     let mut extras: BTreeMap<usize, Vec<Observation>> = BTreeMap::new();
@@ -200,6 +199,7 @@ async fn apply_page(
     current.broken = broken;
     checkpoint::store(&mut *tx, &name, &current).await?;
     tx.commit().await?;
+    counts.committed(&ctx.metrics());
     counts.payloads_applied += payloads.len() as u64;
     ctx.metrics().add(&counts);
     Ok(Some((next, payloads.len() as u64, broken)))

@@ -123,6 +123,15 @@ async fn reconcile_table(
 ) -> Result<TableReconcile> {
     let clock = Instant::now();
     let started = Utc::now();
+    let metrics = ctx.metrics();
+    let _running = metrics.reconcile_running(entity.name());
+    // The first reconcile of a table is its backfill: the users it brings
+    // in were not waiting to be provisioned.
+    let measures_provisioning: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM sync_checkpoint WHERE name = $1)")
+            .bind(checkpoint::reconcile_name(entity.name()))
+            .fetch_one(ctx.pool())
+            .await?;
     let mut out = TableReconcile {
         entity: entity.name().to_owned(),
         ..Default::default()
@@ -151,13 +160,15 @@ async fn reconcile_table(
     while let Some(page) = receiver.recv().await {
         let page = page?;
         out.records += page.records.len() as u64;
+        metrics.reconcile_records_seen(entity.name(), page.records.len() as u64);
         seen.extend(page.records.iter().map(|r| r.id.clone()));
         let observations = page
             .records
             .iter()
             .map(|r| from_record(entity, r))
             .collect();
-        let page_counts = apply_listing(ctx, base, entity, observations).await?;
+        let page_counts =
+            apply_listing(ctx, base, entity, observations, measures_provisioning).await?;
         add(&mut counts, &page_counts);
         if progress {
             let rate = out.records as f64 / clock.elapsed().as_secs_f64().max(0.001);
@@ -205,7 +216,7 @@ async fn reconcile_table(
         out.deleted = missing.len() as u64;
         tracing::info!(entity = %entity.name(), deleted = missing.len(), "records deleted in Airtable, found by the reconcile");
     }
-    let deletes = Counts {
+    let deletes = InboundMetricsSnapshot {
         rows_deleted: counts.rows_deleted,
         rows_deactivated: counts.rows_deactivated,
         table_reconciles: 1,

@@ -27,7 +27,7 @@ use serde_json::{Map, Value};
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
-use super::metrics::InboundMetricsSnapshot;
+use super::metrics::{InboundMetrics, InboundMetricsSnapshot};
 use super::observe::Observation;
 use super::rows::lock_rows;
 use super::schema::ResolvedEntity;
@@ -46,8 +46,47 @@ pub(crate) enum Mode {
     Listing,
 }
 
-/// Counts of one batch, added to the metrics once committed.
-pub(crate) type Counts = InboundMetricsSnapshot;
+/// Counts of one batch, added to the metrics once committed, and the
+/// creation times of the users it inserted, observed once committed.
+///
+/// It dereferences to the counters so that steps bump them as fields
+/// (`counts.rows_created += 1`), as they did when it was the counters alone.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Counts {
+    tally: InboundMetricsSnapshot,
+    users_created_at: Vec<DateTime<Utc>>,
+}
+
+impl std::ops::Deref for Counts {
+    type Target = InboundMetricsSnapshot;
+    fn deref(&self) -> &InboundMetricsSnapshot {
+        &self.tally
+    }
+}
+
+impl std::ops::DerefMut for Counts {
+    fn deref_mut(&mut self) -> &mut InboundMetricsSnapshot {
+        &mut self.tally
+    }
+}
+
+impl Counts {
+    /// Notes a user created in Airtable at `created_at` and inserted by the
+    /// batch.
+    pub(crate) fn user_inserted(&mut self, created_at: DateTime<Utc>) {
+        self.users_created_at.push(created_at);
+    }
+
+    /// Called right after the commit of the transaction that wrote the
+    /// batch: each inserted user's provisioning time ends now.
+    pub(crate) fn committed(&mut self, metrics: &InboundMetrics) {
+        let now = Utc::now();
+        for created_at in self.users_created_at.drain(..) {
+            let seconds = (now - created_at).num_milliseconds() as f64 / 1000.0;
+            metrics.observe_user_provisioning(seconds);
+        }
+    }
+}
 
 /// A record whose conflicts need Airtable's change time: whether its fields
 /// `field_ids` changed after `since` (the row's `updated_at`).
@@ -67,6 +106,11 @@ pub(crate) struct BatchInput<'a> {
     pub airtable_later: &'a HashMap<String, bool>,
     /// Records known not to exist any more; links to them are dropped.
     pub gone: &'a HashSet<String>,
+    /// Whether users this batch inserts count as provisioned (their time
+    /// from creation in Airtable is observed). False for the first full
+    /// reconcile of a table, the backfill: it brings in history, not users
+    /// the team is waiting for.
+    pub measures_provisioning: bool,
 }
 
 /// Opens a transaction whose writes the capture triggers do not echo.

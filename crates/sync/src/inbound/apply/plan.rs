@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -53,7 +54,15 @@ pub(crate) struct RecordPlan {
     /// its way.
     pub push_delete: bool,
     pub conflicts: Vec<Conflict>,
+    /// For a user created in Airtable and new to PostgreSQL: when it was
+    /// created there, the start of its provisioning time.
+    pub user_created_at: Option<DateTime<Utc>>,
 }
+
+/// The entity whose inserts from Airtable are measured as provisioning
+/// (`airsync_user_provisioning_seconds`): accounts the team creates in
+/// Airtable and the app waits for.
+const PROVISIONED_ENTITY: &str = "user";
 
 impl RecordPlan {
     fn new(record_id: &str, row_id: Uuid) -> Self {
@@ -67,6 +76,7 @@ impl RecordPlan {
             push: Push::None,
             push_delete: false,
             conflicts: Vec::new(),
+            user_created_at: None,
         }
     }
 }
@@ -100,7 +110,13 @@ pub(crate) fn plan_record(
             Some(row) => existing_row(input, observation, row, None, ours_links, link_rows),
             None => new_row(input, observation, *id, link_rows),
         },
-        Target::Matched(Match::New(id)) => new_row(input, observation, *id, link_rows),
+        Target::Matched(Match::New(id)) => {
+            let mut planned = new_row(input, observation, *id, link_rows);
+            if let Planned::Write(plan) = &mut planned {
+                plan.user_created_at = provisioning_start(input, observation);
+            }
+            planned
+        }
         Target::Matched(Match::Duplicate(reason)) => Planned::Park(format!("duplicate: {reason}")),
         Target::Matched(Match::DeletedInPostgres(id)) => {
             tracing::info!(entity = %entity.name(), record = %observation.record_id, row_id = %id,
@@ -109,6 +125,16 @@ pub(crate) fn plan_record(
             Planned::Skip
         }
     }
+}
+
+/// When the provisioning of a record new to PostgreSQL started: its creation
+/// in Airtable, else the time Airtable reported the change; `None` when the
+/// record is no user or the batch does not measure provisioning.
+fn provisioning_start(input: &BatchInput<'_>, observation: &Observation) -> Option<DateTime<Utc>> {
+    if !input.measures_provisioning || input.entity.name() != PROVISIONED_ENTITY {
+        return None;
+    }
+    observation.created_at.or(observation.at)
 }
 
 /// The canonical cells of a row's inbound fields.

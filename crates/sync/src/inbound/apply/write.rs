@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::plan::{inbound_columns, RecordPlan};
 use super::Counts;
+use crate::conflicts::{self, NewConflict};
 use crate::inbound::deferred;
 use crate::inbound::merge::{Push, Winner};
 use crate::inbound::schema::ResolvedEntity;
@@ -89,6 +90,9 @@ fn refused_row(err: &Error) -> Option<String> {
 fn count(entity: &ResolvedEntity, plan: &RecordPlan, counts: &mut Counts) {
     if plan.insert.is_some() {
         counts.rows_created += 1;
+        if let Some(created_at) = plan.user_created_at {
+            counts.user_inserted(created_at);
+        }
     } else if plan.update.is_some() {
         counts.rows_updated += 1;
     } else {
@@ -228,6 +232,24 @@ async fn write_batch(
         .execute(&mut *conn)
         .await?;
     }
+
+    let conflicts: Vec<NewConflict<'_>> = plans
+        .iter()
+        .flat_map(|p| {
+            p.conflicts.iter().map(|c| NewConflict {
+                row_id: p.row_id,
+                airtable_id: &p.record_id,
+                field: &c.field,
+                postgres: &c.postgres,
+                airtable: &c.airtable,
+                winner: match c.winner {
+                    Winner::Airtable => "airtable",
+                    Winner::Postgres => "postgres",
+                },
+            })
+        })
+        .collect();
+    conflicts::record(conn, entity.name(), &conflicts).await?;
 
     let records: Vec<&str> = plans.iter().map(|p| p.record_id.as_str()).collect();
     deferred::clear(conn, &records).await?;

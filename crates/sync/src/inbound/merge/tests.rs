@@ -36,6 +36,7 @@ fn payload(cells: Value, changed: &[&str], when: i64) -> Observation {
                 .collect::<HashSet<_>>(),
         ),
         at: Some(at(when)),
+        created_at: None,
     }
 }
 
@@ -45,6 +46,7 @@ fn listing(cells: Value) -> Observation {
         cells: map(cells),
         changed: None,
         at: None,
+        created_at: None,
     }
 }
 
