@@ -82,7 +82,7 @@ async fn missing_team_edits(
                 .dump_table(BASE, edited.table)
                 .unwrap_or_default()
                 .into_iter()
-                .find(|r| r["id"] == Value::from(edited.record.as_str()))
+                .find(|r| r["id"] == edited.record.as_str())
                 .map(|r| r["fields"]["Name"].clone());
             missing.push(format!(
                 "{} {}: {:?} in PostgreSQL, the team wrote {:?}, Airtable has {:?}",

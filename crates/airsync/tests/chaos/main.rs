@@ -334,10 +334,11 @@ async fn nothing_is_lost_or_duplicated_through_kills_faults_an_expiry_and_a_rest
     let report = checks::run_cli(&["validate-backfill"], &validate).await;
     report.assert_success("validate-backfill");
     checks::no_duplicates(&emulator, &mapping);
-    let ledger = ledger.lock().expect("ledger");
+    // Every load task has ended: the ledgers are complete.
+    let ledger = std::mem::take(&mut *ledger.lock().expect("ledger"));
     checks::acknowledged_writes_are_there(&db, &emulator, &ledger).await;
     checks::no_dead_letters(&db).await;
-    let team_ledger = team_ledger.lock().expect("ledger");
+    let team_ledger = std::mem::take(&mut *team_ledger.lock().expect("ledger"));
     println!(
         "chaos: {} API writes acknowledged ({} refused, {} unanswered), {} team creates and {} renames",
         ledger.acknowledged, ledger.refused, ledger.unanswered, team_ledger.creates, team_ledger.renames

@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Reads the logs of scripts/bench.sh and prints one Markdown table: each
+figure, its target, Airtable's ceiling where one applies, and whether the
+target is met. Exits 1 when a figure is missing from its log."""
+
+import platform
+import re
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+
+def read(logs: Path, name: str) -> str:
+    path = logs / f"{name}.log"
+    return path.read_text() if path.exists() else ""
+
+
+def find(text: str, pattern: str, group: int = 1) -> float | None:
+    match = re.search(pattern, text)
+    return float(match.group(group).replace(",", "")) if match else None
+
+
+def machine() -> str:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    try:
+        cores = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        cores = "?"
+    mem = ""
+    try:
+        kib = int(Path("/proc/meminfo").read_text().split()[1])
+        mem = f", {kib / 1024 / 1024:.0f} GiB"
+    except (OSError, ValueError, IndexError):
+        pass
+    return f"{platform.system()} {platform.machine()}, {cores} cores{mem}, {cpu}".strip(", ")
+
+
+def main() -> int:
+    logs = Path(sys.argv[1])
+    quick = len(sys.argv) > 2 and sys.argv[2] == "1"
+    emulator, write, outbound = read(logs, "emulator"), read(logs, "write"), read(logs, "outbound")
+    inbound, api = read(logs, "inbound"), read(logs, "api")
+    backfill = re.search(r"reconcile \(backfill[^)]*\): ([\d.]+) records in [\d.]+ s = (\d+) records/s.*?peak (\d+) MiB", inbound)
+    habit = re.search(r"POST /api/habit-usage: .*?p50 ([\d.]+) ms.*?p99 ([\d.]+) ms.*?errors (\d+)", api)
+    programs = re.search(r"GET /api/programs: .*?p50 ([\d.]+) ms.*?p99 ([\d.]+) ms.*?errors (\d+)", api)
+
+    # (what, measured, unit, target text, check, ceiling)
+    rows = [
+        ("emulator: list/get requests, limits off",
+         find(emulator, r"([\d.]+) requests/s"), "req/s", ">= 5,000", lambda v: v >= 5000, ""),
+        ("emulator: memory with 100,000 records",
+         find(emulator, r"([\d.]+) MiB with"), "MiB", "< 500", lambda v: v < 500, ""),
+        ("client: 1,000 records written, real limits",
+         find(write, r"throughput: ([\d.]+) records/s"), "records/s", ">= 47, zero 429s",
+         lambda v: v >= 47 and find(write, r"429s: (\d+) seen") == 0, "50 records/s"),
+        ("outbound: 2,000 changes over 3 tables",
+         find(outbound, r"= ([\d.]+) records/s"), "records/s", ">= 47, zero 429s",
+         lambda v: v >= 47 and find(outbound, r"requests, (\d+) answered 429") == 0, "50 records/s"),
+        ("outbound: commit to readable, p50",
+         find(outbound, r"p50 (\d+) ms"), "ms", "< 300", lambda v: v < 300, ""),
+        ("outbound: commit to readable, p99",
+         find(outbound, r"p99 (\d+) ms"), "ms", "< 1,500", lambda v: v < 1500, ""),
+        ("inbound: UI edit to row (webhook), p50",
+         find(inbound, r"edit to row changed p50 (\d+) ms"), "ms", "< 1,000", lambda v: v < 1000, ""),
+        ("inbound: UI edit to row (webhook), p95",
+         find(inbound, r"edit to row changed .*?p95 (\d+) ms"), "ms", "< 2,000", lambda v: v < 2000, ""),
+        ("inbound: full reconcile (backfill)",
+         float(backfill.group(2)) if backfill else None, "records/s", ">= 450 (90%)",
+         lambda v: v >= 450, "500 records/s"),
+        ("inbound: reconcile peak memory",
+         float(backfill.group(3)) if backfill else None, "MiB", "< 200", lambda v: v < 200, ""),
+        ("API: POST /api/habit-usage at 500/s, p99",
+         float(habit.group(2)) if habit else None, "ms", "< 20, zero errors",
+         lambda v: v < 20 and habit and habit.group(3) == "0", ""),
+        ("API: GET /api/programs at 500/s, p99",
+         float(programs.group(2)) if programs else None, "ms", "< 20, zero errors",
+         lambda v: v < 20 and programs and programs.group(3) == "0", ""),
+    ]
+    print(f"Measured {date.today().isoformat()} on {machine()}"
+          + (" (quick run: shorter, noisier)" if quick else "") + ".")
+    print("Command: `scripts/bench.sh`; each benchmark's output is in `target/bench/`.")
+    print()
+    print("| benchmark | measured | target | Airtable's ceiling | met |")
+    print("|---|---|---|---|---|")
+    missing = False
+    for what, value, unit, target, check, ceiling in rows:
+        if value is None:
+            missing = True
+            print(f"| {what} | missing | {target} | {ceiling} | no |")
+            continue
+        shown = f"{value:,.1f}" if value < 100 else f"{value:,.0f}"
+        print(f"| {what} | {shown} {unit} | {target} | {ceiling} | {'yes' if check(value) else 'NO'} |")
+    return 1 if missing else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
