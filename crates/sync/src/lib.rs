@@ -12,6 +12,7 @@ pub mod inbound;
 pub mod mapping;
 pub mod outbox;
 pub mod rows;
+mod session_lock;
 pub mod status;
 pub mod worker;
 

@@ -8,13 +8,13 @@ use airsync_airtable::{
 };
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
-use sqlx::{Connection, PgConnection};
 
 use super::checkpoint::{self, WebhookCheckpoint};
 use super::context::InboundContext;
 use super::metrics::InboundMetricsSnapshot;
 use super::poll::catch_up;
 use super::schema::ResolvedBase;
+use crate::session_lock::SessionLock;
 use crate::Result;
 
 /// What [`ensure_webhook`] did.
@@ -55,37 +55,14 @@ pub(crate) fn specification(base: &ResolvedBase) -> WebhookSpecification {
     }
 }
 
-/// A session advisory lock on a connection of its own, so that one process
-/// at a time creates or refreshes the base's webhook.
-struct LifecycleLock {
-    connection: PgConnection,
-}
-
-impl LifecycleLock {
-    async fn try_acquire(ctx: &InboundContext) -> Result<Option<LifecycleLock>> {
-        let mut conn = ctx.pool().acquire().await?;
-        let acquired: bool =
-            sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
-                .bind(format!("airsync:inbound-webhook:{}", ctx.base_id()))
-                .fetch_one(&mut *conn)
-                .await?;
-        // Detached: a pooled connection would keep the lock once returned.
-        Ok(acquired.then(|| LifecycleLock {
-            connection: conn.detach(),
-        }))
-    }
-
-    async fn release(self) {
-        let _ = self.connection.close().await;
-    }
-}
-
 /// Makes sure the base has a healthy webhook of ours; see [`WebhookAction`].
 pub async fn ensure_webhook(ctx: &InboundContext) -> Result<WebhookAction> {
     if !ctx.settings().webhooks_enabled {
         return Ok(WebhookAction::Disabled);
     }
-    let Some(lock) = LifecycleLock::try_acquire(ctx).await? else {
+    // One process at a time creates or refreshes the base's webhook.
+    let key = format!("airsync:inbound-webhook:{}", ctx.base_id());
+    let Some(lock) = SessionLock::try_acquire(ctx.pool(), key).await? else {
         return Ok(WebhookAction::Busy);
     };
     let result = manage(ctx).await;
