@@ -198,14 +198,10 @@ pub fn cell_to_column(
     canonical: &Value,
 ) -> Result<Value, CellConversionError> {
     let column = field.column.as_deref().unwrap_or_default();
-    let unfit = || {
-        let mut value = canonical.to_string();
-        value.truncate(80);
-        CellConversionError::Unfit {
-            field: field.field.clone(),
-            column: column.to_owned(),
-            value,
-        }
+    let unfit = || CellConversionError::Unfit {
+        field: field.field.clone(),
+        column: column.to_owned(),
+        value: crate::cells::abbreviate(canonical),
     };
     let empty = |zero: Value| {
         if nullable {
