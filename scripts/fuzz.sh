@@ -33,7 +33,7 @@ for suite in "${SUITES[@]}"; do
     cargo test --quiet -p "$crate" --test "$test" --no-run || exit 2
     log="$(mktemp)"
     AIRSYNC_FUZZ_SECS="$SECONDS_EACH" RUST_BACKTRACE=0 \
-        cargo test --quiet -p "$crate" --test "$test" -- --nocapture >"$log" 2>&1
+        cargo test --quiet -p "$crate" --test "$test" -- --nocapture --test-threads=16 >"$log" 2>&1
     rc=$?
     grep -oE 'fuzz .* findings' "$log" | sed "s/^fuzz /$suite: /"
     if [ $rc -ne 0 ]; then

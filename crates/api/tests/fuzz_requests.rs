@@ -12,6 +12,7 @@
 #[path = "api/support.rs"]
 mod support;
 
+use std::collections::BTreeMap;
 use std::sync::{Mutex, OnceLock};
 
 use airsync_api::Verb;
@@ -193,13 +194,86 @@ fn field_value() -> impl Strategy<Value = Field> {
     ]
 }
 
+/// Which field a body sets: one of the route's own (from its OpenAPI
+/// request schema), with a value of its type or not, or a stray one.
+#[derive(Debug, Clone)]
+enum Name {
+    Own(prop::sample::Index, bool),
+    Stray(&'static str),
+}
+
+fn name() -> impl Strategy<Value = Name> {
+    prop_oneof![
+        15 => (any::<prop::sample::Index>(), prop::bool::weighted(0.9))
+            .prop_map(|(i, typed)| Name::Own(i, typed)),
+        1 => prop::sample::select(FIELDS.to_vec()).prop_map(Name::Stray),
+    ]
+}
+
+/// The request body properties of each route (`"post /api/..."`), with
+/// their JSON types, from the API's OpenAPI document.
+fn route_fields() -> &'static BTreeMap<String, Vec<(String, String)>> {
+    static FIELDS_BY_ROUTE: OnceLock<BTreeMap<String, Vec<(String, String)>>> = OnceLock::new();
+    FIELDS_BY_ROUTE.get_or_init(|| {
+        let document = airsync_api::openapi::document();
+        let mut out = BTreeMap::new();
+        let Some(paths) = document["paths"].as_object() else {
+            return out;
+        };
+        for (path, operations) in paths {
+            for verb in ["post", "patch"] {
+                let schema =
+                    &operations[verb]["requestBody"]["content"]["application/json"]["schema"];
+                let Some(properties) = schema["properties"].as_object() else {
+                    continue;
+                };
+                let fields = properties
+                    .iter()
+                    .map(|(name, p)| (name.clone(), p["type"].as_str().unwrap_or("").to_owned()))
+                    .collect();
+                out.insert(format!("{verb} {path}"), fields);
+            }
+        }
+        out
+    })
+}
+
+/// A value of the field's type, made from the generated one.
+fn typed(name: &str, kind: &str, field: &Field, known: &[String], t: &Target) -> Value {
+    let id = |field: &Field| match field {
+        Field::Id(id) => id.render(known),
+        Field::Ids(ids) => ids
+            .first()
+            .map(|i| i.render(known))
+            .unwrap_or_else(|| json!(uuid::Uuid::nil().to_string())),
+        Field::Json(v) => v.clone(),
+    };
+    match kind {
+        "array" => match field {
+            Field::Ids(ids) => ids.iter().map(|i| i.render(known)).collect(),
+            other => json!([id(other)]),
+        },
+        "boolean" => json!(matches!(field, Field::Ids(ids) if ids.len() % 2 == 0)),
+        _ if name.ends_with("Id") => id(field),
+        _ if name.ends_with("Date") || name == "usedOn" => match field {
+            Field::Json(Value::String(s)) if s.len() == 10 => json!(s),
+            _ => json!("2024-03-15"),
+        },
+        _ if name == "email" => json!(t.user.email),
+        _ if name.ends_with("assword") => json!(support::PASSWORD),
+        _ if name == "refreshToken" => json!(t.user.refresh_token),
+        _ => match field {
+            Field::Json(Value::String(s)) => json!(s),
+            _ => json!("Fuzz"),
+        },
+    }
+}
+
 #[derive(Debug, Clone)]
 enum Body {
-    /// A JSON object of the API's field names, rendered then mutated.
-    Object(
-        Vec<(&'static str, Field)>,
-        Vec<(prop::sample::Index, u8, u8)>,
-    ),
+    /// A JSON object of the route's field names (and strays), rendered then
+    /// mutated.
+    Object(Vec<(Name, Field)>, Vec<(prop::sample::Index, u8, u8)>),
     Json(Value),
     Bytes(Vec<u8>),
     Empty,
@@ -208,7 +282,7 @@ enum Body {
 fn body() -> impl Strategy<Value = Body> {
     prop_oneof![
         6 => (
-            prop::collection::vec((prop::sample::select(FIELDS.to_vec()), field_value()), 0..6),
+            prop::collection::vec((name(), field_value()), 0..8),
             prop_oneof![
                 4 => Just(Vec::new()),
                 1 => prop::collection::vec((any::<prop::sample::Index>(), any::<u8>(), 0u8..3), 1..3),
@@ -222,17 +296,34 @@ fn body() -> impl Strategy<Value = Body> {
 }
 
 impl Body {
-    fn render(&self, known: &[String]) -> Vec<u8> {
+    fn render(&self, route: &str, known: &[String], t: &Target) -> Vec<u8> {
         match self {
             Body::Object(fields, edits) => {
+                let own = route_fields()
+                    .get(route)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
                 let mut object = serde_json::Map::new();
                 for (name, field) in fields {
-                    let value = match field {
+                    let untyped = match field {
                         Field::Json(v) => v.clone(),
                         Field::Id(id) => id.render(known),
                         Field::Ids(ids) => ids.iter().map(|i| i.render(known)).collect(),
                     };
-                    object.insert((*name).to_owned(), value);
+                    let (name, value) = match name {
+                        Name::Own(i, is_typed) if !own.is_empty() => {
+                            let (name, kind) = &own[i.index(own.len())];
+                            let value = if *is_typed {
+                                typed(name, kind, field, known, t)
+                            } else {
+                                untyped
+                            };
+                            (name.clone(), value)
+                        }
+                        Name::Own(..) => ("name".to_owned(), untyped),
+                        Name::Stray(name) => ((*name).to_owned(), untyped),
+                    };
+                    object.insert(name, value);
                 }
                 let mut bytes = serde_json::to_vec(&object).unwrap_or_default();
                 for (at, byte, how) in edits {
@@ -268,7 +359,7 @@ fn case() -> impl Strategy<Value = Case> {
     (
         any::<prop::sample::Index>(),
         (id(), id()),
-        0u8..4,
+        0u8..8,
         prop_oneof![
             6 => Just(Some("application/json")),
             1 => Just(Some("application/json; charset=utf-8")),
@@ -303,6 +394,8 @@ fn percent_encode(text: &str) -> String {
 fn any_body_to_any_write_route_gets_a_2xx_or_a_4xx_in_the_error_shape() {
     let routes = body_routes();
     assert!(!routes.is_empty(), "the API serves POST and PATCH routes");
+    // How many answers of each status: shows how far the cases got.
+    let statuses: Mutex<BTreeMap<u16, u64>> = Mutex::new(BTreeMap::new());
     fuzz::run("api request bodies", file!(), 150, case(), |case| {
         let t = target();
         let (verb, template) = routes[case.route.index(routes.len())];
@@ -314,11 +407,12 @@ fn any_body_to_any_write_route_gets_a_2xx_or_a_4xx_in_the_error_shape() {
         let path = template
             .replace("{id}", &path_id(&case.path_ids.0))
             .replace("{planningId}", &path_id(&case.path_ids.1));
-        let bytes = case.body.render(&known);
+        let route_key = format!("{} {template}", verb.as_openapi());
+        let bytes = case.body.render(&route_key, &known, t);
         let token = match case.token {
             0 => None,
             1 => Some("not-a-token".to_owned()),
-            2 => Some(t.admin.token.clone()),
+            2 | 3 => Some(t.admin.token.clone()),
             _ => Some(t.user.token.clone()),
         };
         let method = match verb {
@@ -345,6 +439,9 @@ fn any_body_to_any_write_route_gets_a_2xx_or_a_4xx_in_the_error_shape() {
                 Ok::<_, String>((status, text))
             })
             .map_err(|e| TestCaseError::fail(format!("{method} {path}: no answer: {e}")))?;
+        if let Ok(mut statuses) = statuses.lock() {
+            *statuses.entry(status).or_default() += 1;
+        }
         let shown = String::from_utf8_lossy(&bytes);
         prop_assert!(
             status < 500,
@@ -374,4 +471,6 @@ fn any_body_to_any_write_route_gets_a_2xx_or_a_4xx_in_the_error_shape() {
         }
         Ok(())
     });
+    let statuses = statuses.into_inner().unwrap_or_default();
+    println!("fuzz api request bodies: answers by status {statuses:?}");
 }
