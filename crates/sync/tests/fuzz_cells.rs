@@ -328,3 +328,21 @@ fn a_column_value_survives_the_trip_to_a_cell_and_back() {
         },
     );
 }
+
+/// Found by fuzzing: a long text of a lone carriage return read as one
+/// empty line, `[""]`, which reads again as no lines, so the canonical form
+/// was not stable (and differed from the row's empty list).
+#[test]
+fn a_lone_carriage_return_is_an_empty_list() {
+    for cell in [json!("\r"), json!(["\r"]), json!("\r\r"), json!([""])] {
+        assert_eq!(
+            canonical_cell(FieldKind::List, Some(&cell)),
+            json!([]),
+            "{cell}"
+        );
+    }
+    assert_eq!(
+        canonical_cell(FieldKind::List, Some(&json!("\r\n"))),
+        json!(["", ""])
+    );
+}

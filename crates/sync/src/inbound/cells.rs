@@ -136,9 +136,10 @@ fn items(value: &Value) -> Vec<Value> {
     }
 }
 
-/// One item per line; an empty text is an empty list.
+/// One item per line; an empty text is an empty list, and so is a lone
+/// `\r` (one empty line, which the outbound side writes as an empty cell).
 fn lines(text: &str) -> Value {
-    if text.is_empty() {
+    if text.trim_end_matches('\r').is_empty() && !text.contains('\n') {
         return Value::Array(Vec::new());
     }
     Value::Array(
