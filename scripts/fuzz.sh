@@ -35,7 +35,7 @@ for suite in "${SUITES[@]}"; do
     AIRSYNC_FUZZ_SECS="$SECONDS_EACH" RUST_BACKTRACE=0 \
         cargo test --quiet -p "$crate" --test "$test" -- --nocapture --test-threads=16 >"$log" 2>&1
     rc=$?
-    grep -oE 'fuzz .* findings' "$log" | sed "s/^fuzz /$suite: /"
+    grep -oE 'fuzz .*(findings|answers by status .*)' "$log" | sed "s/^fuzz /$suite: /"
     if [ $rc -ne 0 ]; then
         status=1
         echo "$suite: FAILED; the log is $log" >&2
