@@ -82,13 +82,26 @@ fn resolve(links: &LinkIds, entity: &str, row_id: Uuid) -> Result<Value, CellErr
 }
 
 fn unconvertible(field: &FieldMapping, column: &str, raw: &Value) -> CellError {
-    let mut value = raw.to_string();
-    value.truncate(80);
     CellError::Unconvertible {
         column: column.to_owned(),
         kind: field.kind,
-        value,
+        value: abbreviate(raw),
     }
+}
+
+/// A value as JSON text, cut to at most 80 bytes for an error message (at a
+/// character boundary: the value may hold any text).
+pub(crate) fn abbreviate(value: &Value) -> String {
+    const MAX: usize = 80;
+    let mut text = value.to_string();
+    if text.len() > MAX {
+        let end = (0..=MAX)
+            .rev()
+            .find(|&i| text.is_char_boundary(i))
+            .unwrap_or(0);
+        text.truncate(end);
+    }
+    text
 }
 
 /// One column's value as a cell value.
@@ -259,5 +272,23 @@ mod tests {
         assert_eq!(cell, json!("2026-03-29T00:30:00.500Z"));
         let bad = column_to_cell(&field, "at", &json!("yesterday"), &LinkIds::new());
         assert!(matches!(bad, Err(CellError::Unconvertible { .. })));
+    }
+
+    /// Found by fuzzing: the error's abbreviation cut a character in two.
+    #[test]
+    fn an_unconvertible_value_with_wide_characters_is_abbreviated_whole() {
+        let (entity, mut row) = user_row();
+        row.columns.insert(
+            "email".into(),
+            json!(["recAAAAAAAAAAAAAA", 1.5, "\u{1F600}".repeat(30)]),
+        );
+        let err = to_airtable_fields(&entity, &row, &LinkIds::new()).expect_err("unconvertible");
+        let CellError::Unconvertible { value, .. } = err else {
+            panic!("expected an unconvertible value, got {err}");
+        };
+        assert!(
+            value.len() <= 80 && value.starts_with("[\"recAAAAAAAAAAAAAA\""),
+            "{value}"
+        );
     }
 }

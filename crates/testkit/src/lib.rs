@@ -19,6 +19,7 @@
 //! # }
 //! ```
 
+pub mod fuzz;
 mod server;
 
 use std::time::Duration;

@@ -161,7 +161,10 @@ pub(super) fn call(f: Function, args: &[Expr], ctx: &dyn Context) -> Value {
                 "seconds".into()
             };
             match (to_date(&arg(0)), to_date(&arg(1)), unit_ms(&unit)) {
-                (Some(a), Some(b), Some(per)) => Value::Number(((a - b) / per) as f64),
+                // In i128: two far-apart instants overflow an i64 difference.
+                (Some(a), Some(b), Some(per)) => {
+                    Value::Number(((i128::from(a) - i128::from(b)) / i128::from(per)) as f64)
+                }
                 _ => error(),
             }
         }
@@ -230,7 +233,7 @@ pub(super) fn call(f: Function, args: &[Expr], ctx: &dyn Context) -> Value {
             let start = (to_number(&arg(1)).unwrap_or(1.0).max(1.0) as usize - 1).min(text.len());
             let count = to_number(&arg(2)).unwrap_or(0.0).max(0.0) as usize;
             Value::Text(
-                text[start..(start + count).min(text.len())]
+                text[start..start.saturating_add(count).min(text.len())]
                     .iter()
                     .collect(),
             )
@@ -337,10 +340,25 @@ fn canonical_unit(unit: &str) -> Option<&'static str> {
     })
 }
 
+/// `DATEADD`; `None` (an error) when the count is not finite or the result
+/// is out of the range of dates.
 fn date_add(ms: i64, count: f64, unit: &str) -> Option<Value> {
     let unit = canonical_unit(unit)?;
     if let Some(per) = unit_ms(unit) {
-        return Some(Value::Date(ms + (count * per as f64) as i64));
+        let delta = count * per as f64;
+        // Out of this range the sum below would not be a date anyway (the
+        // cast saturates, the sum would overflow).
+        if !delta.is_finite() || delta.abs() > 1e18 {
+            return None;
+        }
+        let moved = ms.checked_add(delta as i64)?;
+        return Utc
+            .timestamp_millis_opt(moved)
+            .single()
+            .map(|_| Value::Date(moved));
+    }
+    if !count.is_finite() || count.abs() > f64::from(u32::MAX) {
+        return None;
     }
     let months = match unit {
         "M" => count as i64,
@@ -348,10 +366,11 @@ fn date_add(ms: i64, count: f64, unit: &str) -> Option<Value> {
         _ => count as i64 * 12,
     };
     let t = crate::clock::from_ms(ms);
+    let span = Months::new(u32::try_from(months.unsigned_abs()).ok()?);
     let moved = if months >= 0 {
-        t.checked_add_months(Months::new(u32::try_from(months).ok()?))
+        t.checked_add_months(span)
     } else {
-        t.checked_sub_months(Months::new(u32::try_from(-months).ok()?))
+        t.checked_sub_months(span)
     }?;
     Some(Value::Date(moved.timestamp_millis()))
 }
@@ -367,8 +386,8 @@ fn truncate(ms: i64, unit: &str) -> Option<i64> {
         .single()?;
     let start = match canonical_unit(unit)? {
         "ms" => return Some(ms),
-        "s" => return Some(ms - ms.rem_euclid(1_000)),
-        "m" => return Some(ms - ms.rem_euclid(60_000)),
+        "s" => return ms.checked_sub(ms.rem_euclid(1_000)),
+        "m" => return ms.checked_sub(ms.rem_euclid(60_000)),
         "h" => day + Duration::hours(i64::from(t.hour())),
         "d" => day,
         "w" => day - Duration::days(i64::from(t.weekday().num_days_from_sunday())),

@@ -14,7 +14,7 @@ mod parser;
 
 pub use eval::{evaluate, is_truthy, Context};
 pub use functions::Function;
-pub use parser::parse;
+pub use parser::{parse, MAX_DEPTH};
 
 /// A parse or reference error; the text goes after Airtable's prefix
 /// "The formula for filtering records is invalid: ".

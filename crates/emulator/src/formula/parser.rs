@@ -4,17 +4,27 @@
 use super::lexer::{tokenize, Token};
 use super::{BinOp, Expr, FormulaError, Function};
 
-/// Parses a formula. Unknown functions, wrong argument counts and
-/// malformed text are errors; field names are checked by the caller.
+/// How deep a formula may nest: parentheses, calls, operators and signs
+/// each count. Far beyond any real filter, and shallow enough that parsing,
+/// evaluating and dropping a formula fits the stack of any thread.
+pub const MAX_DEPTH: usize = 128;
+
+/// Parses a formula. Unknown functions, wrong argument counts, malformed
+/// text and nesting deeper than [`MAX_DEPTH`] are errors; field names are
+/// checked by the caller.
 pub fn parse(src: &str) -> Result<Expr, FormulaError> {
     let tokens = tokenize(src)?;
     if tokens.is_empty() {
         return Err(FormulaError("the formula is empty".into()));
     }
-    let mut parser = Parser { tokens, pos: 0 };
+    let mut parser = Parser {
+        tokens,
+        pos: 0,
+        nesting: 0,
+    };
     let expr = parser.comparison()?;
     match parser.peek() {
-        None => Ok(expr),
+        None => Ok(expr.expr),
         Some(t) => Err(FormulaError(format!("unexpected {t:?}"))),
     }
 }
@@ -22,6 +32,39 @@ pub fn parse(src: &str) -> Result<Expr, FormulaError> {
 struct Parser {
     tokens: Vec<Token>,
     pos: usize,
+    /// How many `comparison`/`unary` calls are under way: bounds the
+    /// parser's own recursion (parentheses and `+` signs add none to the
+    /// tree).
+    nesting: usize,
+}
+
+/// An expression and the depth of its tree.
+struct Node {
+    expr: Expr,
+    depth: usize,
+}
+
+fn too_deep() -> FormulaError {
+    FormulaError(format!(
+        "the formula is nested more than {MAX_DEPTH} levels deep"
+    ))
+}
+
+impl Node {
+    fn leaf(expr: Expr) -> Node {
+        Node { expr, depth: 1 }
+    }
+
+    fn binary(op: BinOp, left: Node, right: Node) -> Result<Node, FormulaError> {
+        let depth = 1 + left.depth.max(right.depth);
+        if depth > MAX_DEPTH {
+            return Err(too_deep());
+        }
+        Ok(Node {
+            expr: Expr::Binary(op, Box::new(left.expr), Box::new(right.expr)),
+            depth,
+        })
+    }
 }
 
 impl Parser {
@@ -42,75 +85,99 @@ impl Parser {
         }
     }
 
-    fn comparison(&mut self) -> Result<Expr, FormulaError> {
-        let mut left = self.concat()?;
-        while let Some(op) = self.peek_op(&["=", "!=", "<", "<=", ">", ">="]) {
-            self.pos += 1;
-            let right = self.concat()?;
-            let op = match op {
-                "=" => BinOp::Eq,
-                "!=" => BinOp::Ne,
-                "<" => BinOp::Lt,
-                "<=" => BinOp::Le,
-                ">" => BinOp::Gt,
-                _ => BinOp::Ge,
-            };
-            left = Expr::Binary(op, Box::new(left), Box::new(right));
+    /// Runs one nested step of the parser, refusing to go deeper than the
+    /// limit.
+    fn nested(
+        &mut self,
+        step: impl FnOnce(&mut Self) -> Result<Node, FormulaError>,
+    ) -> Result<Node, FormulaError> {
+        if self.nesting >= MAX_DEPTH {
+            return Err(too_deep());
         }
-        Ok(left)
+        self.nesting += 1;
+        let node = step(self);
+        self.nesting -= 1;
+        node
     }
 
-    fn concat(&mut self) -> Result<Expr, FormulaError> {
+    fn comparison(&mut self) -> Result<Node, FormulaError> {
+        self.nested(|p| {
+            let mut left = p.concat()?;
+            while let Some(op) = p.peek_op(&["=", "!=", "<", "<=", ">", ">="]) {
+                p.pos += 1;
+                let right = p.concat()?;
+                let op = match op {
+                    "=" => BinOp::Eq,
+                    "!=" => BinOp::Ne,
+                    "<" => BinOp::Lt,
+                    "<=" => BinOp::Le,
+                    ">" => BinOp::Gt,
+                    _ => BinOp::Ge,
+                };
+                left = Node::binary(op, left, right)?;
+            }
+            Ok(left)
+        })
+    }
+
+    fn concat(&mut self) -> Result<Node, FormulaError> {
         let mut left = self.additive()?;
         while self.peek_op(&["&"]).is_some() {
             self.pos += 1;
             let right = self.additive()?;
-            left = Expr::Binary(BinOp::Concat, Box::new(left), Box::new(right));
+            left = Node::binary(BinOp::Concat, left, right)?;
         }
         Ok(left)
     }
 
-    fn additive(&mut self) -> Result<Expr, FormulaError> {
+    fn additive(&mut self) -> Result<Node, FormulaError> {
         let mut left = self.term()?;
         while let Some(op) = self.peek_op(&["+", "-"]) {
             self.pos += 1;
             let right = self.term()?;
             let op = if op == "+" { BinOp::Add } else { BinOp::Sub };
-            left = Expr::Binary(op, Box::new(left), Box::new(right));
+            left = Node::binary(op, left, right)?;
         }
         Ok(left)
     }
 
-    fn term(&mut self) -> Result<Expr, FormulaError> {
+    fn term(&mut self) -> Result<Node, FormulaError> {
         let mut left = self.unary()?;
         while let Some(op) = self.peek_op(&["*", "/"]) {
             self.pos += 1;
             let right = self.unary()?;
             let op = if op == "*" { BinOp::Mul } else { BinOp::Div };
-            left = Expr::Binary(op, Box::new(left), Box::new(right));
+            left = Node::binary(op, left, right)?;
         }
         Ok(left)
     }
 
-    fn unary(&mut self) -> Result<Expr, FormulaError> {
+    fn unary(&mut self) -> Result<Node, FormulaError> {
         match self.peek_op(&["-", "+"]) {
             Some("-") => {
                 self.pos += 1;
-                Ok(Expr::Neg(Box::new(self.unary()?)))
+                let inner = self.nested(Self::unary)?;
+                if inner.depth >= MAX_DEPTH {
+                    return Err(too_deep());
+                }
+                Ok(Node {
+                    expr: Expr::Neg(Box::new(inner.expr)),
+                    depth: inner.depth + 1,
+                })
             }
             Some(_) => {
                 self.pos += 1;
-                self.unary()
+                self.nested(Self::unary)
             }
             None => self.primary(),
         }
     }
 
-    fn primary(&mut self) -> Result<Expr, FormulaError> {
+    fn primary(&mut self) -> Result<Node, FormulaError> {
         match self.next() {
-            Some(Token::Number(n)) => Ok(Expr::Number(n)),
-            Some(Token::Text(s)) => Ok(Expr::Text(s)),
-            Some(Token::Field(name)) => Ok(Expr::Field(name)),
+            Some(Token::Number(n)) => Ok(Node::leaf(Expr::Number(n))),
+            Some(Token::Text(s)) => Ok(Node::leaf(Expr::Text(s))),
+            Some(Token::Field(name)) => Ok(Node::leaf(Expr::Field(name))),
             Some(Token::LParen) => {
                 let inner = self.comparison()?;
                 match self.next() {
@@ -123,11 +190,11 @@ impl Parser {
                     self.pos += 1;
                     self.call(&name)
                 } else {
-                    match name.to_ascii_uppercase().as_str() {
-                        "TRUE" => Ok(Expr::Bool(true)),
-                        "FALSE" => Ok(Expr::Bool(false)),
-                        _ => Ok(Expr::Field(name)),
-                    }
+                    Ok(Node::leaf(match name.to_ascii_uppercase().as_str() {
+                        "TRUE" => Expr::Bool(true),
+                        "FALSE" => Expr::Bool(false),
+                        _ => Expr::Field(name),
+                    }))
                 }
             }
             Some(t) => Err(FormulaError(format!("unexpected {t:?}"))),
@@ -135,15 +202,21 @@ impl Parser {
         }
     }
 
-    fn call(&mut self, name: &str) -> Result<Expr, FormulaError> {
+    fn call(&mut self, name: &str) -> Result<Node, FormulaError> {
         let function = Function::from_name(name)
             .ok_or_else(|| FormulaError(format!("Unknown function names: {name}")))?;
         let mut args = Vec::new();
+        let mut depth = 1;
         if self.peek() == Some(&Token::RParen) {
             self.pos += 1;
         } else {
             loop {
-                args.push(self.comparison()?);
+                let arg = self.comparison()?;
+                depth = depth.max(arg.depth + 1);
+                if depth > MAX_DEPTH {
+                    return Err(too_deep());
+                }
+                args.push(arg.expr);
                 match self.next() {
                     Some(Token::Comma) => continue,
                     Some(Token::RParen) => break,
@@ -173,7 +246,10 @@ impl Parser {
                 "LAST_MODIFIED_TIME takes field references only".into(),
             ));
         }
-        Ok(Expr::Call(function, args))
+        Ok(Node {
+            expr: Expr::Call(function, args),
+            depth,
+        })
     }
 }
 
@@ -214,6 +290,26 @@ mod tests {
         ] {
             assert!(parse(bad).is_err(), "{bad:?} should not parse");
         }
+    }
+
+    #[test]
+    fn nesting_is_refused_past_the_limit_and_allowed_up_to_it() {
+        let parens = |n: usize| format!("{}1{}", "(".repeat(n), ")".repeat(n));
+        assert!(parse(&parens(MAX_DEPTH - 1)).is_ok());
+        assert!(parse(&parens(MAX_DEPTH + 1)).is_err());
+        let chain = |n: usize| format!("1{}", " + 1".repeat(n));
+        assert!(parse(&chain(MAX_DEPTH - 1)).is_ok());
+        let err = parse(&chain(MAX_DEPTH)).expect_err("too deep");
+        assert!(err.0.contains("nested"), "{err}");
+        let calls = |n: usize| format!("{}1{}", "NOT(".repeat(n), ")".repeat(n));
+        assert!(parse(&calls(MAX_DEPTH - 1)).is_ok());
+        assert!(parse(&calls(MAX_DEPTH)).is_err());
+    }
+
+    #[test]
+    fn a_long_flat_formula_is_not_too_deep() {
+        let many = vec!["RECORD_ID() = 'rec1'"; 5_000].join(", ");
+        assert!(parse(&format!("OR({many})")).is_ok());
     }
 
     #[test]

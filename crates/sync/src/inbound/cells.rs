@@ -136,9 +136,10 @@ fn items(value: &Value) -> Vec<Value> {
     }
 }
 
-/// One item per line; an empty text is an empty list.
+/// One item per line; an empty text is an empty list, and so is a lone
+/// `\r` (one empty line, which the outbound side writes as an empty cell).
 fn lines(text: &str) -> Value {
-    if text.is_empty() {
+    if text.trim_end_matches('\r').is_empty() && !text.contains('\n') {
         return Value::Array(Vec::new());
     }
     Value::Array(
@@ -198,14 +199,10 @@ pub fn cell_to_column(
     canonical: &Value,
 ) -> Result<Value, CellConversionError> {
     let column = field.column.as_deref().unwrap_or_default();
-    let unfit = || {
-        let mut value = canonical.to_string();
-        value.truncate(80);
-        CellConversionError::Unfit {
-            field: field.field.clone(),
-            column: column.to_owned(),
-            value,
-        }
+    let unfit = || CellConversionError::Unfit {
+        field: field.field.clone(),
+        column: column.to_owned(),
+        value: crate::cells::abbreviate(canonical),
     };
     let empty = |zero: Value| {
         if nullable {
