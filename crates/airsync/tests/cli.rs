@@ -303,3 +303,26 @@ async fn sync_status_prints_each_entitys_queue_and_dead_letters() {
         "{stdout}"
     );
 }
+
+#[tokio::test]
+async fn a_long_error_in_another_script_is_listed_shortened_without_a_panic() {
+    let db = TestDb::new().await;
+    let error = "Échec: la valeur « ".to_owned() + &"é".repeat(80) + " » est refusée";
+    sqlx::query(
+        "INSERT INTO sync_dead_letter (outbox_id, entity, row_id, operation, idempotency_key, attempts, reason,
+                                       last_error, first_enqueued_at)
+         VALUES (1, 'user', gen_random_uuid(), 'upsert', 'k', 1, 'rejected', $1, now())",
+    )
+    .bind(&error)
+    .execute(db.pool())
+    .await
+    .expect("dead letter");
+    let list = airsync(&["dead-letter", "list"], &[("DATABASE_URL", db.url())]);
+    assert!(list.status.success(), "{}", text(&list.stderr));
+    let shortened: String = error.chars().take(60).collect();
+    assert!(
+        text(&list.stdout).contains(&shortened),
+        "{}",
+        text(&list.stdout)
+    );
+}

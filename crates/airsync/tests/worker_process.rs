@@ -59,7 +59,8 @@ fn spawn_worker_with(
     args: &[&str],
     stdout: Stdio,
 ) -> WorkerProcess {
-    let child = Command::new(env!("CARGO_BIN_EXE_airsync"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_airsync"));
+    command
         .arg("worker")
         .args(args)
         .env_clear()
@@ -73,10 +74,9 @@ fn spawn_worker_with(
         .env("AIRSYNC_LOG_FORMAT", "json")
         .env("RUST_LOG", "warn")
         .stdout(stdout)
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn worker");
-    WorkerProcess(child)
+        .stderr(Stdio::null());
+    airsync_pgtemp::kill_with_parent(&mut command);
+    WorkerProcess(command.spawn().expect("spawn worker"))
 }
 
 fn stop(mut worker: WorkerProcess) {

@@ -16,6 +16,7 @@ mod os;
 
 pub use binaries::{find_server_binaries, ServerBinaries};
 pub use cluster::{Cluster, ClusterOptions};
+pub use os::kill_with_parent;
 
 use std::path::PathBuf;
 

@@ -47,11 +47,22 @@ pub fn run_as(command: &mut Command, account: Option<Account>) {
 /// Makes the child receive SIGQUIT (PostgreSQL's immediate shutdown) when the
 /// thread that spawned it exits, so a killed test run leaves no server behind.
 pub fn quit_with_parent(command: &mut Command) {
+    signal_with_parent(command, libc::SIGQUIT);
+}
+
+/// Makes the child be killed (SIGKILL) when the thread that spawned it
+/// exits: for the processes a test starts, so that a test run killed by a
+/// timeout leaves none behind.
+pub fn kill_with_parent(command: &mut Command) {
+    signal_with_parent(command, libc::SIGKILL);
+}
+
+fn signal_with_parent(command: &mut Command, signal: libc::c_int) {
     // SAFETY: the closure runs between fork and exec and only calls prctl and
     // getppid, which are async-signal-safe.
     unsafe {
-        command.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGQUIT as libc::c_ulong) != 0 {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, signal as libc::c_ulong) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
             // The parent may have died before prctl took effect.

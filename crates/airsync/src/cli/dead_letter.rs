@@ -139,11 +139,12 @@ fn print_row(letter: &DeadLetter) {
         .http_status
         .map(|s| s.to_string())
         .unwrap_or_else(|| "-".into());
-    let mut error = letter
+    let error = letter
         .airtable_error_type
-        .clone()
-        .unwrap_or_else(|| letter.last_error.clone());
-    error.truncate(60);
+        .as_deref()
+        .unwrap_or(&letter.last_error);
+    // At most 60 characters; a byte cut could split one and panic.
+    let error: String = error.chars().take(60).collect();
     println!(
         "{:>6}  {:<20} {:<36} {:<18} {:>6}  {:<20}  {}",
         letter.id,

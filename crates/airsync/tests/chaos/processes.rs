@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// A process of the test, killed if the test ends early; its standard error
+/// A process of the test, killed if the test ends early (or is killed); its standard error
 /// (the JSON log) goes to a file, shown when the test fails.
 pub struct Process {
     pub name: String,
@@ -22,14 +22,16 @@ impl Process {
             .append(true)
             .open(&log)
             .expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_airsync"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_airsync"));
+        command
             .args(args)
             .env_clear()
             .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
-            .stderr(file)
-            .spawn()
-            .expect("spawn airsync");
+            .stderr(file);
+        // Killed with the test's thread, even when a timeout kills the run.
+        airsync_pgtemp::kill_with_parent(&mut command);
+        let child = command.spawn().expect("spawn airsync");
         Process {
             name: name.to_owned(),
             child,
