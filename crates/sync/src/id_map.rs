@@ -24,6 +24,30 @@ pub async fn airtable_ids<'e>(
     Ok(rows.into_iter().collect())
 }
 
+/// The cells last agreed with Airtable (`synced_fields`) of the rows that
+/// have them.
+pub async fn synced_fields<'e>(
+    executor: impl PgExecutor<'e>,
+    entity: &str,
+    row_ids: &[Uuid],
+) -> Result<HashMap<Uuid, serde_json::Map<String, serde_json::Value>>> {
+    let rows: Vec<(Uuid, serde_json::Value)> = sqlx::query_as(
+        "SELECT row_id, synced_fields FROM airtable_id_map
+          WHERE entity = $1 AND row_id = ANY($2) AND jsonb_typeof(synced_fields) = 'object'",
+    )
+    .bind(entity)
+    .bind(row_ids)
+    .fetch_all(executor)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(row, synced)| match synced {
+            serde_json::Value::Object(map) => Some((row, map)),
+            _ => None,
+        })
+        .collect())
+}
+
 /// The row mirrored by Airtable record `airtable_id` of `entity`.
 pub async fn row_id<'e>(
     executor: impl PgExecutor<'e>,
@@ -41,7 +65,8 @@ pub async fn row_id<'e>(
 }
 
 /// Records that `row_id` was pushed as `airtable_id` just now with `fields`
-/// (the cells sent; kept as the base of the inbound three-way merge), and
+/// (the cells sent, merged into the cells last agreed: the base of the
+/// inbound three-way merge), and
 /// holds the record back from another push for `hold` (coalescing bursts).
 pub async fn record_push(
     conn: &mut sqlx::PgConnection,
@@ -59,7 +84,10 @@ pub async fn record_push(
             SET airtable_id = EXCLUDED.airtable_id,
                 last_pushed_at = EXCLUDED.last_pushed_at,
                 hold_until = EXCLUDED.hold_until,
-                synced_fields = coalesce(EXCLUDED.synced_fields, airtable_id_map.synced_fields)",
+                synced_fields = CASE WHEN EXCLUDED.synced_fields IS NULL
+                                     THEN airtable_id_map.synced_fields
+                                     ELSE coalesce(airtable_id_map.synced_fields, '{}'::jsonb)
+                                          || EXCLUDED.synced_fields END",
     )
     .bind(entity)
     .bind(row_id)

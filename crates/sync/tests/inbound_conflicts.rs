@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use airsync_sync::airtable_writer::AirtableWriter;
 use airsync_sync::conflicts;
-use airsync_sync::inbound::{ensure_webhook, read_payloads_once, InboundContext};
+use airsync_sync::inbound::{ensure_webhook, poll_once, read_payloads_once, InboundContext};
 use airsync_sync::worker::Worker;
 use serde_json::json;
 use support::{inbound_settings, Harness, Receiver, BASE};
@@ -342,4 +342,41 @@ async fn a_delete_wins_over_an_edit_on_either_side() {
     );
     assert!(h.records("Programs").is_empty());
     assert_eq!(h.dead_letters().await, 0);
+}
+
+/// Without a webhook (expired, or in a gap) only the incremental poll sees
+/// the team's edits, and it sees a record as it is now: a push that sent
+/// the row's older name back would lose the team's rename for good.
+#[tokio::test]
+async fn a_rename_by_the_team_before_the_pg_id_goes_back_is_not_overwritten() {
+    let h = Harness::start().await;
+    let (ctx, _receiver) = Receiver::start(&h, inbound_settings()).await;
+    let worker = h.worker_sharing(&ctx);
+    // The first poll only sets each table's watermark.
+    poll_once(&ctx).await.expect("poll");
+    // The team adds a user; the poll brings it in and queues its pg_id for
+    // Airtable.
+    let record = h.create_as_user("Users", json!({"Email": "new@example.com", "Name": "New"}));
+    poll_once(&ctx).await.expect("poll");
+    let row = h.row_of("user", &record).await.expect("the user arrived");
+    assert_eq!(h.outbox_len().await, 1, "the pg_id waits to be sent");
+    // Before the worker sends it, the team renames the user.
+    h.update_as_user("Users", &record, json!({"Name": "New Name"}));
+    h.drain(&worker).await;
+    poll_once(&ctx).await.expect("poll");
+    h.drain(&worker).await;
+
+    let cells = &h.record_of("Users", row)["fields"];
+    assert_eq!(
+        cells["Name"],
+        json!("New Name"),
+        "the team's rename was overwritten"
+    );
+    assert_eq!(cells["pg_id"], json!(row.to_string()));
+    let name: String = sqlx::query_scalar("SELECT name FROM users_pg WHERE id = $1")
+        .bind(row)
+        .fetch_one(h.pool())
+        .await
+        .expect("row");
+    assert_eq!(name, "New Name");
 }

@@ -11,7 +11,8 @@ use uuid::Uuid;
 
 use crate::cells::{to_airtable_fields, CellError, LinkIds};
 use crate::id_map;
-use crate::mapping::{EntityMapping, Mapping};
+use crate::inbound::canonical_cell;
+use crate::mapping::{EntityMapping, Mapping, Owner};
 use crate::outbox::{enqueue_change, DeadLetterReason, Operation, OutboxEvent};
 use crate::rows::load_rows;
 use crate::Result;
@@ -84,6 +85,10 @@ pub(crate) async fn prepare_entity(
     let ids: Vec<Uuid> = events.iter().map(|e| e.row_id).collect();
     let rows = load_rows(pool, entity, &ids).await?;
     let records = id_map::airtable_ids(pool, &entity.name, &ids).await?;
+    let agreed = match entity.owner {
+        Owner::Postgres => HashMap::new(),
+        Owner::Airtable | Owner::Both => id_map::synced_fields(pool, &entity.name, &ids).await?,
+    };
     let links = resolve_links(pool, entity, rows.values()).await?;
 
     for event in events {
@@ -96,14 +101,24 @@ pub(crate) async fn prepare_entity(
             continue;
         };
         match to_airtable_fields(entity, row, &links) {
-            Ok(fields) => prepared.actions.push(match record_id {
-                Some(record_id) => Action::Update {
-                    event,
-                    record_id,
-                    fields,
-                },
-                None => Action::Create { event, fields },
-            }),
+            Ok(fields) => match record_id {
+                Some(record_id) => {
+                    let fields = match agreed.get(&event.row_id) {
+                        Some(agreed) => changed_fields(entity, fields, agreed),
+                        None => fields,
+                    };
+                    if fields.is_empty() {
+                        prepared.finished.push(event);
+                    } else {
+                        prepared.actions.push(Action::Update {
+                            event,
+                            record_id,
+                            fields,
+                        });
+                    }
+                }
+                None => prepared.actions.push(Action::Create { event, fields }),
+            },
             Err(CellError::MissingLink {
                 entity: target,
                 row_id,
@@ -123,6 +138,31 @@ pub(crate) async fn prepare_entity(
         }
     }
     Ok(prepared)
+}
+
+/// Of an update of a record the team may edit too, the fields whose value
+/// differs from the one last agreed with Airtable. A field the app did not
+/// change is left out, so that a change the team made to it in Airtable
+/// meanwhile is not overwritten with the row's older value (it reaches the
+/// row through the inbound sync instead).
+fn changed_fields(
+    entity: &EntityMapping,
+    fields: Map<String, Value>,
+    agreed: &Map<String, Value>,
+) -> Map<String, Value> {
+    fields
+        .into_iter()
+        .filter(|(key, value)| {
+            let Some(field) = entity.fields.iter().find(|f| &f.field == key) else {
+                return true;
+            };
+            if !field.flows_from_airtable() {
+                return true;
+            }
+            let last = agreed.get(key).map(|v| canonical_cell(field.kind, Some(v)));
+            last != Some(canonical_cell(field.kind, Some(value)))
+        })
+        .collect()
 }
 
 /// Record ids of every row that `rows` link to.
