@@ -6,7 +6,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use airsync_emulator::{FaultBurst, FaultKind};
-use serde_json::json;
+use serde_json::{json, Value};
 use support::{Harness, BASE};
 use uuid::Uuid;
 
@@ -464,4 +464,37 @@ async fn a_lane_check_that_finds_the_base_unfit_stops_the_worker() {
     .await
     .expect("the worker stops by itself");
     assert!(result.is_err());
+}
+
+#[tokio::test]
+async fn a_row_deleted_while_its_create_is_in_flight_loses_its_record_too() {
+    let h = Harness::start().await;
+    let slow = h.worker();
+    let other = h.worker();
+    let user = h.insert_user("fleeting@example.com").await;
+    h.emulator.set_latency_ms(Some(1_500..=1_500));
+    let sending = tokio::spawn(async move { slow.run_once().await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // While the create is on its way, its lease runs out (a stalled worker)
+    // and the app deletes the row.
+    sqlx::raw_sql(&format!(
+        "UPDATE sync_outbox SET lease_expires_at = now() - interval '1 second';
+         DELETE FROM users_pg WHERE id = '{user}';"
+    ))
+    .execute(h.pool())
+    .await
+    .expect("expire and delete");
+    h.emulator.set_latency_ms(None);
+    // Another worker takes both events over: the row is gone and no record
+    // is known yet, so there is nothing to delete.
+    other.run_once().await.expect("the other worker");
+    // The create lands.
+    sending.await.expect("join").expect("the slow worker");
+    h.drain(&other).await;
+    let left: Vec<Value> = h
+        .records("Users")
+        .into_iter()
+        .filter(|r| r["fields"]["pg_id"] == json!(user.to_string()))
+        .collect();
+    assert!(left.is_empty(), "the deleted row's record stayed: {left:?}");
 }

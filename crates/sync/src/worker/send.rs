@@ -8,10 +8,12 @@ use std::time::Duration;
 
 use rand::Rng;
 use serde_json::{Map, Value};
+use uuid::Uuid;
 
 use crate::id_map;
 use crate::mapping::EntityMapping;
-use crate::outbox::{self, DeadLetterReason, FailureDetail, OutboxEvent, Requeue};
+use crate::outbox::{self, DeadLetterReason, FailureDetail, Operation, OutboxEvent, Requeue};
+use crate::rows::quote_ident;
 use crate::Result;
 
 use super::prepare::Action;
@@ -234,11 +236,44 @@ async fn record_success<W: RecordWriter>(
             }
         }
     }
+    requeue_deleted_rows(&mut tx, entity, actions).await?;
     let ids: Vec<i64> = actions.iter().map(|a| a.event().id).collect();
     let done = outbox::complete(&mut tx, &ctx.settings.owner, &ids).await?;
     tx.commit().await?;
     if done.len() < ids.len() {
         tracing::warn!(entity = %entity.name, lost = ids.len() - done.len(), "sent events whose lease another worker had taken; the id map is recorded and the other worker's send is an idempotent repeat");
+    }
+    Ok(())
+}
+
+/// A row deleted while its create or update was in flight may have had its
+/// delete event handled already, when no record was known to delete: the
+/// record just written must go too, so it gets a delete event. The rows that
+/// still exist are locked until the id map commits, so that a delete racing
+/// this transaction queues its event after it and finds the record.
+async fn requeue_deleted_rows(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    entity: &EntityMapping,
+    actions: &[Action],
+) -> Result<()> {
+    let written: Vec<Uuid> = actions
+        .iter()
+        .filter(|a| !matches!(a, Action::Delete { .. }))
+        .map(|a| a.event().row_id)
+        .collect();
+    if written.is_empty() {
+        return Ok(());
+    }
+    let present: Vec<Uuid> = sqlx::query_scalar(&format!(
+        "SELECT id FROM {} WHERE id = ANY($1) FOR KEY SHARE",
+        quote_ident(&entity.table)
+    ))
+    .bind(&written)
+    .fetch_all(&mut **tx)
+    .await?;
+    for row in written.iter().filter(|row| !present.contains(row)) {
+        tracing::info!(entity = %entity.name, row_id = %row, "the row was deleted while it was being sent; its record will be deleted");
+        outbox::enqueue_change(&mut **tx, &entity.name, *row, Operation::Delete).await?;
     }
     Ok(())
 }
