@@ -293,9 +293,8 @@ impl Samples {
             .push((now, serve_kib, workers_kib, size.0, size.1));
     }
 
-    /// Prints the series and checks that the last third of the run is not
-    /// above the middle third (after warm-up) by more than a margin.
-    pub fn report_and_check(&self) {
+    /// Prints the series.
+    pub fn report(&self) {
         println!("soak:   time  serve RSS  worker RSS  outbox rows  outbox size");
         for (at, serve, worker, rows, size) in &self.rows {
             println!(
@@ -306,6 +305,11 @@ impl Samples {
                 size / 1024
             );
         }
+    }
+
+    /// Checks that the last third of the run is not above the middle third
+    /// (after warm-up) by more than a margin.
+    pub fn check(&self) {
         let third = self.rows.len() / 3;
         if third == 0 {
             return;
