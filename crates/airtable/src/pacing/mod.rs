@@ -62,11 +62,6 @@ const MAX_LEARNED_MARGIN: Duration = Duration::from_secs(1);
 /// answers take one step back).
 const UNLEARN_STEP: Duration = Duration::from_millis(1);
 
-/// How late a sleeper may wake before its slot is taken again at the time
-/// it really leaves: a process starved of CPU wakes late, and a request that
-/// leaves late arrives closer to the next ones than its slot promised.
-const LATE_WAKE: Duration = Duration::from_millis(5);
-
 /// How many recent latencies the jitter estimate looks at.
 const LATENCY_SAMPLES: usize = 32;
 
@@ -242,8 +237,13 @@ impl Pacer {
                 clock.sleep_until(reservation.at).await;
                 slept = true;
             }
+            // A process starved of CPU wakes late, and a request that leaves
+            // late arrives closer to the next ones than its slot promised.
+            // Half the safety margin is absorbed; later, the slot is taken
+            // again at the time the request really leaves (or given back).
             let now = clock.now();
-            if now > reservation.at + LATE_WAKE && !self.restamp(base, reservation, now) {
+            let late_wake = self.limits.safety_margin / 2;
+            if now > reservation.at + late_wake && !self.restamp(base, reservation, now) {
                 continue;
             }
             if self.is_current(base, reservation) {
