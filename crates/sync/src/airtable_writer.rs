@@ -1,7 +1,8 @@
 //! The worker's writes through the Airtable client.
 
 use airsync_airtable::{
-    AirtableClient, Error as AirtableError, Fields, RecordUpdate, UpdateMode, WriteOptions,
+    formula, AirtableClient, Error as AirtableError, Fields, ListOptions, RecordUpdate, UpdateMode,
+    WriteOptions,
 };
 use serde_json::{Map, Value};
 
@@ -123,5 +124,42 @@ impl RecordWriter for AirtableWriter {
             Err(err) if record_ids.len() == 1 && is_missing_record(&err) => Ok(record_ids),
             Err(err) => Err(send_error(&err)),
         }
+    }
+
+    async fn find(
+        &self,
+        table: &str,
+        field: &str,
+        values: Vec<String>,
+    ) -> Result<Vec<(String, String)>, SendError> {
+        let reference = if field.starts_with("fld") {
+            formula::field_id(field)
+        } else {
+            formula::field(field)
+        }
+        .map_err(|err| send_error(&err))?;
+        let filter = formula::or(
+            values
+                .iter()
+                .map(|value| reference.clone().equals(formula::text(value))),
+        );
+        let options = ListOptions::new().filter(filter).fields([field]);
+        let records = self
+            .client
+            .table(self.base_id.clone(), table)
+            .list_all(options)
+            .await
+            .map_err(|err| send_error(&err))?;
+        let mut found = Vec::new();
+        for record in records {
+            // A cell that is not text cannot be one of ours; skip it rather
+            // than fail the lookup.
+            if let Ok(Some(value)) = record.fields.text(field) {
+                if values.iter().any(|v| v == value) {
+                    found.push((value.to_owned(), record.id));
+                }
+            }
+        }
+        Ok(found)
     }
 }

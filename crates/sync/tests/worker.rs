@@ -346,13 +346,19 @@ impl airsync_sync::worker::RecordWriter for DiesAfterWriting {
         self.written.notify_one();
         std::future::pending().await
     }
+
+    async fn find(
+        &self,
+        table: &str,
+        field: &str,
+        values: Vec<String>,
+    ) -> Result<Vec<(String, String)>, airsync_sync::worker::SendError> {
+        self.inner.find(table, field, values).await
+    }
 }
 
-#[tokio::test]
-async fn a_worker_that_dies_between_airtables_answer_and_its_commit_leaves_no_duplicate_and_loses_nothing(
-) {
-    let h = Harness::start().await;
-    let user = h.insert_user("crash@example.com").await;
+/// A worker that created `user`'s record and died before its commit.
+async fn create_and_die(h: &Harness, user: uuid::Uuid) {
     let written = std::sync::Arc::new(tokio::sync::Notify::new());
     let mut settings = h.settings();
     settings.lease = Duration::from_secs(1);
@@ -378,6 +384,14 @@ async fn a_worker_that_dies_between_airtables_answer_and_its_commit_leaves_no_du
             .expect("id map")
             .is_empty()
     );
+}
+
+#[tokio::test]
+async fn a_worker_that_dies_between_airtables_answer_and_its_commit_leaves_no_duplicate_and_loses_nothing(
+) {
+    let h = Harness::start().await;
+    let user = h.insert_user("crash@example.com").await;
+    create_and_die(&h, user).await;
 
     // The row changes while the dead worker's lease runs out.
     sqlx::query("UPDATE users_pg SET name = 'After the crash' WHERE id = $1")
@@ -497,4 +511,33 @@ async fn a_row_deleted_while_its_create_is_in_flight_loses_its_record_too() {
         .filter(|r| r["fields"]["pg_id"] == json!(user.to_string()))
         .collect();
     assert!(left.is_empty(), "the deleted row's record stayed: {left:?}");
+}
+
+#[tokio::test]
+async fn a_row_deleted_after_its_worker_died_between_airtables_answer_and_its_commit_loses_its_record(
+) {
+    let h = Harness::start().await;
+    let user = h.insert_user("gone@example.com").await;
+    create_and_die(&h, user).await;
+    let keep = h.insert_user("kept@example.com").await;
+
+    // The row is deleted while the dead worker's lease runs out: no record id
+    // is known, yet Airtable has the record.
+    sqlx::query("DELETE FROM users_pg WHERE id = $1")
+        .bind(user)
+        .execute(h.pool())
+        .await
+        .expect("delete");
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+
+    let survivor = h.worker();
+    h.drain(&survivor).await;
+    let records = h.records("Users");
+    assert_eq!(
+        records.len(),
+        1,
+        "the deleted row's record stayed: {records:#?}"
+    );
+    assert_eq!(records[0]["fields"]["pg_id"], json!(keep.to_string()));
+    assert_eq!(h.dead_letters().await, 0);
 }

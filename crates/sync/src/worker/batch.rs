@@ -13,7 +13,9 @@ use crate::outbox::{self, DeadLetterReason, FailureDetail, OutboxEvent, Requeue}
 use crate::Result;
 
 use super::prepare::prepare_entity;
-use super::send::{chunk_actions, send_chunk, ChunkOutcome, RecordWriter};
+use super::send::{
+    chunk_actions, complete_events, find_orphans, send_chunk, ChunkOutcome, RecordWriter,
+};
 use super::{BatchReport, WorkerContext};
 
 /// A chain of links within one batch is at most this deep (user, program,
@@ -87,13 +89,8 @@ async fn process_waves<W: RecordWriter + 'static>(
                     .await?;
                 report.dead += 1;
             }
-            if !prepared.finished.is_empty() {
-                let ids: Vec<i64> = prepared.finished.iter().map(|e| e.id).collect();
-                let mut tx = ctx.pool.begin().await?;
-                outbox::complete(&mut tx, &ctx.settings.owner, &ids).await?;
-                tx.commit().await?;
-                report.finished += ids.len() as u64;
-            }
+            complete_events(ctx, &prepared.finished).await?;
+            report.finished += prepared.finished.len() as u64;
             for deferred in prepared.deferred {
                 if deferred.in_this_batch && round + 1 < MAX_WAVES {
                     next_wave.push(deferred.event);
@@ -108,7 +105,16 @@ async fn process_waves<W: RecordWriter + 'static>(
                     report.deferred += 1;
                 }
             }
-            chunks.extend(chunk_actions(&entity.name, prepared.actions));
+            let mut actions = prepared.actions;
+            if !prepared.lookups.is_empty() {
+                let (deletes, looked_up) = find_orphans(ctx, entity, prepared.lookups).await?;
+                report.requests += looked_up.requests;
+                report.retried += looked_up.retried;
+                report.dead += looked_up.dead;
+                report.finished += looked_up.finished;
+                actions.extend(deletes);
+            }
+            chunks.extend(chunk_actions(&entity.name, actions));
         }
         let outcomes: Vec<Result<ChunkOutcome>> = stream::iter(chunks)
             .map(|chunk| send_chunk(ctx, chunk))

@@ -69,6 +69,9 @@ pub(crate) struct Prepared {
     pub dead: Vec<(OutboxEvent, DeadLetterReason, String)>,
     /// Nothing to send (a row deleted before it ever reached Airtable).
     pub finished: Vec<OutboxEvent>,
+    /// The row is gone and no record is known, but an earlier attempt may
+    /// have created one before its worker died: look it up by `pg_id`.
+    pub lookups: Vec<OutboxEvent>,
 }
 
 /// Prepares the events of one entity. `in_batch` holds every (entity, row)
@@ -96,6 +99,7 @@ pub(crate) async fn prepare_entity(
         let Some(row) = rows.get(&event.row_id) else {
             match record_id {
                 Some(record_id) => prepared.actions.push(Action::Delete { event, record_id }),
+                None if event.attempts > 0 => prepared.lookups.push(event),
                 None => prepared.finished.push(event),
             }
             continue;

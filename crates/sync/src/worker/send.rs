@@ -55,6 +55,15 @@ pub trait RecordWriter: Send + Sync {
         table: &str,
         record_ids: Vec<String>,
     ) -> impl Future<Output = std::result::Result<Vec<String>, SendError>> + Send;
+
+    /// Finds the records whose `field` holds one of `values` (at most ten);
+    /// answers (value, record id) pairs.
+    fn find(
+        &self,
+        table: &str,
+        field: &str,
+        values: Vec<String>,
+    ) -> impl Future<Output = std::result::Result<Vec<(String, String)>, SendError>> + Send;
 }
 
 /// Up to ten actions of one kind for one entity: one request.
@@ -98,6 +107,8 @@ pub(crate) struct ChunkOutcome {
     pub requests: u64,
     pub retried: u64,
     pub dead: u64,
+    /// Complete without a write.
+    pub finished: u64,
 }
 
 impl ChunkOutcome {
@@ -106,6 +117,7 @@ impl ChunkOutcome {
         self.requests += other.requests;
         self.retried += other.retried;
         self.dead += other.dead;
+        self.finished += other.finished;
     }
 }
 
@@ -275,6 +287,95 @@ async fn requeue_deleted_rows(
         tracing::info!(entity = %entity.name, row_id = %row, "the row was deleted while it was being sent; its record will be deleted");
         outbox::enqueue_change(&mut **tx, &entity.name, *row, Operation::Delete).await?;
     }
+    Ok(())
+}
+
+/// Looks up by `pg_id` the records of rows that are gone, with no record
+/// known, after an earlier attempt that may have created one: a worker
+/// killed between Airtable's answer to a create and its commit, or an
+/// answer lost on the way. A record found is deleted like any other; the
+/// events of rows with none are complete. Returns the deletes to send.
+pub(crate) async fn find_orphans<W: RecordWriter>(
+    ctx: &WorkerContext<W>,
+    entity: &EntityMapping,
+    events: Vec<OutboxEvent>,
+) -> Result<(Vec<Action>, ChunkOutcome)> {
+    let mut deletes = Vec::new();
+    let mut outcome = ChunkOutcome::default();
+    let Some(pg_id) = entity.pg_id_field() else {
+        complete_events(ctx, &events).await?;
+        outcome.finished = events.len() as u64;
+        return Ok((deletes, outcome));
+    };
+    for chunk in events.chunks(10) {
+        let values = chunk.iter().map(|e| e.row_id.to_string()).collect();
+        outcome.requests += 1;
+        match ctx
+            .writer
+            .find(&entity.airtable_table, &pg_id.field, values)
+            .await
+        {
+            Ok(found) => {
+                let mut nothing = Vec::new();
+                for event in chunk {
+                    let row = event.row_id.to_string();
+                    let mut records = found.iter().filter(|(value, _)| *value == row);
+                    match records.next() {
+                        Some((_, record_id)) => {
+                            tracing::info!(entity = %entity.name, row_id = %event.row_id, %record_id, "found the record of a deleted row that an earlier attempt created; deleting it");
+                            deletes.push(Action::Delete {
+                                event: event.clone(),
+                                record_id: record_id.clone(),
+                            });
+                        }
+                        None => nothing.push(event.clone()),
+                    }
+                    if records.next().is_some() {
+                        tracing::warn!(entity = %entity.name, row_id = %event.row_id, "more than one record holds the row's pg_id; deleting the first, a reconcile reports the rest");
+                    }
+                }
+                complete_events(ctx, &nothing).await?;
+                outcome.finished += nothing.len() as u64;
+            }
+            Err(err) if err.rate_limited || err.retryable => {
+                for event in chunk {
+                    if retry_or_give_up(ctx, event, &err).await? {
+                        outcome.retried += 1;
+                    } else {
+                        outcome.dead += 1;
+                    }
+                }
+            }
+            Err(err) => {
+                for event in chunk {
+                    outbox::dead_letter(
+                        &ctx.pool,
+                        &ctx.settings.owner,
+                        event.id,
+                        DeadLetterReason::Rejected,
+                        &err.detail,
+                    )
+                    .await?;
+                    outcome.dead += 1;
+                }
+            }
+        }
+    }
+    Ok((deletes, outcome))
+}
+
+/// Completes events that need no write.
+pub(crate) async fn complete_events<W: RecordWriter>(
+    ctx: &WorkerContext<W>,
+    events: &[OutboxEvent],
+) -> Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<i64> = events.iter().map(|e| e.id).collect();
+    let mut tx = ctx.pool.begin().await?;
+    outbox::complete(&mut tx, &ctx.settings.owner, &ids).await?;
+    tx.commit().await?;
     Ok(())
 }
 
