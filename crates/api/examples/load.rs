@@ -1,7 +1,9 @@
 //! Load benchmark of the API in `postgres_primary`: `GET /api/programs` and
 //! `POST /api/habit-usage` at a fixed rate, open loop (requests leave on
 //! schedule whether or not earlier ones have answered, and latency counts
-//! from the scheduled time, so a stall is not hidden).
+//! from the scheduled time, so a stall is not hidden). Each route first gets
+//! one second of the same rate as a warm-up (new pool connections, first
+//! statements), reported on its own line and left out of the percentiles.
 //!
 //! It starts a throwaway PostgreSQL and the API in-process on a loopback
 //! port, seeds users, programs and habits, then drives each route in turn:
@@ -62,6 +64,9 @@ fn options() -> Options {
 #[derive(Default)]
 struct Tally {
     latencies: Vec<Duration>,
+    /// The slowest request: when it was scheduled (from the start) and how
+    /// long it took, to tell a stall at the start from one later.
+    slowest: (Duration, Duration),
     errors: u64,
     statuses: std::collections::BTreeMap<u16, u64>,
 }
@@ -79,20 +84,38 @@ where
     F: Fn(u64) -> reqwest::RequestBuilder,
 {
     let tally = Arc::new(Mutex::new(Tally::default()));
+    let warm_up = Arc::new(Mutex::new(Tally::default()));
     let interval = Duration::from_secs_f64(1.0 / options.rate);
     let total = (options.rate * options.secs as f64).round() as u64;
-    let started = Instant::now();
-    let mut handles = Vec::with_capacity(total as usize);
-    for n in 0..total {
-        let scheduled = started + interval.mul_f64(n as f64);
+    // The first second at the same rate warms the route up (the pool's
+    // connections, their prepared statements) and is reported apart.
+    let warm = options.rate.round() as u64;
+    let mut started = Instant::now();
+    let mut handles = Vec::with_capacity((warm + total) as usize);
+    for n in 0..warm + total {
+        if n == warm {
+            started = Instant::now();
+        }
+        let scheduled = if n < warm {
+            started + interval.mul_f64(n as f64)
+        } else {
+            started + interval.mul_f64((n - warm) as f64)
+        };
         tokio::time::sleep_until(scheduled.into()).await;
         let request = make(n);
-        let tally = tally.clone();
+        let tally = if n < warm {
+            warm_up.clone()
+        } else {
+            tally.clone()
+        };
         handles.push(tokio::spawn(async move {
             let outcome = request.send().await;
             let latency = scheduled.elapsed();
             let mut tally = tally.lock().await;
             tally.latencies.push(latency);
+            if latency > tally.slowest.1 {
+                tally.slowest = (scheduled - started, latency);
+            }
             match outcome {
                 Ok(response) => {
                     let status = response.status().as_u16();
@@ -109,11 +132,17 @@ where
         let _ = handle.await;
     }
     let elapsed = started.elapsed();
+    let warm_up = warm_up.lock().await;
+    println!(
+        "{name}: warm-up of {warm} requests, max {:.2} ms, errors {}",
+        warm_up.slowest.1.as_secs_f64() * 1e3,
+        warm_up.errors
+    );
     let mut tally = tally.lock().await;
     tally.latencies.sort();
     let sorted = &tally.latencies;
     println!(
-        "{name}: {} requests in {:.1}s ({:.0}/s), p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms, errors {}, statuses {:?}",
+        "{name}: {} requests in {:.1}s ({:.0}/s), p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms (sent at {:.1} s), errors {}, statuses {:?}",
         sorted.len(),
         elapsed.as_secs_f64(),
         sorted.len() as f64 / elapsed.as_secs_f64(),
@@ -121,6 +150,7 @@ where
         percentile(sorted, 0.90).as_secs_f64() * 1e3,
         percentile(sorted, 0.99).as_secs_f64() * 1e3,
         sorted.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+        tally.slowest.0.as_secs_f64(),
         tally.errors,
         tally.statuses,
     );

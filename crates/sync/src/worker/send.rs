@@ -139,13 +139,7 @@ pub(crate) async fn send_chunk<W: RecordWriter>(
             outcome.sent = chunk.actions.len() as u64;
         }
         Err(err) if err.rate_limited || err.retryable => {
-            for action in &chunk.actions {
-                if retry_or_give_up(ctx, action.event(), &err).await? {
-                    outcome.retried += 1;
-                } else {
-                    outcome.dead += 1;
-                }
-            }
+            outcome.add(fail_events(ctx, chunk.actions.iter().map(Action::event), &err).await?);
         }
         Err(err) if chunk.actions.len() > 1 => {
             // Airtable refuses a batch whole when one record is bad: send
@@ -162,15 +156,7 @@ pub(crate) async fn send_chunk<W: RecordWriter>(
         Err(err) => {
             let event = chunk.actions[0].event();
             tracing::warn!(entity = %entity.name, row_id = %event.row_id, event_id = event.id, error = %err.detail.message, "Airtable refused the record; moved to the dead-letter queue");
-            outbox::dead_letter(
-                &ctx.pool,
-                &ctx.settings.owner,
-                event.id,
-                DeadLetterReason::Rejected,
-                &err.detail,
-            )
-            .await?;
-            outcome.dead += 1;
+            outcome.add(fail_events(ctx, [event], &err).await?);
         }
     }
     Ok(outcome)
@@ -337,31 +323,43 @@ pub(crate) async fn find_orphans<W: RecordWriter>(
                 complete_events(ctx, &nothing).await?;
                 outcome.finished += nothing.len() as u64;
             }
-            Err(err) if err.rate_limited || err.retryable => {
-                for event in chunk {
-                    if retry_or_give_up(ctx, event, &err).await? {
-                        outcome.retried += 1;
-                    } else {
-                        outcome.dead += 1;
-                    }
-                }
-            }
-            Err(err) => {
-                for event in chunk {
-                    outbox::dead_letter(
-                        &ctx.pool,
-                        &ctx.settings.owner,
-                        event.id,
-                        DeadLetterReason::Rejected,
-                        &err.detail,
-                    )
-                    .await?;
-                    outcome.dead += 1;
-                }
-            }
+            Err(err) => outcome.add(fail_events(ctx, chunk, &err).await?),
         }
     }
     Ok((deletes, outcome))
+}
+
+/// What becomes of events whose request failed: after a transient failure
+/// they are tried again (or dead-lettered when their attempts are used up);
+/// after Airtable refused the request they go to the dead-letter queue with
+/// its error.
+async fn fail_events<'a, W: RecordWriter>(
+    ctx: &WorkerContext<W>,
+    events: impl IntoIterator<Item = &'a OutboxEvent>,
+    err: &SendError,
+) -> Result<ChunkOutcome> {
+    let mut outcome = ChunkOutcome::default();
+    for event in events {
+        let retried = if err.rate_limited || err.retryable {
+            retry_or_give_up(ctx, event, err).await?
+        } else {
+            outbox::dead_letter(
+                &ctx.pool,
+                &ctx.settings.owner,
+                event.id,
+                DeadLetterReason::Rejected,
+                &err.detail,
+            )
+            .await?;
+            false
+        };
+        if retried {
+            outcome.retried += 1;
+        } else {
+            outcome.dead += 1;
+        }
+    }
+    Ok(outcome)
 }
 
 /// Completes events that need no write.
