@@ -8,7 +8,9 @@ use std::time::Duration;
 use airsync_emulator::{ClientEdit, Emulator, RecordPatch};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use serde_json::{json, Map, Value};
+use serde_json::json;
+
+use super::fields;
 
 /// A record the team created or renamed, with the name it gave last.
 #[derive(Debug, Clone)]
@@ -23,13 +25,6 @@ pub struct TeamLedger {
     pub records: Vec<Edited>,
     pub creates: u64,
     pub renames: u64,
-}
-
-fn fields(value: Value) -> Map<String, Value> {
-    match value {
-        Value::Object(map) => map,
-        _ => Map::new(),
-    }
 }
 
 /// Runs until `stop`, one edit every few hundred milliseconds. `methods` are
