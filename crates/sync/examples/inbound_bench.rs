@@ -12,47 +12,20 @@
 //!
 //! Run: `cargo run --release -p airsync-sync --example inbound_bench [EDITS] [RECORDS]`
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use airsync_airtable::{AirtableClient, ClientConfig};
-use airsync_emulator::{ClientEdit, Emulator, EmulatorConfig, RateLimits, RecordPatch};
-use airsync_sync::bootstrap::bootstrap;
+use airsync_emulator::{ClientEdit, Emulator, RecordPatch};
 use airsync_sync::inbound::{
     receive_notification, reconcile, run, InboundContext, InboundSettings, ReconcileOptions,
 };
-use airsync_sync::mapping::Mapping;
-use airsync_testkit::TestDb;
 use serde_json::{json, Map, Value};
+
+mod support;
+
+use support::Failure;
 
 const TOKEN: &str = "patINBOUNDBENCH00.0123";
 const BASE: &str = "appINBOUNDBENCH01";
-
-type Failure = Box<dyn std::error::Error + Send + Sync>;
-
-fn client(emulator: &Emulator, paced: bool) -> Result<AirtableClient, Failure> {
-    let mut config = ClientConfig::new(TOKEN).with_api_url(&emulator.url())?;
-    if !paced {
-        config.rate_limits.per_base = 10_000;
-        config.rate_limits.per_token = 10_000;
-    }
-    Ok(AirtableClient::new(config)?)
-}
-
-async fn setup() -> Result<(TestDb, Emulator, Arc<Mapping>), Failure> {
-    let db = TestDb::new().await;
-    let emulator = EmulatorConfig::new()
-        .with_token(TOKEN)
-        .with_base(BASE)
-        .start()
-        .await?;
-    emulator.set_limits(RateLimits::off());
-    let mapping = Arc::new(Mapping::default_mapping()?);
-    bootstrap(&client(&emulator, false)?.base(BASE), &mapping).await?;
-    emulator.set_limits(RateLimits::default());
-    emulator.reset_stats();
-    Ok((db, emulator, mapping))
-}
 
 fn object(value: Value) -> Map<String, Value> {
     match value {
@@ -117,7 +90,7 @@ async fn inbound(
 }
 
 async fn latency(edits: usize) -> Result<(), Failure> {
-    let (db, emulator, mapping) = setup().await?;
+    let (db, emulator, mapping) = support::start(TOKEN, BASE).await?;
     let users = create(
         &emulator,
         "Users",
@@ -132,7 +105,7 @@ async fn latency(edits: usize) -> Result<(), Failure> {
     let listener = serve_notifications(&mut settings).await?;
     let ctx = InboundContext::new(
         db.pool().clone(),
-        client(&emulator, true)?,
+        support::client(&emulator, TOKEN, true)?,
         BASE,
         mapping,
         settings,
@@ -211,7 +184,7 @@ async fn latency(edits: usize) -> Result<(), Failure> {
 }
 
 async fn full_reconcile(records: usize) -> Result<(), Failure> {
-    let (db, emulator, mapping) = setup().await?;
+    let (db, emulator, mapping) = support::start(TOKEN, BASE).await?;
     let quarter = records / 4;
     let goals = create(
         &emulator,
@@ -251,7 +224,7 @@ async fn full_reconcile(records: usize) -> Result<(), Failure> {
     )?;
     let ctx = InboundContext::new(
         db.pool().clone(),
-        client(&emulator, true)?,
+        support::client(&emulator, TOKEN, true)?,
         BASE,
         mapping,
         InboundSettings::default(),

@@ -15,51 +15,30 @@
 //!
 //! Run: `cargo run --release -p airsync-sync --example outbound_bench [CHANGES] [LATENCY_SAMPLES]`
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use airsync_airtable::{AirtableClient, ClientConfig};
-use airsync_emulator::{Emulator, EmulatorConfig, RateLimits};
+use airsync_emulator::Emulator;
 use airsync_sync::airtable_writer::AirtableWriter;
-use airsync_sync::bootstrap::bootstrap;
-use airsync_sync::mapping::Mapping;
 use airsync_sync::worker::{Worker, WorkerSettings};
 use airsync_testkit::TestDb;
 use serde_json::json;
 use uuid::Uuid;
 
+mod support;
+
+use support::Failure;
+
 const TOKEN: &str = "patOUTBOUNDBENCH0.0123";
 const BASE: &str = "appOUTBOUNDBENCH1";
 
-type Failure = Box<dyn std::error::Error + Send + Sync>;
-
-fn client(emulator: &Emulator, paced: bool) -> Result<AirtableClient, Failure> {
-    let mut config = ClientConfig::new(TOKEN).with_api_url(&emulator.url())?;
-    if !paced {
-        config.rate_limits.per_base = 10_000;
-        config.rate_limits.per_token = 10_000;
-    }
-    Ok(AirtableClient::new(config)?)
-}
-
 async fn setup() -> Result<(TestDb, Emulator, Worker<AirtableWriter>), Failure> {
-    let db = TestDb::new().await;
-    let emulator = EmulatorConfig::new()
-        .with_token(TOKEN)
-        .with_base(BASE)
-        .start()
-        .await?;
-    emulator.set_limits(RateLimits::off());
-    let mapping = Arc::new(Mapping::default_mapping()?);
-    bootstrap(&client(&emulator, false)?.base(BASE), &mapping).await?;
-    emulator.set_limits(RateLimits::default());
-    emulator.reset_stats();
+    let (db, emulator, mapping) = support::start(TOKEN, BASE).await?;
     let mut settings = WorkerSettings::new(BASE);
     settings.poll_interval = Duration::from_millis(200);
     let worker = Worker::new(
         db.pool().clone(),
         mapping,
-        AirtableWriter::new(client(&emulator, true)?, BASE),
+        AirtableWriter::new(support::client(&emulator, TOKEN, true)?, BASE),
         settings,
     );
     Ok((db, emulator, worker))
