@@ -24,16 +24,24 @@ pub async fn airtable_ids<'e>(
     Ok(rows.into_iter().collect())
 }
 
-/// The cells last agreed with Airtable (`synced_fields`) of the rows that
-/// have them.
-pub async fn synced_fields<'e>(
+/// A row's record as the worker needs it to push the row.
+#[derive(Debug, Clone)]
+pub struct KnownRecord {
+    pub airtable_id: String,
+    /// The cells last agreed with Airtable, where kept.
+    pub synced_fields: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// The records of `row_ids` of one entity, where known, with the cells last
+/// agreed with Airtable: one query for what the worker reads per batch.
+pub async fn known_records<'e>(
     executor: impl PgExecutor<'e>,
     entity: &str,
     row_ids: &[Uuid],
-) -> Result<HashMap<Uuid, serde_json::Map<String, serde_json::Value>>> {
-    let rows: Vec<(Uuid, serde_json::Value)> = sqlx::query_as(
-        "SELECT row_id, synced_fields FROM airtable_id_map
-          WHERE entity = $1 AND row_id = ANY($2) AND jsonb_typeof(synced_fields) = 'object'",
+) -> Result<HashMap<Uuid, KnownRecord>> {
+    let rows: Vec<(Uuid, String, Option<serde_json::Value>)> = sqlx::query_as(
+        "SELECT row_id, airtable_id, synced_fields FROM airtable_id_map
+          WHERE entity = $1 AND row_id = ANY($2)",
     )
     .bind(entity)
     .bind(row_ids)
@@ -41,9 +49,16 @@ pub async fn synced_fields<'e>(
     .await?;
     Ok(rows
         .into_iter()
-        .filter_map(|(row, synced)| match synced {
-            serde_json::Value::Object(map) => Some((row, map)),
-            _ => None,
+        .map(|(row, airtable_id, synced)| {
+            let synced_fields = match synced {
+                Some(serde_json::Value::Object(map)) => Some(map),
+                _ => None,
+            };
+            let record = KnownRecord {
+                airtable_id,
+                synced_fields,
+            };
+            (row, record)
         })
         .collect())
 }

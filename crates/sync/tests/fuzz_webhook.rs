@@ -171,22 +171,6 @@ fn mutated_bytes(json: impl Strategy<Value = Value>) -> impl Strategy<Value = Ve
         })
 }
 
-const KINDS: [FieldKind; 13] = [
-    FieldKind::Text,
-    FieldKind::LongText,
-    FieldKind::Number,
-    FieldKind::Integer,
-    FieldKind::Boolean,
-    FieldKind::Date,
-    FieldKind::DateTime,
-    FieldKind::SingleSelect,
-    FieldKind::MultiSelect,
-    FieldKind::List,
-    FieldKind::Link,
-    FieldKind::Links,
-    FieldKind::PgId,
-];
-
 /// Every cell of a payload read as every kind of field, as the reader
 /// does for the fields of the mapping.
 fn read_every_cell(payload: &WebhookPayload) {
@@ -203,7 +187,7 @@ fn read_every_cell(payload: &WebhookPayload) {
         });
         for cells in created.chain(changed) {
             for value in cells.values() {
-                for kind in KINDS {
+                for kind in FieldKind::ALL {
                     let _ = canonical_cell(kind, Some(value));
                 }
             }

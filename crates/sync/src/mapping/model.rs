@@ -80,6 +80,23 @@ pub enum FieldKind {
 }
 
 impl FieldKind {
+    /// Every kind.
+    pub const ALL: [FieldKind; 13] = [
+        FieldKind::Text,
+        FieldKind::LongText,
+        FieldKind::Number,
+        FieldKind::Integer,
+        FieldKind::Boolean,
+        FieldKind::Date,
+        FieldKind::DateTime,
+        FieldKind::SingleSelect,
+        FieldKind::MultiSelect,
+        FieldKind::List,
+        FieldKind::Link,
+        FieldKind::Links,
+        FieldKind::PgId,
+    ];
+
     /// The Airtable field type `airtable bootstrap` creates for this kind.
     pub fn airtable_type(self) -> &'static str {
         match self {

@@ -108,10 +108,7 @@ async fn process_waves<W: RecordWriter + 'static>(
             let mut actions = prepared.actions;
             if !prepared.lookups.is_empty() {
                 let (deletes, looked_up) = find_orphans(ctx, entity, prepared.lookups).await?;
-                report.requests += looked_up.requests;
-                report.retried += looked_up.retried;
-                report.dead += looked_up.dead;
-                report.finished += looked_up.finished;
+                count(report, looked_up);
                 actions.extend(deletes);
             }
             chunks.extend(chunk_actions(&entity.name, actions));
@@ -122,11 +119,7 @@ async fn process_waves<W: RecordWriter + 'static>(
             .collect()
             .await;
         for outcome in outcomes {
-            let outcome = outcome?;
-            report.sent += outcome.sent;
-            report.requests += outcome.requests;
-            report.retried += outcome.retried;
-            report.dead += outcome.dead;
+            count(report, outcome?);
         }
         if next_wave.is_empty() {
             return Ok(());
@@ -134,6 +127,15 @@ async fn process_waves<W: RecordWriter + 'static>(
         wave = next_wave;
     }
     Ok(())
+}
+
+/// Adds what requests did to the batch's report.
+fn count(report: &mut BatchReport, outcome: ChunkOutcome) {
+    report.sent += outcome.sent;
+    report.requests += outcome.requests;
+    report.retried += outcome.retried;
+    report.dead += outcome.dead;
+    report.finished += outcome.finished;
 }
 
 /// Events grouped by entity, entities in the mapping's order (a linked

@@ -87,17 +87,16 @@ pub(crate) async fn prepare_entity(
     let mut prepared = Prepared::default();
     let ids: Vec<Uuid> = events.iter().map(|e| e.row_id).collect();
     let rows = load_rows(pool, entity, &ids).await?;
-    let records = id_map::airtable_ids(pool, &entity.name, &ids).await?;
-    let agreed = match entity.owner {
-        Owner::Postgres => HashMap::new(),
-        Owner::Airtable | Owner::Both => id_map::synced_fields(pool, &entity.name, &ids).await?,
-    };
+    let records = id_map::known_records(pool, &entity.name, &ids).await?;
+    // Tables the app owns get every field, which also repairs cells changed
+    // in Airtable by hand.
+    let team_edits = matches!(entity.owner, Owner::Airtable | Owner::Both);
     let links = resolve_links(pool, entity, rows.values()).await?;
 
     for event in events {
-        let record_id = records.get(&event.row_id).cloned();
+        let record = records.get(&event.row_id).cloned();
         let Some(row) = rows.get(&event.row_id) else {
-            match record_id {
+            match record.map(|r| r.airtable_id) {
                 Some(record_id) => prepared.actions.push(Action::Delete { event, record_id }),
                 None if event.attempts > 0 => prepared.lookups.push(event),
                 None => prepared.finished.push(event),
@@ -105,11 +104,12 @@ pub(crate) async fn prepare_entity(
             continue;
         };
         match to_airtable_fields(entity, row, &links) {
-            Ok(fields) => match record_id {
-                Some(record_id) => {
-                    let fields = match agreed.get(&event.row_id) {
-                        Some(agreed) => changed_fields(entity, fields, agreed),
-                        None => fields,
+            Ok(fields) => match record {
+                Some(record) => {
+                    let record_id = record.airtable_id;
+                    let fields = match record.synced_fields {
+                        Some(agreed) if team_edits => changed_fields(entity, fields, &agreed),
+                        _ => fields,
                     };
                     if fields.is_empty() {
                         prepared.finished.push(event);
