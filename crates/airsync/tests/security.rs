@@ -71,7 +71,6 @@ async fn start(webhook: bool) -> Running {
             poll_interval: Duration::from_secs(3600),
             reconcile_enabled: false,
             deferred_retry_interval: Duration::from_secs(3600),
-            push_wait: Duration::from_secs(5),
             ..Default::default()
         };
         let ctx = InboundContext::new(db.pool().clone(), client, BASE, mapping.clone(), settings);

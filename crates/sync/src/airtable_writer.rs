@@ -37,7 +37,11 @@ const OPTIONS: WriteOptions = WriteOptions {
 fn send_error(err: &AirtableError) -> SendError {
     SendError {
         rate_limited: err.is_rate_limited(),
-        retryable: err.is_retryable(),
+        // A link to a record the team deleted a moment ago: the inbound
+        // sync brings that delete soon (the linked row goes, or its link is
+        // left out), and the next try succeeds.
+        retryable: err.is_retryable() || err.error_type() == Some("ROW_DOES_NOT_EXIST"),
+        access_denied: is_access_denied(err),
         detail: FailureDetail {
             message: err.to_string(),
             http_status: err.status(),
@@ -47,13 +51,27 @@ fn send_error(err: &AirtableError) -> SendError {
     }
 }
 
-/// Whether Airtable says the record is not there (deleted in the meantime).
+/// Whether Airtable refused the base or the table rather than a record:
+/// a token it does not accept (401), a token without access or a base or
+/// table that is gone (403: Airtable answers both alike), a 404 that does
+/// not name a record (an unknown route, base or table).
+fn is_access_denied(err: &AirtableError) -> bool {
+    match err.status() {
+        Some(401 | 403) => true,
+        Some(404) => !is_missing_record(err),
+        _ => false,
+    }
+}
+
+/// Whether Airtable says the record is not there (deleted in the
+/// meantime): `MODEL_ID_NOT_FOUND` ("Record not found"), not a missing
+/// table or base.
 fn is_missing_record(err: &AirtableError) -> bool {
-    matches!(err.status(), Some(404))
-        || matches!(
-            err.error_type(),
-            Some("ROW_DOES_NOT_EXIST" | "MODEL_ID_NOT_FOUND" | "NOT_FOUND")
-        )
+    let names_other = err.message().is_some_and(|m| {
+        let m = m.to_ascii_lowercase();
+        m.contains("table") || m.contains("base")
+    });
+    err.error_type() == Some("MODEL_ID_NOT_FOUND") && !names_other
 }
 
 fn answer_count(expected: usize, ids: Vec<String>) -> Result<Vec<String>, SendError> {
@@ -63,6 +81,7 @@ fn answer_count(expected: usize, ids: Vec<String>) -> Result<Vec<String>, SendEr
         Err(SendError {
             rate_limited: false,
             retryable: true,
+            access_denied: false,
             detail: FailureDetail {
                 message: format!("Airtable answered {} records for {expected}", ids.len()),
                 ..Default::default()
@@ -98,17 +117,23 @@ impl RecordWriter for AirtableWriter {
         records: Vec<(String, Map<String, Value>)>,
     ) -> Result<Vec<String>, SendError> {
         let expected = records.len();
+        let ids: Vec<String> = records.iter().map(|(id, _)| id.clone()).collect();
         let updates: Vec<RecordUpdate> = records
             .into_iter()
             .map(|(id, fields)| RecordUpdate::new(id, Fields::from(fields)))
             .collect();
-        let records = self
+        match self
             .client
             .table(self.base_id.clone(), table)
             .update(&updates, UpdateMode::Merge, OPTIONS)
             .await
-            .map_err(|err| send_error(&err))?;
-        answer_count(expected, records.into_iter().map(|r| r.id).collect())
+        {
+            Ok(records) => answer_count(expected, records.into_iter().map(|r| r.id).collect()),
+            // The team deleted the record: a delete wins over a change, and
+            // the inbound sync brings the delete to the row.
+            Err(err) if ids.len() == 1 && is_missing_record(&err) => Ok(ids),
+            Err(err) => Err(send_error(&err)),
+        }
     }
 
     async fn delete(&self, table: &str, record_ids: Vec<String>) -> Result<Vec<String>, SendError> {

@@ -34,7 +34,12 @@ pub enum CellError {
 }
 
 /// Airtable record ids of linked rows, by (entity, row id).
+/// A linked row whose record the team deleted maps to [`DELETED_RECORD`]:
+/// the link is left out, as Airtable itself drops links to a deleted record.
 pub type LinkIds = HashMap<(String, Uuid), String>;
+
+/// The record id of a linked row whose record was deleted in Airtable.
+pub const DELETED_RECORD: &str = "";
 
 /// The Airtable fields of `row`, keyed by the mapping's field names (or ids),
 /// for every field that flows to Airtable. Empty values become `null` (or an
@@ -54,10 +59,10 @@ pub fn to_airtable_fields(
                     .get(&field.field)
                     .map(Vec::as_slice)
                     .unwrap_or_default();
-                let records = ids
-                    .iter()
-                    .map(|id| resolve(links, target, *id))
-                    .collect::<Result<Vec<Value>, CellError>>()?;
+                let mut records = Vec::new();
+                for id in ids {
+                    records.extend(resolve(links, target, *id)?);
+                }
                 Value::Array(records)
             }
             _ => {
@@ -71,14 +76,16 @@ pub fn to_airtable_fields(
     Ok(fields)
 }
 
-fn resolve(links: &LinkIds, entity: &str, row_id: Uuid) -> Result<Value, CellError> {
-    links
-        .get(&(entity.to_owned(), row_id))
-        .map(|rec| Value::String(rec.clone()))
-        .ok_or_else(|| CellError::MissingLink {
+/// The record of a linked row; `None` when the team deleted it.
+fn resolve(links: &LinkIds, entity: &str, row_id: Uuid) -> Result<Option<Value>, CellError> {
+    match links.get(&(entity.to_owned(), row_id)) {
+        Some(record) if record == DELETED_RECORD => Ok(None),
+        Some(record) => Ok(Some(Value::String(record.clone()))),
+        None => Err(CellError::MissingLink {
             entity: entity.to_owned(),
             row_id,
-        })
+        }),
+    }
 }
 
 fn unconvertible(field: &FieldMapping, column: &str, raw: &Value) -> CellError {
@@ -176,7 +183,7 @@ fn column_to_cell(
                 .and_then(|s| Uuid::parse_str(s).ok())
                 .ok_or_else(bad)?;
             let target = field.target.as_deref().unwrap_or_default();
-            Value::Array(vec![resolve(links, target, id)?])
+            Value::Array(resolve(links, target, id)?.into_iter().collect())
         }
         FieldKind::Links => return Err(bad()),
     })

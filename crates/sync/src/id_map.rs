@@ -93,11 +93,12 @@ pub async fn record_push(
 ) -> Result<()> {
     let hold_ms = i64::try_from(hold.as_millis()).unwrap_or(i64::MAX);
     sqlx::query(
-        "INSERT INTO airtable_id_map (entity, row_id, airtable_id, last_pushed_at, hold_until, synced_fields)
-         VALUES ($1, $2, $3, now(), now() + $4 * interval '1 millisecond', $5)
+        "INSERT INTO airtable_id_map (entity, row_id, airtable_id, last_pushed_at, hold_until, synced_fields, agreed_at)
+         VALUES ($1, $2, $3, now(), now() + $4 * interval '1 millisecond', $5, clock_timestamp())
          ON CONFLICT (entity, row_id) DO UPDATE
             SET airtable_id = EXCLUDED.airtable_id,
                 last_pushed_at = EXCLUDED.last_pushed_at,
+                agreed_at = EXCLUDED.agreed_at,
                 hold_until = EXCLUDED.hold_until,
                 synced_fields = CASE WHEN EXCLUDED.synced_fields IS NULL
                                      THEN airtable_id_map.synced_fields

@@ -14,6 +14,7 @@ pub mod outbox;
 pub mod rows;
 mod session_lock;
 pub mod status;
+pub mod versions;
 pub mod worker;
 
 /// Errors of the sync engine.

@@ -9,10 +9,13 @@ mod support;
 use std::time::{Duration, Instant};
 
 use airsync_sync::airtable_writer::AirtableWriter;
-use airsync_sync::conflicts;
-use airsync_sync::inbound::{ensure_webhook, poll_once, read_payloads_once, InboundContext};
-use airsync_sync::worker::Worker;
-use serde_json::json;
+use airsync_sync::inbound::{
+    ensure_webhook, poll_once, read_payloads_once, reconcile, InboundContext, ReconcileOptions,
+};
+use airsync_sync::outbox::FailureDetail;
+use airsync_sync::worker::{RecordWriter, SendError, Worker};
+use airsync_sync::{conflicts, dead_letters};
+use serde_json::{json, Map, Value};
 use support::{inbound_settings, Harness, Receiver, BASE};
 use uuid::Uuid;
 
@@ -379,4 +382,379 @@ async fn a_rename_by_the_team_before_the_pg_id_goes_back_is_not_overwritten() {
         .await
         .expect("row");
     assert_eq!(name, "New Name");
+}
+
+// The causes of lost edits and resurrected rows found when the app and the
+// team change the same records at once (docs/sync.md, "The sync model").
+// Each test below failed before its fix.
+
+/// A writer that forwards to Airtable, and on request runs an app write
+/// while the request is on its way, or loses the answer of a write that
+/// Airtable made (as a worker killed between the answer and its commit).
+struct Meddling {
+    inner: AirtableWriter,
+    pool: sqlx::PgPool,
+    during_send: std::sync::Mutex<Option<String>>,
+    lose_answers: std::sync::atomic::AtomicBool,
+}
+
+impl Meddling {
+    fn new(h: &Harness, ctx: &InboundContext) -> Meddling {
+        Meddling {
+            inner: AirtableWriter::new(ctx.client().clone(), BASE),
+            pool: h.pool().clone(),
+            during_send: std::sync::Mutex::new(None),
+            lose_answers: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    async fn meddle<T>(
+        &self,
+        sent: impl std::future::Future<Output = Result<T, SendError>>,
+    ) -> Result<T, SendError> {
+        let statement = self.during_send.lock().expect("lock").take();
+        if let Some(statement) = statement {
+            sqlx::query(&statement)
+                .execute(&self.pool)
+                .await
+                .expect("app write");
+        }
+        let answer = sent.await?;
+        if self.lose_answers.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(SendError {
+                rate_limited: false,
+                retryable: true,
+                access_denied: false,
+                detail: FailureDetail {
+                    message: "the answer was lost".into(),
+                    ..FailureDetail::default()
+                },
+            });
+        }
+        Ok(answer)
+    }
+}
+
+impl RecordWriter for Meddling {
+    async fn upsert(
+        &self,
+        table: &str,
+        merge_field: &str,
+        records: Vec<Map<String, Value>>,
+    ) -> Result<Vec<String>, SendError> {
+        self.meddle(self.inner.upsert(table, merge_field, records))
+            .await
+    }
+
+    async fn update(
+        &self,
+        table: &str,
+        records: Vec<(String, Map<String, Value>)>,
+    ) -> Result<Vec<String>, SendError> {
+        self.meddle(self.inner.update(table, records)).await
+    }
+
+    async fn delete(&self, table: &str, record_ids: Vec<String>) -> Result<Vec<String>, SendError> {
+        self.inner.delete(table, record_ids).await
+    }
+
+    async fn find(
+        &self,
+        table: &str,
+        field: &str,
+        values: Vec<String>,
+    ) -> Result<Vec<(String, String)>, SendError> {
+        self.inner.find(table, field, values).await
+    }
+}
+
+/// Cause 1: a push of a table the app owns sent every field, writing the
+/// row's older values over a team edit the inbound sync had not applied.
+#[tokio::test]
+async fn a_push_of_an_app_owned_row_leaves_a_team_edit_of_another_field_alone() {
+    let h = Harness::start().await;
+    let (ctx, _receiver) = Receiver::start(&h, inbound_settings()).await;
+    let worker = h.worker_sharing(&ctx);
+    let program = pushed_program(&h, &ctx, &worker).await;
+
+    update_program(&h, program.row, "name = 'Spring 2'").await;
+    h.update_as_user("Programs", &program.record, json!({"Notes": "Team"}));
+    // The worker pushes before the team's edit is read.
+    h.drain(&worker).await;
+    let cells = &h.record_of("Programs", program.row)["fields"];
+    assert_eq!(cells["Name"], json!("Spring 2"));
+    assert_eq!(
+        cells["Notes"],
+        json!("Team"),
+        "the push overwrote the team's notes"
+    );
+    settle(&h, &ctx, &worker).await;
+    assert_eq!(
+        program_row(&h, program.row).await,
+        ("Spring 2".to_owned(), "Team".to_owned())
+    );
+}
+
+/// Cause 2: a listing read before a push was applied after it, and its
+/// older value won over the app's, as if the team had changed it.
+#[tokio::test]
+async fn a_listing_read_before_a_push_does_not_undo_it() {
+    let h = Harness::start().await;
+    let (ctx, _receiver) = Receiver::start(&h, inbound_settings()).await;
+    let worker = h.worker_sharing(&ctx);
+    let program = pushed_program(&h, &ctx, &worker).await;
+    // The team links goals PostgreSQL does not know yet: applying the
+    // program's page first reads each of them, which keeps the page waiting.
+    let goals: Vec<String> = (0..4)
+        .map(|i| h.create_as_user("Goals", json!({"Name": format!("New goal {i}")})))
+        .collect();
+    h.update_as_user("Programs", &program.record, json!({"Goals": goals}));
+    h.emulator.set_latency_ms(Some(300..=300));
+    let reconciling = {
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            let options = ReconcileOptions {
+                table: Some("program".into()),
+                force: false,
+            };
+            reconcile(&ctx, &options).await
+        })
+    };
+    // While the reconcile reads the linked goals, the app changes the notes
+    // and the worker pushes them.
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    update_program(&h, program.row, "notes = 'App'").await;
+    h.drain(&worker).await;
+    reconciling.await.expect("task").expect("reconcile");
+    h.emulator.set_latency_ms(None);
+    settle(&h, &ctx, &worker).await;
+    assert_eq!(program_row(&h, program.row).await.1, "App");
+    assert_eq!(
+        h.record_of("Programs", program.row)["fields"]["Notes"],
+        json!("App")
+    );
+}
+
+/// Cause 3: an inbound write moved the row's `updated_at` to the inbound
+/// transaction's time, so a later team edit in the same page of payloads
+/// lost to an earlier app change.
+#[tokio::test]
+async fn a_later_team_edit_in_the_same_page_wins_over_an_earlier_app_change() {
+    let h = Harness::start().await;
+    let (ctx, _receiver) = Receiver::start(&h, inbound_settings()).await;
+    let worker = h.worker_sharing(&ctx);
+    let program = pushed_program(&h, &ctx, &worker).await;
+
+    update_program(&h, program.row, "notes = 'App'").await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    h.update_as_user("Programs", &program.record, json!({"Name": "Team name"}));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    h.update_as_user("Programs", &program.record, json!({"Notes": "Team"}));
+    // Both payloads in one page, before the worker runs.
+    read_payloads_once(&ctx).await.expect("read");
+    settle(&h, &ctx, &worker).await;
+    assert_eq!(
+        program_row(&h, program.row).await,
+        ("Team name".to_owned(), "Team".to_owned())
+    );
+    assert_eq!(
+        h.record_of("Programs", program.row)["fields"]["Notes"],
+        json!("Team")
+    );
+}
+
+/// Cause 4: the echo of a push whose answer was lost was judged by its
+/// time: it reached Airtable after the app's next change, and won over it.
+#[tokio::test]
+async fn the_echo_of_a_push_whose_answer_was_lost_is_known_by_its_content() {
+    let h = Harness::start().await;
+    let (ctx, _receiver) = Receiver::start(&h, inbound_settings()).await;
+    let worker = h.worker_sharing(&ctx);
+    let program = pushed_program(&h, &ctx, &worker).await;
+
+    let writer = Meddling::new(&h, &ctx);
+    // The app changes the notes again while the push of its first change
+    // is on its way; the push's answer is lost.
+    *writer.during_send.lock().expect("lock") = Some(format!(
+        "UPDATE programs_pg SET notes = 'App 2' WHERE id = '{}'",
+        program.row
+    ));
+    writer
+        .lose_answers
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let meddling = Worker::new(h.pool().clone(), h.mapping.clone(), writer, h.settings());
+    update_program(&h, program.row, "notes = 'App'").await;
+    // The record was just pushed: its next push waits for the hold.
+    tokio::time::sleep(h.settings().hold_after_push).await;
+    meddling.run_once().await.expect("worker step");
+    assert_eq!(
+        h.record_of("Programs", program.row)["fields"]["Notes"],
+        json!("App"),
+        "the push reached Airtable"
+    );
+    // The echo is read before any worker runs again.
+    read_payloads_once(&ctx).await.expect("read");
+    settle(&h, &ctx, &worker).await;
+    assert_eq!(program_row(&h, program.row).await.1, "App 2");
+    assert_eq!(
+        h.record_of("Programs", program.row)["fields"]["Notes"],
+        json!("App 2")
+    );
+}
+
+/// Cause 5: a create whose answer was lost, put back with no attempt (here
+/// by a dead-letter replay), left a record that the next listing turned
+/// back into the row the app had deleted.
+#[tokio::test]
+async fn a_row_the_app_deleted_does_not_come_back_from_an_orphaned_record() {
+    let h = Harness::start().await;
+    let (ctx, _receiver) = Receiver::start(&h, inbound_settings()).await;
+    let worker = h.worker_sharing(&ctx);
+    ensure_webhook(&ctx).await.expect("webhook");
+    let writer = Meddling::new(&h, &ctx);
+    writer
+        .lose_answers
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let mut settings = h.settings();
+    settings.max_attempts = 1;
+    let lossy = Worker::new(h.pool().clone(), h.mapping.clone(), writer, settings);
+
+    let row = h.insert_user("gone@example.com").await;
+    lossy.run_once().await.expect("worker step");
+    assert_eq!(h.records("Users").len(), 1, "the create reached Airtable");
+    assert_eq!(h.dead_letters().await, 1);
+    sqlx::query("DELETE FROM users_pg WHERE id = $1")
+        .bind(row)
+        .execute(h.pool())
+        .await
+        .expect("delete");
+    dead_letters::replay(h.pool(), None).await.expect("replay");
+    h.drain(&worker).await;
+    let options = ReconcileOptions {
+        table: Some("user".into()),
+        force: false,
+    };
+    reconcile(&ctx, &options).await.expect("reconcile");
+    settle(&h, &ctx, &worker).await;
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM users_pg")
+        .fetch_one(h.pool())
+        .await
+        .expect("count");
+    assert_eq!(rows, 0, "the deleted row came back");
+    assert!(
+        h.records("Users").is_empty(),
+        "the orphaned record was kept"
+    );
+}
+
+/// Cause 6: after the team deleted a company (policy `deactivate`), every
+/// push of a row linking to it ended in the dead-letter queue.
+#[tokio::test]
+async fn a_link_to_a_row_whose_record_the_team_deleted_is_left_out_of_pushes() {
+    let h = Harness::start().await;
+    let (ctx, _receiver) = Receiver::start(&h, inbound_settings()).await;
+    let mut settings = h.settings();
+    settings.max_attempts = 3;
+    let worker = Worker::new(
+        h.pool().clone(),
+        h.mapping.clone(),
+        AirtableWriter::new(ctx.client().clone(), BASE),
+        settings,
+    );
+    let r = h.seed_reference().await;
+    ensure_webhook(&ctx).await.expect("webhook");
+    let company = h.record_id("company", r.company).await;
+    h.delete_as_user("Companies", &company);
+    read_payloads_once(&ctx).await.expect("read");
+    let active: bool = sqlx::query_scalar("SELECT active FROM companies_pg WHERE id = $1")
+        .bind(r.company)
+        .fetch_one(h.pool())
+        .await
+        .expect("company");
+    assert!(!active, "the company was deactivated");
+
+    // The app still links the company's row (an account made with its code).
+    let user = h.insert_user("linked@example.com").await;
+    sqlx::query("UPDATE users_pg SET company_id = $2 WHERE id = $1")
+        .bind(user)
+        .bind(r.company)
+        .execute(h.pool())
+        .await
+        .expect("link company");
+    settle(&h, &ctx, &worker).await;
+    assert_eq!(h.dead_letters().await, 0);
+    let cells = &h.record_of("Users", user)["fields"];
+    assert_eq!(cells["Email"], json!("linked@example.com"));
+    assert!(cells.get("Company").is_none(), "{cells}");
+}
+
+/// Cause 7: a webhook recreated after it expired was deleted with its
+/// unread payloads; the poll over the gap cannot see deletes, so a record
+/// the team deleted kept its row.
+#[tokio::test]
+async fn a_delete_in_the_unread_payloads_of_an_expired_webhook_is_applied() {
+    let h = Harness::start().await;
+    let (ctx, _receiver) = Receiver::start(&h, inbound_settings()).await;
+    let worker = h.worker_sharing(&ctx);
+    let program = pushed_program(&h, &ctx, &worker).await;
+
+    // Nobody refreshes the webhook; the team deletes the program near the
+    // end of its seven days, and it expires before its payloads are read
+    // (they stay readable for seven days).
+    h.emulator
+        .advance_clock(Duration::from_secs(6 * 24 * 3600 + 12 * 3600));
+    h.delete_as_user("Programs", &program.record);
+    h.emulator.advance_clock(Duration::from_secs(24 * 3600));
+    let action = ensure_webhook(&ctx).await.expect("webhook");
+    assert!(
+        matches!(action, airsync_sync::inbound::WebhookAction::Created { .. }),
+        "{action:?}"
+    );
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM programs_pg")
+        .fetch_one(h.pool())
+        .await
+        .expect("count");
+    assert_eq!(rows, 0, "the team's delete was lost with the old webhook");
+}
+
+/// Cause 8: Airtable refusing the token (401) was taken as a refusal of
+/// each record, and moved every event to the dead-letter queue.
+#[tokio::test]
+async fn a_refused_token_holds_the_events_instead_of_dead_lettering_them() {
+    let h = Harness::start().await;
+    let config = airsync_airtable::ClientConfig::new("patREVOKEDREVOKED.0123456789")
+        .with_api_url(&h.emulator.url())
+        .expect("emulator URL");
+    let revoked = airsync_airtable::AirtableClient::new(config).expect("client");
+    let refused = Worker::new(
+        h.pool().clone(),
+        h.mapping.clone(),
+        AirtableWriter::new(revoked, BASE),
+        h.settings(),
+    );
+    let row = h.insert_user("waiting@example.com").await;
+    refused.run_once().await.expect("worker step");
+    assert_eq!(
+        h.dead_letters().await,
+        0,
+        "a record was blamed for the token"
+    );
+    let (state, attempts): (String, i32) =
+        sqlx::query_as("SELECT state, attempts FROM sync_outbox WHERE row_id = $1")
+            .bind(row)
+            .fetch_one(h.pool())
+            .await
+            .expect("the event waits");
+    assert_eq!((state.as_str(), attempts), ("pending", 0));
+
+    // Once the token is fixed, the change goes out.
+    sqlx::query("UPDATE sync_outbox SET next_attempt_at = now()")
+        .execute(h.pool())
+        .await
+        .expect("due now");
+    h.drain(&h.worker()).await;
+    assert_eq!(
+        h.record_of("Users", row)["fields"]["Email"],
+        json!("waiting@example.com")
+    );
 }

@@ -54,9 +54,6 @@ pub struct InboundSettings {
     pub max_delete_share: f64,
     /// ...once it would delete more than this many rows.
     pub max_unguarded_deletes: u64,
-    /// How long a payload written by our own push waits for the worker to
-    /// record that push before it is applied anyway.
-    pub push_wait: Duration,
     /// How often records that could not be applied yet are tried again.
     pub deferred_retry_interval: Duration,
     /// Print a progress line on standard error during a reconcile.
@@ -79,7 +76,6 @@ impl Default for InboundSettings {
             reconcile_interval: Duration::from_secs(24 * 3600),
             max_delete_share: 0.1,
             max_unguarded_deletes: 10,
-            push_wait: Duration::from_secs(10),
             deferred_retry_interval: Duration::from_secs(30),
             progress: false,
         }
@@ -119,6 +115,7 @@ struct Inner {
     settings: InboundSettings,
     metrics: Arc<InboundMetrics>,
     wake: Notify,
+    wake_reconcile: Notify,
     schema: RwLock<Option<Arc<ResolvedBase>>>,
 }
 
@@ -140,6 +137,7 @@ impl InboundContext {
                 settings,
                 metrics: Arc::new(InboundMetrics::default()),
                 wake: Notify::new(),
+                wake_reconcile: Notify::new(),
                 schema: RwLock::new(None),
             }),
         }
@@ -183,6 +181,16 @@ impl InboundContext {
 
     pub(crate) async fn woken(&self) {
         self.inner.wake.notified().await;
+    }
+
+    /// Wakes the scheduled reconcile to look at its due time again (a
+    /// webhook gap whose deletes no poll can see made it due).
+    pub(crate) fn wake_reconciler(&self) {
+        self.inner.wake_reconcile.notify_one();
+    }
+
+    pub(crate) async fn reconciler_woken(&self) {
+        self.inner.wake_reconcile.notified().await;
     }
 
     /// The base's tables and fields as the mapping uses them, read once and

@@ -3,6 +3,7 @@
 //! `sync_inbound_deferred` and are tried again by reading them afresh from
 //! Airtable, with a growing pause, until they apply or are deleted.
 
+use chrono::Utc;
 use std::collections::BTreeMap;
 
 use airsync_airtable::GetOptions;
@@ -100,8 +101,9 @@ pub async fn retry_deferred(ctx: &InboundContext) -> Result<DeferredReport> {
         let mut gone = Vec::new();
         for record in &records {
             report.tried += 1;
+            let read_at = Utc::now();
             match table.get(record, &options).await {
-                Ok(found) => observations.push(from_record(entity, &found)),
+                Ok(found) => observations.push(from_record(entity, &found, read_at)),
                 Err(err) if matches!(err.status(), Some(404)) => gone.push(record.as_str()),
                 Err(err) => return Err(err.into()),
             }

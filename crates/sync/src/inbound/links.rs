@@ -5,6 +5,7 @@
 //! Airtable no longer has is left out of the link, as Airtable itself does;
 //! one that cannot be read now leaves its dependents set aside to try again.
 
+use chrono::Utc;
 use std::collections::{HashMap, HashSet};
 
 use airsync_airtable::GetOptions;
@@ -75,6 +76,7 @@ pub(crate) async fn prefetch_links(
             };
             present.insert((target.clone(), record.clone()));
             out.fetched += 1;
+            let read_at = Utc::now();
             let found = ctx
                 .client()
                 .table(ctx.base_id(), entity.table_id.as_str())
@@ -82,7 +84,7 @@ pub(crate) async fn prefetch_links(
                 .await;
             match found {
                 Ok(found) => {
-                    let observation = from_record(entity, &found);
+                    let observation = from_record(entity, &found, read_at);
                     for (t, r) in observation.linked_records(entity) {
                         next.push((t.to_owned(), r));
                     }

@@ -1,23 +1,27 @@
-//! The per-field three-way merge of DESIGN.md's "Conflicts".
+//! The per-field merge of docs/sync.md's "The sync model": per field, the
+//! later change wins.
 //!
-//! Three values meet for each field: Airtable's (`theirs`), the row's
-//! (`ours`) and the value last agreed between both sides (`base`, from
-//! `airtable_id_map.synced_fields`: what the worker last pushed or the
-//! inbound sync last applied). A field that differs from the base on one
-//! side only was changed on that side, which wins. A field changed on both
-//! sides is a conflict: Airtable wins for reference data (owner `airtable`)
-//! and for `from_airtable` fields; otherwise the later change wins, judged
-//! by Airtable's change time against the row's `updated_at`, and a tie goes
-//! to PostgreSQL, the primary store. When PostgreSQL wins, its value is
-//! pushed again.
+//! Each side's value of a field carries the time it was made: the row's from
+//! `sync_row_version.changed_at` (the app's write, or Airtable's change time
+//! when the inbound sync took it), Airtable's from the payload's time or,
+//! for a listing, `LAST_MODIFIED_TIME()` of the field. A value Airtable
+//! shows that one of our pushes sent (`sync_row_version.sent`) is our own
+//! push, an echo: it carries the time of the value it sent, not the time it
+//! reached Airtable. The later of the two times wins; a tie goes to
+//! PostgreSQL, the primary store. Reference data (owner `airtable`) and
+//! `from_airtable` fields take Airtable's value.
 //!
-//! One case needs more than three values. The worker pushes every field of
-//! a row, so a push overwrites whatever Airtable held, including a person's
-//! edit made a moment before it. A payload older than the record's last push
-//! (`at <= last_pushed_at`) therefore does not show what Airtable holds now,
-//! and the base already is what that push sent: its changes are judged as
-//! conflicts by time, and a value taken from it is pushed back, because
-//! Airtable lost it to our push.
+//! The value last agreed (`base`, `airtable_id_map.synced_fields`) saves a
+//! listing the question of times: a field that differs from it on one side
+//! only was changed on that side. It also tells the worker what Airtable
+//! holds, so that a push sends only the fields that differ.
+//!
+//! A payload may be older than a push that left after it (a push of the
+//! field sent less than [`flight_margin`] before the payload's time, or
+//! later): Airtable may hold that push's value now. Taking the payload's
+//! value then keeps the base at what was pushed, so the value is sent back.
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -25,6 +29,7 @@ use serde_json::{Map, Value};
 use super::observe::Observation;
 use super::schema::ResolvedEntity;
 use crate::mapping::{Direction, FieldKind, Owner};
+use crate::versions::{self, RowVersions};
 
 /// Whether and how PostgreSQL's state must be sent to Airtable after the
 /// merge.
@@ -66,10 +71,10 @@ pub(crate) struct MergeOutcome {
     pub synced: Map<String, Value>,
     pub push: Push,
     pub conflicts: Vec<Conflict>,
-    /// Ids of the fields of conflicts that need Airtable's change time, which
-    /// the observation lacks (a listing): the caller asks Airtable and merges
-    /// again.
-    pub needs_time: Vec<String>,
+    /// Fields of conflicts that need Airtable's change time, which the
+    /// observation lacks (a listing), by field id, with the row's time of
+    /// the field: the caller asks Airtable and merges again.
+    pub needs_time: Vec<(String, DateTime<Utc>)>,
 }
 
 /// The row's side of a merge.
@@ -78,18 +83,21 @@ pub(crate) struct RowSide<'a> {
     pub ours: &'a Map<String, Value>,
     /// `synced_fields`, as stored (`None`: never agreed).
     pub base: Option<&'a Map<String, Value>>,
+    /// When the row's values were made, and what was sent of them.
+    pub versions: &'a RowVersions,
+    /// The row's `updated_at`: the time of a value made before change
+    /// times were kept.
     pub updated_at: DateTime<Utc>,
-    pub last_pushed_at: Option<DateTime<Utc>>,
 }
 
 /// Merges Airtable's observation of a record into its existing row.
-/// `airtable_later` answers, for a listing, whether Airtable's change of the
-/// conflicting fields is later than the row's `updated_at`.
+/// `airtable_later` answers, for a listing, whether Airtable's change of a
+/// field (by field id) is later than the row's.
 pub(crate) fn merge_record(
     entity: &ResolvedEntity,
     observation: &Observation,
     row: &RowSide<'_>,
-    airtable_later: Option<bool>,
+    airtable_later: Option<&HashMap<String, bool>>,
 ) -> MergeOutcome {
     let mut out = MergeOutcome::default();
     let outbound = entity.mapping.syncs_outbound();
@@ -100,10 +108,6 @@ pub(crate) fn merge_record(
         }
         let theirs = observation.cell(entity, key);
         let ours = row.ours.get(key).cloned().unwrap_or(Value::Null);
-        let base = row
-            .base
-            .and_then(|b| b.get(key))
-            .map(|v| field.airtable_value(Some(v)));
         if field.kind() == FieldKind::PgId {
             // The row's id never changes; Airtable gets it back if it lost it.
             if theirs != ours && outbound {
@@ -112,104 +116,148 @@ pub(crate) fn merge_record(
             out.synced.insert(key.to_owned(), theirs);
             continue;
         }
-        let pushed_after = outbound
-            && field.mapping.flows_to_airtable()
-            && observation
-                .at
-                .zip(row.last_pushed_at)
-                .is_some_and(|(at, pushed)| at <= pushed);
-        if theirs == ours {
-            if !pushed_after {
-                out.synced.insert(key.to_owned(), theirs);
-            }
-            continue;
-        }
         let airtable_owns = entity.mapping.owner == Owner::Airtable
-            || field.mapping.direction == Direction::FromAirtable;
+            || field.mapping.direction == Direction::FromAirtable
+            || !outbound;
+        let base = row
+            .base
+            .and_then(|b| b.get(key))
+            .map(|v| field.airtable_value(Some(v)));
+        let sent = if outbound && field.mapping.flows_to_airtable() {
+            row.versions.sent(key)
+        } else {
+            &[]
+        };
+        // Whether a push of this field may have reached Airtable after the
+        // payload's change, so that Airtable may hold that push's value now.
+        let pushed_after = observation.at.is_some_and(|at| {
+            sent.last()
+                .is_some_and(|s| s.sent >= at - versions::flight_margin())
+        });
+        let decide = Decision {
+            index,
+            key,
+            theirs: &theirs,
+            pushed_after,
+            listing: observation.at.is_none(),
+        };
+        if theirs == ours {
+            decide.agree(&mut out);
+            continue;
+        }
         if airtable_owns {
-            out.take.push(index);
-            out.synced.insert(key.to_owned(), theirs);
+            decide.take(&mut out);
             continue;
         }
-        if pushed_after {
-            if base.as_ref() == Some(&theirs) {
-                // Our later push sent this very value; the row moved on since.
-                out.push = out.push.max(Push::Always);
-                continue;
-            }
-            match later_side(observation, row, airtable_later) {
-                None => out.needs_time.push(field.id.clone()),
-                Some(Winner::Airtable) => {
-                    // Airtable lost this value to our push: send it back.
-                    out.take.push(index);
-                    out.push = out.push.max(Push::Always);
-                    out.conflicts
-                        .push(conflict(key, Winner::Airtable, theirs, ours));
-                }
-                Some(Winner::Postgres) => {
-                    out.push = out.push.max(Push::Always);
-                    out.conflicts
-                        .push(conflict(key, Winner::Postgres, theirs, ours));
-                }
+        let ours_at = row
+            .versions
+            .changed_at(&field.mapping)
+            .unwrap_or(row.updated_at);
+        // Airtable shows a value one of our pushes sent: its time is the
+        // time of that value.
+        let echo = sent
+            .iter()
+            .rev()
+            .find(|s| field.airtable_value(Some(&s.v)) == theirs);
+        if let Some(echo) = echo {
+            if echo.at > ours_at {
+                decide.take(&mut out);
+            } else {
+                decide.keep_ours(&mut out, true);
             }
             continue;
         }
-        match base {
-            Some(base) if base == theirs => {
-                // Only PostgreSQL changed: its event carries the change.
-                out.push = out.push.max(Push::IfNoEvent);
-            }
-            Some(base) if base == ours => {
-                out.take.push(index);
-                out.synced.insert(key.to_owned(), theirs);
-            }
-            _ => match later_side(observation, row, airtable_later) {
-                None => out.needs_time.push(field.id.clone()),
-                Some(Winner::Airtable) => {
-                    out.take.push(index);
-                    out.synced.insert(key.to_owned(), theirs.clone());
-                    out.conflicts
-                        .push(conflict(key, Winner::Airtable, theirs, ours));
-                }
-                Some(Winner::Postgres) => {
-                    // Airtable keeps its value until the push lands: that is
-                    // what both sides last saw of it.
-                    out.synced.insert(key.to_owned(), theirs.clone());
-                    out.push = out.push.max(Push::Always);
-                    out.conflicts
-                        .push(conflict(key, Winner::Postgres, theirs, ours));
+        let changed_here = base.as_ref() != Some(&ours);
+        let changed_there = base.as_ref() != Some(&theirs);
+        let airtable_wins = match observation.at {
+            Some(at) => at > ours_at,
+            // A listing: a field changed on one side only needs no time.
+            None if !changed_there => false,
+            None if !changed_here => true,
+            None => match airtable_later.and_then(|a| a.get(&field.id)) {
+                Some(later) => *later,
+                None => {
+                    out.needs_time.push((field.id.clone(), ours_at));
+                    continue;
                 }
             },
+        };
+        // Both sides changed the field: the row since the last agreement,
+        // or a push of it that may have reached Airtable after this change.
+        let both = changed_there && (changed_here || pushed_after);
+        match (airtable_wins, both) {
+            (true, conflict) => {
+                decide.take(&mut out);
+                if conflict {
+                    out.conflicts
+                        .push(conflict_of(key, Winner::Airtable, theirs, ours));
+                }
+            }
+            (false, conflict) => {
+                decide.keep_ours(&mut out, changed_there);
+                if conflict {
+                    out.conflicts
+                        .push(conflict_of(key, Winner::Postgres, theirs, ours));
+                }
+            }
         }
     }
     out
 }
 
-fn conflict(field: &str, winner: Winner, airtable: Value, postgres: Value) -> Conflict {
+/// One field's outcome.
+struct Decision<'a> {
+    index: usize,
+    key: &'a str,
+    theirs: &'a Value,
+    pushed_after: bool,
+    listing: bool,
+}
+
+impl Decision<'_> {
+    /// Both sides hold the same value: it is agreed, unless a later push
+    /// may have changed Airtable's since.
+    fn agree(&self, out: &mut MergeOutcome) {
+        if !self.pushed_after {
+            out.synced.insert(self.key.to_owned(), self.theirs.clone());
+        }
+    }
+
+    /// Airtable's value wins. When a later push may have overwritten it in
+    /// Airtable, the base stays what was pushed, and the push that follows
+    /// sends the value back.
+    fn take(&self, out: &mut MergeOutcome) {
+        out.take.push(self.index);
+        if self.pushed_after {
+            out.push = out.push.max(Push::Always);
+        } else {
+            out.synced.insert(self.key.to_owned(), self.theirs.clone());
+        }
+    }
+
+    /// The row's value wins. When Airtable still holds the value last
+    /// agreed, the row's own outbox event carries the change (one is
+    /// enqueued only if none exists); otherwise Airtable holds something
+    /// else (what it showed, or a push's value) and the row's value is sent.
+    fn keep_ours(&self, out: &mut MergeOutcome, airtable_changed: bool) {
+        if !airtable_changed {
+            out.push = out.push.max(Push::IfNoEvent);
+            return;
+        }
+        if !self.pushed_after || self.listing {
+            out.synced.insert(self.key.to_owned(), self.theirs.clone());
+        }
+        out.push = out.push.max(Push::Always);
+    }
+}
+
+fn conflict_of(field: &str, winner: Winner, airtable: Value, postgres: Value) -> Conflict {
     Conflict {
         field: field.to_owned(),
         winner,
         airtable,
         postgres,
     }
-}
-
-/// Which change is later: Airtable's (the payload's time, or the answer for
-/// a listing) or the row's. A tie goes to PostgreSQL, the primary store.
-fn later_side(
-    observation: &Observation,
-    row: &RowSide<'_>,
-    airtable_later: Option<bool>,
-) -> Option<Winner> {
-    let airtable = match observation.at {
-        Some(at) => at > row.updated_at,
-        None => airtable_later?,
-    };
-    Some(if airtable {
-        Winner::Airtable
-    } else {
-        Winner::Postgres
-    })
 }
 
 #[cfg(test)]

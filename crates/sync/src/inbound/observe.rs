@@ -26,6 +26,10 @@ pub(crate) struct Observation {
     /// When the record was created in Airtable, where the observation says
     /// (a listing's `createdTime`, a created record's in a payload).
     pub created_at: Option<DateTime<Utc>>,
+    /// For a listing or a get: when its request left. Airtable's state it
+    /// shows is at least that recent, and may be older than anything the
+    /// two sides agreed on after it.
+    pub read_at: Option<DateTime<Utc>>,
 }
 
 impl Observation {
@@ -84,14 +88,20 @@ fn canonical_cells(entity: &ResolvedEntity, cells: &Map<String, Value>) -> Map<S
     out
 }
 
-/// A record from a listing or a get: the whole record, as it is now.
-pub(crate) fn from_record(entity: &ResolvedEntity, record: &Record) -> Observation {
+/// A record from a listing or a get whose request left at `read_at`: the
+/// whole record, as it was then.
+pub(crate) fn from_record(
+    entity: &ResolvedEntity,
+    record: &Record,
+    read_at: DateTime<Utc>,
+) -> Observation {
     Observation {
         record_id: record.id.clone(),
         cells: canonical_cells(entity, record.fields.as_map()),
         changed: None,
         at: None,
         created_at: Some(record.created_time),
+        read_at: Some(read_at),
     }
 }
 
@@ -116,6 +126,7 @@ pub(crate) fn from_payload(base: &ResolvedBase, payload: &WebhookPayload) -> Vec
                     changed: None,
                     at,
                     created_at: created.created_time.or(at),
+                    read_at: None,
                 }),
             ));
         }
@@ -144,6 +155,7 @@ pub(crate) fn from_payload(base: &ResolvedBase, payload: &WebhookPayload) -> Vec
                     changed: Some(reported),
                     at,
                     created_at: None,
+                    read_at: None,
                 }),
             ));
         }

@@ -40,6 +40,7 @@ pub(crate) async fn catch_up(ctx: &InboundContext, from: DateTime<Utc>) -> Resul
 async fn poll_all(ctx: &InboundContext, floor: Option<DateTime<Utc>>) -> Result<PollReport> {
     let base = ctx.schema().await?;
     let mut report = PollReport::default();
+    crate::versions::prune_tombstones(ctx.pool()).await?;
     for entity in &base.entities {
         report.records += poll_table(ctx, &base, entity, floor).await?;
         report.tables += 1;
@@ -76,12 +77,16 @@ async fn poll_table(
         .table(ctx.base_id(), entity.table_id.as_str())
         .pages(options);
     let mut records = 0;
-    while let Some(page) = pages.try_next().await? {
+    loop {
+        let read_at = Utc::now();
+        let Some(page) = pages.try_next().await? else {
+            break;
+        };
         records += page.records.len() as u64;
         let observations = page
             .records
             .iter()
-            .map(|r| from_record(entity, r))
+            .map(|r| from_record(entity, r, read_at))
             .collect();
         apply_listing(ctx, base, entity, observations, true).await?;
     }

@@ -5,12 +5,10 @@
 //! so a lost ping delays a change by seconds, not forever.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
 
-use airsync_airtable::{ChangeSource, PayloadPage, WebhookPayload};
+use airsync_airtable::{PayloadPage, WebhookPayload};
 use chrono::Utc;
 use futures_util::TryStreamExt;
-use uuid::Uuid;
 
 use super::apply::{apply_deletes, apply_upserts, begin_inbound, BatchInput, Counts, Mode};
 use super::checkpoint::{self, WebhookCheckpoint};
@@ -128,7 +126,6 @@ async fn apply_page(
         .iter()
         .map(|p| (*p, from_payload(base, p)))
         .collect();
-    wait_for_our_pushes(ctx, base, &changes).await?;
     let batch: Vec<(usize, &Observation)> = changes
         .iter()
         .flat_map(|(_, c)| c.iter())
@@ -195,7 +192,13 @@ async fn apply_page(
         }
     }
     current.cursor = next;
-    current.last_read_at = Some(Utc::now());
+    // The newest change read, not the time of reading: a recreated
+    // webhook's catch-up starts from it.
+    current.last_read_at = payloads
+        .iter()
+        .filter_map(|p| p.timestamp)
+        .max()
+        .or(current.last_read_at);
     current.broken = broken;
     checkpoint::store(&mut *tx, &name, &current).await?;
     tx.commit().await?;
@@ -203,66 +206,4 @@ async fn apply_page(
     counts.payloads_applied += payloads.len() as u64;
     ctx.metrics().add(&counts);
     Ok(Some((next, payloads.len() as u64, broken)))
-}
-
-/// A payload of our own push (source `publicApi`) must be judged against
-/// the `synced_fields` that push recorded; while the worker has not yet
-/// committed it (its event is still leased), wait a moment.
-async fn wait_for_our_pushes(
-    ctx: &InboundContext,
-    base: &ResolvedBase,
-    changes: &[(&WebhookPayload, Vec<(usize, Change)>)],
-) -> Result<()> {
-    let mut records = Vec::new();
-    let mut rows: Vec<Uuid> = Vec::new();
-    for (payload, payload_changes) in changes {
-        let ours = payload
-            .action_metadata
-            .as_ref()
-            .is_some_and(|m| m.source == ChangeSource::PublicApi);
-        if !ours {
-            continue;
-        }
-        for (position, change) in payload_changes {
-            match change {
-                Change::Upsert(o) => {
-                    records.push(o.record_id.clone());
-                    let pg_id = base
-                        .entities
-                        .get(*position)
-                        .and_then(|e| e.pg_id().map(|f| o.cell(e, f.key())));
-                    if let Some(id) = pg_id.as_ref().and_then(|v| v.as_str()) {
-                        rows.extend(Uuid::parse_str(id).ok());
-                    }
-                }
-                Change::Delete(id) => records.push(id.clone()),
-            }
-        }
-    }
-    if records.is_empty() {
-        return Ok(());
-    }
-    let mapped: Vec<Uuid> =
-        sqlx::query_scalar("SELECT row_id FROM airtable_id_map WHERE airtable_id = ANY($1)")
-            .bind(&records)
-            .fetch_all(ctx.pool())
-            .await?;
-    rows.extend(mapped);
-    let deadline = Instant::now() + ctx.settings().push_wait;
-    loop {
-        let in_flight: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM sync_outbox WHERE state = 'leased' AND row_id = ANY($1))",
-        )
-        .bind(&rows)
-        .fetch_one(ctx.pool())
-        .await?;
-        if !in_flight {
-            return Ok(());
-        }
-        if Instant::now() >= deadline {
-            tracing::warn!("a push is still in flight; applying its payload anyway");
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
 }

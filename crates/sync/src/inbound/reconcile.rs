@@ -139,17 +139,19 @@ async fn reconcile_table(
     // Pages are read ahead while the previous one is applied, so the read
     // pace (Airtable's 5 requests/s) is the only limit; the channel keeps
     // at most two pages in memory.
-    let (sender, mut receiver) = tokio::sync::mpsc::channel::<airsync_airtable::Result<Page>>(2);
+    type Read = (chrono::DateTime<Utc>, airsync_airtable::Result<Page>);
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Read>(2);
     let mut pages = ctx
         .client()
         .table(ctx.base_id(), entity.table_id.as_str())
         .pages(ListOptions::new().fields(entity.field_ids()).by_field_id());
     let reader = tokio::spawn(async move {
         loop {
+            let read_at = Utc::now();
             let next = pages.try_next().await.transpose();
             let Some(next) = next else { break };
             let failed = next.is_err();
-            if sender.send(next).await.is_err() || failed {
+            if sender.send((read_at, next)).await.is_err() || failed {
                 break;
             }
         }
@@ -157,7 +159,7 @@ async fn reconcile_table(
     let progress = ctx.settings().progress && std::io::stderr().is_terminal();
     let mut seen: HashSet<String> = HashSet::new();
     let mut counts = Counts::default();
-    while let Some(page) = receiver.recv().await {
+    while let Some((read_at, page)) = receiver.recv().await {
         let page = page?;
         out.records += page.records.len() as u64;
         metrics.reconcile_records_seen(entity.name(), page.records.len() as u64);
@@ -165,7 +167,7 @@ async fn reconcile_table(
         let observations = page
             .records
             .iter()
-            .map(|r| from_record(entity, r))
+            .map(|r| from_record(entity, r, read_at))
             .collect();
         let page_counts =
             apply_listing(ctx, base, entity, observations, measures_provisioning).await?;

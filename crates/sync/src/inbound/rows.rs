@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::mapping::{EntityMapping, FieldKind};
 use crate::rows::{quote_ident, RowState};
+use crate::versions::{self, RowVersions};
 use crate::Result;
 
 /// A row as it is now, and when it last changed.
@@ -17,6 +18,8 @@ use crate::Result;
 pub(crate) struct LockedRow {
     pub state: RowState,
     pub updated_at: DateTime<Utc>,
+    /// When its values were made, and what was sent of them.
+    pub versions: RowVersions,
 }
 
 /// The rows `ids` of `entity` with their links, locked `FOR UPDATE` (in id
@@ -49,10 +52,23 @@ pub(crate) async fn lock_rows(
                 columns,
                 links: HashMap::new(),
             };
-            (id, LockedRow { state, updated_at })
+            let versions = RowVersions::default();
+            (
+                id,
+                LockedRow {
+                    state,
+                    updated_at,
+                    versions,
+                },
+            )
         })
         .collect();
     let present: Vec<Uuid> = out.keys().copied().collect();
+    for (id, found) in versions::load(&mut *conn, &entity.name, &present).await? {
+        if let Some(row) = out.get_mut(&id) {
+            row.versions = found;
+        }
+    }
     for field in entity.fields.iter().filter(|f| f.kind == FieldKind::Links) {
         let Some(join) = &field.join else { continue };
         let order = join

@@ -114,6 +114,7 @@ async fn reconcile_loop(ctx: InboundContext, mut shutdown: watch::Receiver<bool>
         }
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
+            _ = ctx.reconciler_woken() => {}
             _ = shutdown.changed() => {}
         }
     }

@@ -13,6 +13,7 @@ use super::checkpoint::{self, WebhookCheckpoint};
 use super::context::InboundContext;
 use super::metrics::InboundMetricsSnapshot;
 use super::poll::catch_up;
+use super::reader::read_payloads_once;
 use super::schema::ResolvedBase;
 use crate::session_lock::SessionLock;
 use crate::Result;
@@ -98,6 +99,19 @@ async fn manage(ctx: &InboundContext) -> Result<WebhookAction> {
         return keep(ctx, &name, stored, hook).await;
     }
     let reason = reason.unwrap_or("unknown").to_owned();
+    // The old webhook's unread payloads (deletes among them, which no poll
+    // can see) are read before it goes.
+    let mut gap_read = false;
+    if let (Some(old), Some(_)) = (&stored, current) {
+        if !old.broken {
+            match read_payloads_once(ctx).await {
+                Ok(report) => gap_read = !report.webhook_broken,
+                Err(err) => {
+                    tracing::warn!(webhook = %old.webhook_id, error = %err, "could not read the old webhook's last payloads")
+                }
+            }
+        }
+    }
     if let Some(hook) = current {
         if let Err(err) = api.delete_webhook(&hook.id).await {
             tracing::warn!(webhook = %hook.id, error = %err, "could not delete the old webhook");
@@ -125,11 +139,38 @@ async fn manage(ctx: &InboundContext) -> Result<WebhookAction> {
     // The new webhook sees changes from now on; what happened since the
     // old one was last read is read by a poll.
     if let Some(old) = &stored {
-        let gap_from = old.last_read_at.unwrap_or(old.created_at);
+        if !gap_read {
+            // A poll sees the gap's changes but not its deletes: the next
+            // full reconcile finds them, so it is due at once.
+            make_reconcile_due(ctx).await?;
+            tracing::warn!(webhook = %old.webhook_id,
+                "the old webhook's payloads could not be read; a full reconcile is due to find the gap's deletes");
+        }
+        // The reconciler's read may still be in flight: the catch-up poll
+        // covers the changes meanwhile.
+        let gap_from = checkpoint::load::<WebhookCheckpoint>(ctx.pool(), &name)
+            .await?
+            .filter(|c| c.webhook_id == old.webhook_id)
+            .and_then(|c| c.last_read_at)
+            .or(old.last_read_at)
+            .unwrap_or(old.created_at);
         let report = catch_up(ctx, gap_from).await?;
         tracing::info!(since = %gap_from, records = report.records, "caught up the webhook's gap");
     }
     Ok(WebhookAction::Created { reason })
+}
+
+/// Makes every table's next full reconcile due now, and wakes the
+/// reconciler.
+async fn make_reconcile_due(ctx: &InboundContext) -> Result<()> {
+    sqlx::query(
+        "UPDATE sync_checkpoint SET value = jsonb_set(value, '{finished_at}', '\"1970-01-01T00:00:00Z\"')
+          WHERE name LIKE 'inbound:reconcile:%'",
+    )
+    .execute(ctx.pool())
+    .await?;
+    ctx.wake_reconciler();
+    Ok(())
 }
 
 /// A healthy webhook: turn its pings back on if Airtable switched them off,

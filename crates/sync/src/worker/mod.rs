@@ -63,6 +63,10 @@ pub struct WorkerSettings {
     /// How long events wait after Airtable's 429 outlasted the client's
     /// retries.
     pub rate_limit_pause: Duration,
+    /// How long events wait after Airtable refused the base or table
+    /// itself (401, 403, a missing base or table): a person must act, and
+    /// retrying sooner would only spend the base's requests.
+    pub access_pause: Duration,
     /// How long a worker that just took the lane waits before its first
     /// request: the previous holder may have used the base's whole window
     /// moments ago, and Airtable counts requests per second, whoever sends.
@@ -90,6 +94,7 @@ impl WorkerSettings {
             hold_after_push: Duration::from_secs(1),
             link_wait: Duration::from_millis(300),
             rate_limit_pause: Duration::from_secs(30),
+            access_pause: Duration::from_secs(60),
             lane_takeover_pause: Duration::from_secs(2),
         }
     }

@@ -5,16 +5,18 @@
 
 use std::collections::{HashMap, HashSet};
 
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::cells::{to_airtable_fields, CellError, LinkIds};
+use crate::cells::{to_airtable_fields, CellError, LinkIds, DELETED_RECORD};
 use crate::id_map;
 use crate::inbound::canonical_cell;
-use crate::mapping::{EntityMapping, Mapping, Owner};
+use crate::mapping::{EntityMapping, Mapping};
 use crate::outbox::{enqueue_change, DeadLetterReason, Operation, OutboxEvent};
 use crate::rows::load_rows;
+use crate::versions::{self, DeletedBy, RowVersions};
 use crate::Result;
 
 /// What to do with one event.
@@ -24,12 +26,15 @@ pub(crate) enum Action {
     Create {
         event: OutboxEvent,
         fields: Map<String, Value>,
+        /// When each sent value was made (by Airtable field).
+        made_at: HashMap<String, DateTime<Utc>>,
     },
     /// The row has a record: update it by id.
     Update {
         event: OutboxEvent,
         record_id: String,
         fields: Map<String, Value>,
+        made_at: HashMap<String, DateTime<Utc>>,
     },
     /// The row is gone and has a record: delete it.
     Delete {
@@ -88,41 +93,53 @@ pub(crate) async fn prepare_entity(
     let ids: Vec<Uuid> = events.iter().map(|e| e.row_id).collect();
     let rows = load_rows(pool, entity, &ids).await?;
     let records = id_map::known_records(pool, &entity.name, &ids).await?;
-    // Tables the app owns get every field, which also repairs cells changed
-    // in Airtable by hand.
-    let team_edits = matches!(entity.owner, Owner::Airtable | Owner::Both);
+    let versions = versions::load(pool, &entity.name, &ids).await?;
     let links = resolve_links(pool, entity, rows.values()).await?;
 
     for event in events {
         let record = records.get(&event.row_id).cloned();
+        let row_versions = versions.get(&event.row_id);
         let Some(row) = rows.get(&event.row_id) else {
+            // A create that left may have made a record even when its answer
+            // never came (a worker killed, a shutdown or a dead-letter replay
+            // that put the event back): look it up by pg_id.
+            let maybe_created =
+                event.attempts > 0 || row_versions.is_some_and(RowVersions::ever_sent);
             match record.map(|r| r.airtable_id) {
                 Some(record_id) => prepared.actions.push(Action::Delete { event, record_id }),
-                None if event.attempts > 0 => prepared.lookups.push(event),
+                None if maybe_created => prepared.lookups.push(event),
                 None => prepared.finished.push(event),
             }
             continue;
         };
         match to_airtable_fields(entity, row, &links) {
-            Ok(fields) => match record {
-                Some(record) => {
-                    let record_id = record.airtable_id;
-                    let fields = match record.synced_fields {
-                        Some(agreed) if team_edits => changed_fields(entity, fields, &agreed),
-                        _ => fields,
-                    };
-                    if fields.is_empty() {
-                        prepared.finished.push(event);
-                    } else {
-                        prepared.actions.push(Action::Update {
-                            event,
-                            record_id,
-                            fields,
-                        });
+            Ok(fields) => {
+                let made_at = made_at(entity, row, row_versions, &fields);
+                match record {
+                    Some(record) => {
+                        let record_id = record.airtable_id;
+                        let fields = match record.synced_fields {
+                            Some(agreed) => changed_fields(entity, fields, &agreed),
+                            None => fields,
+                        };
+                        if fields.is_empty() {
+                            prepared.finished.push(event);
+                        } else {
+                            prepared.actions.push(Action::Update {
+                                event,
+                                record_id,
+                                fields,
+                                made_at,
+                            });
+                        }
                     }
+                    None => prepared.actions.push(Action::Create {
+                        event,
+                        fields,
+                        made_at,
+                    }),
                 }
-                None => prepared.actions.push(Action::Create { event, fields }),
-            },
+            }
             Err(CellError::MissingLink {
                 entity: target,
                 row_id,
@@ -144,11 +161,38 @@ pub(crate) async fn prepare_entity(
     Ok(prepared)
 }
 
-/// Of an update of a record the team may edit too, the fields whose value
-/// differs from the one last agreed with Airtable. A field the app did not
-/// change is left out, so that a change the team made to it in Airtable
-/// meanwhile is not overwritten with the row's older value (it reaches the
-/// row through the inbound sync instead).
+/// When each value to send was made: the row's change time of its column,
+/// else (a row written before change times were kept) the row's
+/// `updated_at`.
+fn made_at(
+    entity: &EntityMapping,
+    row: &crate::rows::RowState,
+    versions: Option<&RowVersions>,
+    fields: &Map<String, Value>,
+) -> HashMap<String, DateTime<Utc>> {
+    let fallback = row
+        .columns
+        .get("updated_at")
+        .and_then(|v| serde_json::from_value::<DateTime<Utc>>(v.clone()).ok())
+        .unwrap_or_else(Utc::now);
+    entity
+        .fields
+        .iter()
+        .filter(|f| fields.contains_key(&f.field))
+        .map(|f| {
+            let at = versions.and_then(|v| v.changed_at(f)).unwrap_or(fallback);
+            (f.field.clone(), at)
+        })
+        .collect()
+}
+
+/// Of an update, the fields whose value differs from the one last agreed
+/// with Airtable. A field the app did not change is left out, so that a
+/// change the team made to it in Airtable meanwhile is not overwritten with
+/// the row's older value (it reaches the row through the inbound sync
+/// instead). This holds for every owner: a cell the team changed by hand in
+/// a table the app owns is repaired by the inbound merge, which pushes the
+/// row's value back when the row's change is the later one.
 fn changed_fields(
     entity: &EntityMapping,
     fields: Map<String, Value>,
@@ -185,6 +229,15 @@ async fn resolve_links<'a>(
     for (target, ids) in wanted {
         for (row_id, record) in id_map::airtable_ids(pool, target, &ids).await? {
             links.insert((target.to_owned(), row_id), record);
+        }
+        let unknown: Vec<Uuid> = ids
+            .into_iter()
+            .filter(|id| !links.contains_key(&(target.to_owned(), *id)))
+            .collect();
+        for (row_id, side) in versions::tombstones(pool, target, &unknown).await? {
+            if side == DeletedBy::Airtable {
+                links.insert((target.to_owned(), row_id), DELETED_RECORD.to_owned());
+            }
         }
     }
     Ok(links)

@@ -6,6 +6,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+use chrono::Utc;
 use rand::Rng;
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -14,6 +15,7 @@ use crate::id_map;
 use crate::mapping::EntityMapping;
 use crate::outbox::{self, DeadLetterReason, FailureDetail, Operation, OutboxEvent, Requeue};
 use crate::rows::quote_ident;
+use crate::versions::{self, Sending};
 use crate::Result;
 
 use super::prepare::Action;
@@ -26,8 +28,27 @@ pub struct SendError {
     pub rate_limited: bool,
     /// Worth trying again later (5xx, timeouts, connection errors).
     pub retryable: bool,
+    /// Airtable refused the base or the table, not the records: the token
+    /// is wrong or lost its access, the base or table is gone (401, 403,
+    /// a 404 that names no record). No record is at fault, so none is
+    /// dead-lettered: the events wait without using an attempt.
+    pub access_denied: bool,
     /// What Airtable said.
     pub detail: FailureDetail,
+}
+
+impl SendError {
+    /// Whether Airtable refused records of the request (a 4xx answer
+    /// other than for access or the rate limit), so that one record may be
+    /// at fault and the others can go alone.
+    pub fn refused_records(&self) -> bool {
+        !self.rate_limited
+            && !self.access_denied
+            && self
+                .detail
+                .http_status
+                .is_some_and(|s| (400..500).contains(&s))
+    }
 }
 
 /// The writes the worker makes. The Airtable client implements it; the
@@ -133,12 +154,18 @@ pub(crate) async fn send_chunk<W: RecordWriter>(
         requests: 1,
         ..Default::default()
     };
+    record_sending(ctx, entity, &chunk.actions).await?;
     match write(ctx, entity, &chunk.actions).await {
         Ok(record_ids) => {
             record_success(ctx, entity, &chunk.actions, &record_ids).await?;
             outcome.sent = chunk.actions.len() as u64;
         }
-        Err(err) if err.rate_limited || err.retryable => {
+        // A failure of the request, not of a record in it: all wait.
+        Err(err)
+            if err.rate_limited
+                || err.access_denied
+                || (err.retryable && !err.refused_records()) =>
+        {
             outcome.add(fail_events(ctx, chunk.actions.iter().map(Action::event), &err).await?);
         }
         Err(err) if chunk.actions.len() > 1 => {
@@ -209,6 +236,47 @@ async fn write<W: RecordWriter>(
     }
 }
 
+/// Records what the request is about to send, before it leaves: Airtable
+/// showing these values later is our own push, whenever and however the
+/// request ended (`crate::versions`).
+async fn record_sending<W: RecordWriter>(
+    ctx: &WorkerContext<W>,
+    entity: &EntityMapping,
+    actions: &[Action],
+) -> Result<()> {
+    let sending: Vec<Sending> = actions
+        .iter()
+        .filter_map(|action| match action {
+            Action::Create {
+                event,
+                fields,
+                made_at,
+            }
+            | Action::Update {
+                event,
+                fields,
+                made_at,
+                ..
+            } => Some(Sending {
+                row_id: event.row_id,
+                fields: fields
+                    .iter()
+                    .map(|(field, value)| {
+                        let at = made_at.get(field).copied().unwrap_or_else(Utc::now);
+                        (field.clone(), value.clone(), at)
+                    })
+                    .collect(),
+            }),
+            Action::Delete { .. } => None,
+        })
+        .collect();
+    if sending.is_empty() {
+        return Ok(());
+    }
+    let mut conn = ctx.pool.acquire().await?;
+    versions::record_sent(&mut conn, &entity.name, &sending).await
+}
+
 /// Records the id map and completes the events, in one transaction.
 async fn record_success<W: RecordWriter>(
     ctx: &WorkerContext<W>,
@@ -220,7 +288,10 @@ async fn record_success<W: RecordWriter>(
     for (action, record_id) in actions.iter().zip(record_ids) {
         let event = action.event();
         match action {
-            Action::Delete { .. } => id_map::forget(&mut *tx, &entity.name, event.row_id).await?,
+            Action::Delete { .. } => {
+                id_map::forget(&mut *tx, &entity.name, event.row_id).await?;
+                versions::forget(&mut *tx, &entity.name, &[event.row_id]).await?;
+            }
             Action::Create { fields, .. } | Action::Update { fields, .. } => {
                 id_map::record_push(
                     &mut tx,
@@ -340,7 +411,7 @@ async fn fail_events<'a, W: RecordWriter>(
 ) -> Result<ChunkOutcome> {
     let mut outcome = ChunkOutcome::default();
     for event in events {
-        let retried = if err.rate_limited || err.retryable {
+        let retried = if err.rate_limited || err.retryable || err.access_denied {
             retry_or_give_up(ctx, event, err).await?
         } else {
             outbox::dead_letter(
@@ -373,6 +444,23 @@ pub(crate) async fn complete_events<W: RecordWriter>(
     let ids: Vec<i64> = events.iter().map(|e| e.id).collect();
     let mut tx = ctx.pool.begin().await?;
     outbox::complete(&mut tx, &ctx.settings.owner, &ids).await?;
+    // Rows the app deleted whose records are gone (or never were) need
+    // their versions no more.
+    let rows: Vec<(String, Uuid)> = events
+        .iter()
+        .map(|e| (e.entity.clone(), e.row_id))
+        .collect();
+    for (entity, row_id) in rows {
+        sqlx::query(
+            "DELETE FROM sync_row_version v USING sync_tombstone t
+              WHERE v.entity = $1 AND v.row_id = $2
+                AND t.entity = v.entity AND t.row_id = v.row_id AND t.side = 'postgres'",
+        )
+        .bind(&entity)
+        .bind(row_id)
+        .execute(&mut *tx)
+        .await?;
+    }
     tx.commit().await?;
     Ok(())
 }
@@ -385,6 +473,18 @@ pub(crate) async fn retry_or_give_up<W: RecordWriter>(
     err: &SendError,
 ) -> Result<bool> {
     let settings = &ctx.settings;
+    if err.access_denied {
+        tracing::error!(entity = %event.entity, row_id = %event.row_id, status = ?err.detail.http_status,
+            error = %err.detail.message,
+            "Airtable refused the base or table (token, permissions, a base or table gone); the event waits without using an attempt");
+        let requeue = Requeue {
+            count_attempt: false,
+            delay: settings.access_pause,
+            error: Some(err.detail.message.clone()),
+        };
+        outbox::requeue(&ctx.pool, &settings.owner, event.id, &requeue).await?;
+        return Ok(true);
+    }
     if err.rate_limited {
         let requeue = Requeue {
             count_attempt: false,

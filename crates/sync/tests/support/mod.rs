@@ -252,7 +252,6 @@ pub fn inbound_settings() -> airsync_sync::inbound::InboundSettings {
         poll_interval: Duration::from_secs(3600),
         reconcile_enabled: false,
         deferred_retry_interval: Duration::from_secs(3600),
-        push_wait: Duration::from_secs(5),
         ..Default::default()
     }
 }

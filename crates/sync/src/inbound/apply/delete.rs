@@ -12,6 +12,7 @@ use crate::inbound::deferred;
 use crate::inbound::schema::{ResolvedBase, ResolvedEntity};
 use crate::mapping::{DeletePolicy, FieldKind};
 use crate::rows::quote_ident;
+use crate::versions;
 use crate::{Error, Result};
 
 /// Applies the deletes of `record_ids` of one entity: the id map forgets
@@ -38,6 +39,9 @@ pub(crate) async fn apply_deletes(
     if rows.is_empty() {
         return Ok(());
     }
+    // Remembered: a row kept (deactivated, ignored) has no record to link
+    // to any more, and its links are left out of pushes.
+    versions::bury_deleted_in_airtable(&mut *conn, entity.name(), &rows).await?;
     let table = quote_ident(&entity.mapping.table);
     match entity.mapping.on_airtable_delete {
         DeletePolicy::Ignore => {
@@ -54,6 +58,7 @@ pub(crate) async fn apply_deletes(
         }
         DeletePolicy::Delete => {
             delete_rows(conn, entity, &table, &rows, counts).await?;
+            versions::forget(&mut *conn, entity.name(), &rows).await?;
             enqueue_cascaded_deletes(conn, base, entity).await?;
         }
     }

@@ -13,6 +13,7 @@ use crate::inbound::observe::Observation;
 use crate::inbound::schema::ResolvedEntity;
 use crate::mapping::FieldKind;
 use crate::rows::quote_ident;
+use crate::versions::{self, DeletedBy};
 use crate::Result;
 
 /// Where an unknown record goes.
@@ -24,8 +25,13 @@ pub(crate) enum Match {
     New(Uuid),
     /// Its natural key belongs to a row that another record maps to.
     Duplicate(String),
-    /// Its pg_id names a row PostgreSQL deleted: the delete wins.
+    /// Its pg_id names a row PostgreSQL deleted (a tombstone remembers it):
+    /// the delete wins, and the record is deleted.
     DeletedInPostgres(Uuid),
+    /// A payload's record whose pg_id names a row PostgreSQL does not have
+    /// and does not remember deleting: left alone (a listing of such a
+    /// record, e.g. a backfill from an earlier database, creates the row).
+    UnknownRow(Uuid),
 }
 
 /// The text a natural key is compared by, case-insensitively.
@@ -75,6 +81,13 @@ pub(crate) async fn match_unknown(
         .into_iter()
         .collect()
     };
+
+    let missing: Vec<Uuid> = wanted
+        .iter()
+        .filter(|id| !by_id.contains_key(id))
+        .copied()
+        .collect();
+    let buried = versions::tombstones(&mut *conn, entity.name(), &missing).await?;
 
     let natural = entity.natural_key();
     let keys: HashMap<&str, String> = match natural {
@@ -128,8 +141,13 @@ pub(crate) async fn match_unknown(
                 Some(false) if !claimed.contains(id) => decided = Some(Match::Row(*id)),
                 // Another record maps to that row: this one is a copy.
                 Some(_) => {}
-                None if mode == Mode::Payload && entity.mapping.syncs_outbound() => {
+                None if buried.get(id) == Some(&DeletedBy::Postgres)
+                    && entity.mapping.syncs_outbound() =>
+                {
                     decided = Some(Match::DeletedInPostgres(*id));
+                }
+                None if mode == Mode::Payload && entity.mapping.syncs_outbound() => {
+                    decided = Some(Match::UnknownRow(*id));
                 }
                 None if !claimed.contains(id) => decided = Some(Match::New(*id)),
                 None => {}

@@ -88,22 +88,26 @@ impl Counts {
     }
 }
 
-/// A record whose conflicts need Airtable's change time: whether its fields
-/// `field_ids` changed after `since` (the row's `updated_at`).
+/// A record whose conflicts need Airtable's change time: whether each field
+/// (by id) changed after the instant given with it (the row's change time
+/// of that field).
 #[derive(Debug, Clone)]
 pub(crate) struct TimeCheck {
     pub record_id: String,
-    pub since: DateTime<Utc>,
-    pub field_ids: Vec<String>,
+    pub fields: Vec<(String, DateTime<Utc>)>,
 }
+
+/// Answers to [`TimeCheck`]s: by record, by field id, whether Airtable's
+/// change is the later one.
+pub(crate) type LaterAnswers = HashMap<String, HashMap<String, bool>>;
 
 /// What one batch needs besides its observations.
 pub(crate) struct BatchInput<'a> {
     pub entity: &'a ResolvedEntity,
     pub mode: Mode,
     /// For listings: whether Airtable's change is later than the row's,
-    /// by record id (see [`TimeCheck`]).
-    pub airtable_later: &'a HashMap<String, bool>,
+    /// by record and field (see [`TimeCheck`]).
+    pub airtable_later: &'a LaterAnswers,
     /// Records known not to exist any more; links to them are dropped.
     pub gone: &'a HashSet<String>,
     /// Whether users this batch inserts count as provisioned (their time
@@ -127,7 +131,8 @@ pub(crate) async fn begin_inbound(pool: &PgPool) -> Result<Transaction<'static, 
 pub(crate) struct Mapped {
     pub row_id: Uuid,
     pub synced: Option<Map<String, Value>>,
-    pub last_pushed_at: Option<DateTime<Utc>>,
+    /// When `synced` was last written (a push recorded, an inbound apply).
+    pub agreed_at: Option<DateTime<Utc>>,
 }
 
 /// Applies created or changed records of one entity. Returns the records
@@ -220,7 +225,7 @@ async fn load_mapped(
 ) -> Result<HashMap<String, Mapped>> {
     type Row = (String, Uuid, Option<Value>, Option<DateTime<Utc>>);
     let rows: Vec<Row> = sqlx::query_as(
-        "SELECT airtable_id, row_id, synced_fields, last_pushed_at FROM airtable_id_map
+        "SELECT airtable_id, row_id, synced_fields, agreed_at FROM airtable_id_map
           WHERE entity = $1 AND airtable_id = ANY($2)
           ORDER BY airtable_id FOR UPDATE",
     )
@@ -230,7 +235,7 @@ async fn load_mapped(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(record, row_id, synced, last_pushed_at)| {
+        .map(|(record, row_id, synced, agreed_at)| {
             let synced = match synced {
                 Some(Value::Object(map)) => Some(map),
                 _ => None,
@@ -240,7 +245,7 @@ async fn load_mapped(
                 Mapped {
                     row_id,
                     synced,
-                    last_pushed_at,
+                    agreed_at,
                 },
             )
         })

@@ -18,6 +18,7 @@ use crate::inbound::observe::Observation;
 use crate::inbound::rows::LockedRow;
 use crate::inbound::schema::ResolvedEntity;
 use crate::mapping::FieldKind;
+use crate::versions;
 use crate::Result;
 
 /// Where a record goes.
@@ -51,8 +52,14 @@ pub(crate) struct RecordPlan {
     pub synced: Option<Value>,
     pub push: Push,
     /// The row is gone from PostgreSQL: make sure the record's delete is on
-    /// its way.
+    /// its way (the record is mapped to the row first, so that the worker
+    /// knows which record to delete).
     pub push_delete: bool,
+    /// When Airtable made the values taken (a payload's time; for a listing,
+    /// when its request left), stamped as the columns' change times.
+    pub taken_at: Option<DateTime<Utc>>,
+    /// The columns (or join tables) taken from Airtable.
+    pub taken: Vec<String>,
     pub conflicts: Vec<Conflict>,
     /// For a user created in Airtable and new to PostgreSQL: when it was
     /// created there, the start of its provisioning time.
@@ -75,6 +82,8 @@ impl RecordPlan {
             synced: None,
             push: Push::None,
             push_delete: false,
+            taken_at: None,
+            taken: Vec::new(),
             conflicts: Vec::new(),
             user_created_at: None,
         }
@@ -94,6 +103,17 @@ pub(crate) fn plan_record(
     counts: &mut Counts,
 ) -> Planned {
     let entity = input.entity;
+    if let (Target::Mapped(mapped), Some(read_at)) = (&target, observation.read_at) {
+        if mapped.agreed_at.is_some_and(|agreed| agreed >= read_at) {
+            // The two sides agreed on the record (a push recorded, a payload
+            // applied) after this listing was read: it may show Airtable
+            // before that. The next listing or payload brings it again.
+            tracing::debug!(entity = %entity.name(), record = %observation.record_id,
+                "a listing read before the record's last agreement; not applied");
+            counts.rows_unchanged += 1;
+            return Planned::Skip;
+        }
+    }
     match target {
         Target::Mapped(mapped) => match rows.get(&mapped.row_id) {
             Some(row) => existing_row(input, observation, row, Some(mapped), ours_links, link_rows),
@@ -120,7 +140,14 @@ pub(crate) fn plan_record(
         Target::Matched(Match::Duplicate(reason)) => Planned::Park(format!("duplicate: {reason}")),
         Target::Matched(Match::DeletedInPostgres(id)) => {
             tracing::info!(entity = %entity.name(), record = %observation.record_id, row_id = %id,
-                "a change of a record whose row PostgreSQL deleted; the delete wins");
+                "a record of a row PostgreSQL deleted; the delete wins and the record is deleted");
+            let mut plan = RecordPlan::new(&observation.record_id, *id);
+            plan.push_delete = true;
+            Planned::Write(Box::new(plan))
+        }
+        Target::Matched(Match::UnknownRow(id)) => {
+            tracing::info!(entity = %entity.name(), record = %observation.record_id, row_id = %id,
+                "a change of a record whose row PostgreSQL does not have; left alone");
             counts.rows_unchanged += 1;
             Planned::Skip
         }
@@ -162,16 +189,15 @@ fn existing_row(
     let side = RowSide {
         ours: &ours,
         base: mapped.and_then(|m| m.synced.as_ref()),
+        versions: &row.versions,
         updated_at: row.updated_at,
-        last_pushed_at: mapped.and_then(|m| m.last_pushed_at),
     };
-    let answer = input.airtable_later.get(&observation.record_id).copied();
+    let answer = input.airtable_later.get(&observation.record_id);
     let outcome = merge_record(entity, observation, &side, answer);
     if !outcome.needs_time.is_empty() {
         return Planned::NeedsTime(TimeCheck {
             record_id: observation.record_id.clone(),
-            since: row.updated_at,
-            field_ids: outcome.needs_time,
+            fields: outcome.needs_time,
         });
     }
     let (columns, links) = match taken_values(input, observation, &outcome.take, link_rows) {
@@ -179,6 +205,8 @@ fn existing_row(
         Err(reason) => return Planned::Park(reason),
     };
     let mut plan = RecordPlan::new(&observation.record_id, row.state.id);
+    plan.taken = taken_keys(entity, &outcome.take);
+    plan.taken_at = observation.at.or(observation.read_at);
     if !columns.is_empty() || !links.is_empty() {
         let mut update = Map::new();
         update.insert("id".into(), Value::String(row.state.id.to_string()));
@@ -237,6 +265,8 @@ fn new_row(
         .map(|f| (f.key().to_owned(), observation.cell(entity, f.key())))
         .collect();
     let mut plan = RecordPlan::new(&observation.record_id, row_id);
+    plan.taken = taken_keys(entity, &take);
+    plan.taken_at = observation.at.or(observation.read_at);
     plan.insert = Some(insert);
     plan.links = links;
     plan.synced = Some(Value::Object(synced));
@@ -248,6 +278,15 @@ fn new_row(
         }
     }
     Planned::Write(Box::new(plan))
+}
+
+/// The columns (or join tables) of the fields taken.
+fn taken_keys(entity: &ResolvedEntity, take: &[usize]) -> Vec<String> {
+    take.iter()
+        .filter_map(|i| entity.fields.get(*i))
+        .filter_map(|f| versions::clock_key(&f.mapping))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// The inbound columns of an entity (link columns included, join tables

@@ -14,6 +14,7 @@ use crate::inbound::deferred;
 use crate::inbound::merge::{Push, Winner};
 use crate::inbound::schema::ResolvedEntity;
 use crate::rows::quote_ident;
+use crate::versions;
 use crate::{Error, Result};
 
 /// Writes the plans; a record the database refuses is set aside with the
@@ -162,6 +163,16 @@ async fn write_batch(
     }
 
     write_links(conn, entity, plans).await?;
+    let stamps: Vec<(Uuid, serde_json::Map<String, Value>)> = plans
+        .iter()
+        .filter_map(|p| {
+            let at = p.taken_at?;
+            let changed: serde_json::Map<String, Value> =
+                p.taken.iter().map(|k| (k.clone(), json!(at))).collect();
+            (!changed.is_empty()).then_some((p.row_id, changed))
+        })
+        .collect();
+    versions::stamp(conn, entity.name(), &stamps).await?;
 
     let mappings: Vec<Value> = plans
         .iter()
@@ -173,11 +184,12 @@ async fn write_batch(
         .collect();
     if !mappings.is_empty() {
         sqlx::query(
-            "INSERT INTO airtable_id_map (entity, row_id, airtable_id, synced_fields)
-             SELECT $1, x.row_id, x.airtable_id, x.synced
+            "INSERT INTO airtable_id_map (entity, row_id, airtable_id, synced_fields, agreed_at)
+             SELECT $1, x.row_id, x.airtable_id, x.synced, clock_timestamp()
                FROM jsonb_to_recordset($2) AS x(row_id uuid, airtable_id text, synced jsonb)
              ON CONFLICT (entity, row_id) DO UPDATE
-                SET airtable_id = EXCLUDED.airtable_id, synced_fields = EXCLUDED.synced_fields",
+                SET airtable_id = EXCLUDED.airtable_id, synced_fields = EXCLUDED.synced_fields,
+                    agreed_at = EXCLUDED.agreed_at",
         )
         .bind(entity.name())
         .bind(Value::Array(mappings))
@@ -223,6 +235,24 @@ async fn write_batch(
         .map(|p| p.row_id)
         .collect();
     if !deletes.is_empty() {
+        // A record of a deleted row that the id map does not know (an orphan
+        // of a create whose answer was lost) is mapped to the row, so that
+        // the worker knows what to delete.
+        let records: Vec<&str> = plans
+            .iter()
+            .filter(|p| p.push_delete)
+            .map(|p| p.record_id.as_str())
+            .collect();
+        sqlx::query(
+            "INSERT INTO airtable_id_map (entity, row_id, airtable_id)
+             SELECT $1, x.row_id, x.record FROM unnest($2::uuid[], $3::text[]) AS x(row_id, record)
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(entity.name())
+        .bind(&deletes)
+        .bind(&records)
+        .execute(&mut *conn)
+        .await?;
         sqlx::query(
             "SELECT sync_enqueue_change($1, x, 'delete') FROM unnest($2::uuid[]) x
               WHERE NOT EXISTS (SELECT 1 FROM sync_outbox o WHERE o.entity = $1 AND o.row_id = x)",
