@@ -61,21 +61,10 @@ pub struct RowVersions {
 
 impl RowVersions {
     fn from_json(changed_at: Value, sent: Value) -> RowVersions {
-        let changed_at = match changed_at {
-            Value::Object(map) => map
-                .into_iter()
-                .filter_map(|(k, v)| Some((k, serde_json::from_value(v).ok()?)))
-                .collect(),
-            _ => HashMap::new(),
-        };
-        let sent = match sent {
-            Value::Object(map) => map
-                .into_iter()
-                .filter_map(|(k, v)| Some((k, serde_json::from_value(v).ok()?)))
-                .collect(),
-            _ => HashMap::new(),
-        };
-        RowVersions { changed_at, sent }
+        RowVersions {
+            changed_at: entries(changed_at),
+            sent: entries(sent),
+        }
     }
 
     /// When the row's value of `field` was made, where stamped.
@@ -91,6 +80,17 @@ impl RowVersions {
     /// Whether any create or update of the row ever left for Airtable.
     pub fn ever_sent(&self) -> bool {
         self.sent.values().any(|v| !v.is_empty())
+    }
+}
+
+/// The entries of a JSON object that read as `T`; others are skipped.
+fn entries<T: serde::de::DeserializeOwned>(object: Value) -> HashMap<String, T> {
+    match object {
+        Value::Object(map) => map
+            .into_iter()
+            .filter_map(|(k, v)| Some((k, serde_json::from_value(v).ok()?)))
+            .collect(),
+        _ => HashMap::new(),
     }
 }
 

@@ -110,6 +110,16 @@ async fn program_row(h: &Harness, row: Uuid) -> (String, String) {
         .expect("program row")
 }
 
+/// Asserts that the program's notes are `notes` on both sides.
+async fn assert_notes(h: &Harness, row: Uuid, notes: &str) {
+    assert_eq!(program_row(h, row).await.1, notes, "in PostgreSQL");
+    assert_eq!(
+        h.record_of("Programs", row)["fields"]["Notes"],
+        json!(notes),
+        "in Airtable"
+    );
+}
+
 async fn update_program(h: &Harness, row: Uuid, set: &str) {
     sqlx::query(&format!("UPDATE programs_pg SET {set} WHERE id = $1"))
         .bind(row)
@@ -528,11 +538,7 @@ async fn a_listing_read_before_a_push_does_not_undo_it() {
     reconciling.await.expect("task").expect("reconcile");
     h.emulator.set_latency_ms(None);
     settle(&h, &ctx, &worker).await;
-    assert_eq!(program_row(&h, program.row).await.1, "App");
-    assert_eq!(
-        h.record_of("Programs", program.row)["fields"]["Notes"],
-        json!("App")
-    );
+    assert_notes(&h, program.row, "App").await;
 }
 
 /// Cause 3: an inbound write moved the row's `updated_at` to the inbound
@@ -595,11 +601,7 @@ async fn the_echo_of_a_push_whose_answer_was_lost_is_known_by_its_content() {
     // The echo is read before any worker runs again.
     read_payloads_once(&ctx).await.expect("read");
     settle(&h, &ctx, &worker).await;
-    assert_eq!(program_row(&h, program.row).await.1, "App 2");
-    assert_eq!(
-        h.record_of("Programs", program.row)["fields"]["Notes"],
-        json!("App 2")
-    );
+    assert_notes(&h, program.row, "App 2").await;
 }
 
 /// Cause 5: a create whose answer was lost, put back with no attempt (here

@@ -446,21 +446,18 @@ pub(crate) async fn complete_events<W: RecordWriter>(
     outbox::complete(&mut tx, &ctx.settings.owner, &ids).await?;
     // Rows the app deleted whose records are gone (or never were) need
     // their versions no more.
-    let rows: Vec<(String, Uuid)> = events
-        .iter()
-        .map(|e| (e.entity.clone(), e.row_id))
-        .collect();
-    for (entity, row_id) in rows {
-        sqlx::query(
-            "DELETE FROM sync_row_version v USING sync_tombstone t
-              WHERE v.entity = $1 AND v.row_id = $2
-                AND t.entity = v.entity AND t.row_id = v.row_id AND t.side = 'postgres'",
-        )
-        .bind(&entity)
-        .bind(row_id)
-        .execute(&mut *tx)
-        .await?;
-    }
+    let entities: Vec<&str> = events.iter().map(|e| e.entity.as_str()).collect();
+    let rows: Vec<Uuid> = events.iter().map(|e| e.row_id).collect();
+    sqlx::query(
+        "DELETE FROM sync_row_version v
+          USING unnest($1::text[], $2::uuid[]) AS x(entity, row_id), sync_tombstone t
+          WHERE v.entity = x.entity AND v.row_id = x.row_id
+            AND t.entity = v.entity AND t.row_id = v.row_id AND t.side = 'postgres'",
+    )
+    .bind(&entities)
+    .bind(&rows)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     Ok(())
 }
