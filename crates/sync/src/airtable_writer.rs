@@ -63,6 +63,16 @@ fn is_access_denied(err: &AirtableError) -> bool {
     }
 }
 
+/// Whether Airtable says that `record` is not there: "Record not found"
+/// (404 `MODEL_ID_NOT_FOUND`), or 422 `ROW_DOES_NOT_EXIST` naming that very
+/// record (the same type names a linked record that is gone, which is not
+/// this record's fault).
+fn names_missing(err: &AirtableError, record: &str) -> bool {
+    is_missing_record(err)
+        || (err.error_type() == Some("ROW_DOES_NOT_EXIST")
+            && err.message().is_some_and(|m| m.contains(record)))
+}
+
 /// Whether Airtable says the record is not there (deleted in the
 /// meantime): `MODEL_ID_NOT_FOUND` ("Record not found"), not a missing
 /// table or base.
@@ -131,7 +141,7 @@ impl RecordWriter for AirtableWriter {
             Ok(records) => answer_count(expected, records.into_iter().map(|r| r.id).collect()),
             // The team deleted the record: a delete wins over a change, and
             // the inbound sync brings the delete to the row.
-            Err(err) if ids.len() == 1 && is_missing_record(&err) => Ok(ids),
+            Err(err) if ids.len() == 1 && names_missing(&err, &ids[0]) => Ok(ids),
             Err(err) => Err(send_error(&err)),
         }
     }
@@ -146,7 +156,7 @@ impl RecordWriter for AirtableWriter {
             Ok(ids) => answer_count(record_ids.len(), ids),
             // A record already gone (the team deleted it, or our earlier try
             // did) is what a delete wants.
-            Err(err) if record_ids.len() == 1 && is_missing_record(&err) => Ok(record_ids),
+            Err(err) if record_ids.len() == 1 && names_missing(&err, &record_ids[0]) => Ok(record_ids),
             Err(err) => Err(send_error(&err)),
         }
     }
