@@ -1,24 +1,42 @@
 #!/usr/bin/env bash
-# Runs the chaos test (crates/airsync/tests/chaos) on its own.
+# Runs the chaos tests (crates/airsync/tests/chaos) on their own.
 #
-#   scripts/chaos.sh                 one run, 25 s of chaos (as in the suite)
+#   scripts/chaos.sh                 one run of the chaos test, 25 s of chaos
+#                                    (as in the suite)
 #   scripts/chaos.sh runs 10         ten runs in a row; prints each one's time
 #   scripts/chaos.sh soak [SECONDS]  one long run (default 1800 s) that also
 #                                    reports memory and outbox size over time
+#   scripts/chaos.sh history [RUNS] [SECONDS]
+#                                    the history test (the app and the team on
+#                                    the same few goals, checked against
+#                                    per-field last-writer-wins): RUNS runs
+#                                    (default 1) of SECONDS of load (default
+#                                    60), each one's seed and result; stops at
+#                                    the first failure
 #   scripts/chaos.sh mutation        applies scripts/mutations/*.patch (bugs
 #                                    put in on purpose, e.g. acknowledging an
 #                                    event before Airtable answered) to a
-#                                    scratch copy and checks that the chaos
-#                                    test fails on each
+#                                    scratch copy of HEAD and checks that the
+#                                    chaos test or the history test fails on
+#                                    each
 #
-# AIRSYNC_CHAOS_SECS and AIRSYNC_CHAOS_SEED are passed through.
+# AIRSYNC_CHAOS_SECS, AIRSYNC_CHAOS_SEED and the history test's
+# AIRSYNC_HISTORY_* variables are passed through.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 "$ROOT/scripts/ensure-postgres.sh" >/dev/null 2>&1 || true
 
+CHAOS_TEST=nothing_is_lost_or_duplicated_through_kills_faults_an_expiry_and_a_restart
+HISTORY_TEST=contended_records_converge_to_per_field_last_writer_wins
+
+# run_test NAME: runs one test of the chaos binary, and nothing else.
+run_test() {
+  cargo test --locked -q -p airsync --test chaos -- "$1" --exact --nocapture
+}
+
 chaos() {
-  cargo test --locked -q -p airsync --test chaos -- --nocapture
+  run_test "$CHAOS_TEST"
 }
 
 case "${1:-once}" in
@@ -40,21 +58,51 @@ case "${1:-once}" in
   soak)
     AIRSYNC_CHAOS_SECS="${2:-1800}" chaos
     ;;
+  history)
+    count="${2:-1}"
+    secs="${3:-60}"
+    for i in $(seq 1 "$count"); do
+      log="/tmp/airsync-history-run-$i.log"
+      started=$(date +%s)
+      if AIRSYNC_HISTORY_SECS="$secs" run_test "$HISTORY_TEST" >"$log" 2>&1; then
+        result="passed in $(( $(date +%s) - started )) s"
+      else
+        result="FAILED after $(( $(date +%s) - started )) s (log: $log)"
+      fi
+      seed="$(grep -ho -m1 'seed [0-9]*' "$log" || echo 'seed ?')"
+      echo "run $i, $seed: $result"
+      if [[ "$result" == FAILED* ]]; then
+        grep -E "^history: ([0-9]+ violations|not settled|validate-backfill)|^VIOLATION|panicked at" "$log" \
+          | head -20 | sed 's/^/  /'
+        exit 1
+      fi
+      grep -h '^history: passed' "$log" | sed 's/^history: passed: /  /'
+    done
+    ;;
   mutation)
     status=0
     for patch in "$ROOT"/scripts/mutations/*.patch; do
       scratch="$(mktemp -d)"
       git worktree add --quiet --detach "$scratch" HEAD
       git -C "$scratch" apply "$patch"
-      echo "mutation $(basename "$patch"): running the chaos test ..."
-      if (cd "$scratch" && CARGO_TARGET_DIR="$ROOT/target/mutation" \
-            cargo test -q -p airsync --test chaos -- --nocapture) >"$scratch.log" 2>&1; then
-        echo "mutation $(basename "$patch"): NOT caught (the chaos test passed)"
-        status=1
+      caught=""
+      for test in "$CHAOS_TEST" "$HISTORY_TEST"; do
+        echo "mutation $(basename "$patch"): running $test ..."
+        if (cd "$scratch" && AIRSYNC_HISTORY_SECS="${AIRSYNC_HISTORY_SECS:-60}" \
+              CARGO_TARGET_DIR="$ROOT/target/mutation" run_test "$test") >"$scratch.log" 2>&1; then
+          grep -q "running 1 test" "$scratch.log" \
+            || echo "mutation $(basename "$patch"): $test is not in HEAD"
+        else
+          caught="$caught $test"
+          grep -E "panicked at|DIFFERS|differ in|lost|duplicated|dead letters|in (PostgreSQL|Airtable)|^VIOLATION|violations of" "$scratch.log" \
+            | grep -v " ok " | head -8 | sed 's/^/  /'
+        fi
+      done
+      if [[ -n "$caught" ]]; then
+        echo "mutation $(basename "$patch"): caught by:$caught"
       else
-        echo "mutation $(basename "$patch"): caught:"
-        grep -E "panicked at|DIFFERS|differ in|lost|duplicated|dead letters|in (PostgreSQL|Airtable)" "$scratch.log" \
-          | grep -v " ok " | head -8 | sed 's/^/  /'
+        echo "mutation $(basename "$patch"): NOT caught (both tests passed)"
+        status=1
       fi
       git worktree remove --force "$scratch"
       rm -f "$scratch.log"
@@ -62,7 +110,7 @@ case "${1:-once}" in
     exit "$status"
     ;;
   *)
-    echo "usage: scripts/chaos.sh [once | runs N | soak [SECONDS] | mutation]" >&2
+    echo "usage: scripts/chaos.sh [once | runs N | soak [SECONDS] | history [RUNS] [SECONDS] | mutation]" >&2
     exit 2
     ;;
 esac

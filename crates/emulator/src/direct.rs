@@ -276,6 +276,21 @@ impl App {
         })
     }
 
+    /// Ends the life of every webhook of a base now, as seven days without a
+    /// refresh would, without moving the clock: the webhooks stop recording
+    /// and show `isHookEnabled: false`, and their payloads stay readable.
+    pub(crate) fn expire_webhooks(&self, base_id: &str) -> Result<usize, ApiError> {
+        let now = self.clock.now_ms();
+        let mut state = self.state.write();
+        let base = state
+            .base_mut(base_id)
+            .ok_or_else(ApiError::model_not_found)?;
+        for hook in &mut base.webhooks {
+            hook.expiration_ms = hook.expiration_ms.min(now);
+        }
+        Ok(base.webhooks.len())
+    }
+
     /// Every record of a table, as the records API renders them (by name).
     pub(crate) fn dump(&self, base_id: &str, table: &str) -> Result<Vec<Value>, ApiError> {
         let state = self.state.read();

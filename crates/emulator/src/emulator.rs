@@ -196,6 +196,13 @@ impl Emulator {
         self.app.pings.notify_one();
     }
 
+    /// Expires every webhook of `base` now, as seven days without a refresh
+    /// would, without moving the clock (payloads stay readable); answers
+    /// how many.
+    pub fn expire_webhooks(&self, base: &str) -> Result<usize> {
+        self.app.expire_webhooks(base).map_err(Error::Refused)
+    }
+
     /// The emulator's current time.
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.app.clock.now()

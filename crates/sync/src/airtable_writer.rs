@@ -156,7 +156,9 @@ impl RecordWriter for AirtableWriter {
             Ok(ids) => answer_count(record_ids.len(), ids),
             // A record already gone (the team deleted it, or our earlier try
             // did) is what a delete wants.
-            Err(err) if record_ids.len() == 1 && names_missing(&err, &record_ids[0]) => Ok(record_ids),
+            Err(err) if record_ids.len() == 1 && names_missing(&err, &record_ids[0]) => {
+                Ok(record_ids)
+            }
             Err(err) => Err(send_error(&err)),
         }
     }

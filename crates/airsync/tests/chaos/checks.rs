@@ -21,14 +21,22 @@ use crate::BASE;
 pub struct CliOutput(Output);
 
 impl CliOutput {
-    pub fn assert_success(&self, what: &str) {
-        assert!(
-            self.0.status.success(),
-            "{what} failed ({}):\n{}\n{}",
+    pub fn success(&self) -> bool {
+        self.0.status.success()
+    }
+
+    /// The exit status, standard output and standard error.
+    pub fn output(&self) -> String {
+        format!(
+            "{}:\n{}\n{}",
             self.0.status,
             String::from_utf8_lossy(&self.0.stdout),
             String::from_utf8_lossy(&self.0.stderr)
-        );
+        )
+    }
+
+    pub fn assert_success(&self, what: &str) {
+        assert!(self.success(), "{what} failed ({})", self.output());
     }
 }
 
@@ -93,7 +101,7 @@ async fn missing_team_edits(
     Ok(missing)
 }
 
-async fn outbox_len(db: &Database) -> sqlx::Result<i64> {
+pub async fn outbox_len(db: &Database) -> sqlx::Result<i64> {
     sqlx::query_scalar("SELECT count(*) FROM sync_outbox")
         .fetch_one(db.pool())
         .await

@@ -53,22 +53,52 @@ pub struct Reference {
     pub goals: Vec<Uuid>,
 }
 
-enum Outcome {
+pub enum Outcome {
     Done(Value),
+    /// A 4xx: the write did not happen.
     Refused(StatusCode),
-    Unanswered,
+    /// No answer, or a 5xx (which one): it may or may not have happened.
+    Unanswered(String),
 }
 
-struct Client {
+impl Ledger {
+    /// Counts a write's outcome.
+    fn book(&mut self, outcome: &Outcome) {
+        match outcome {
+            Outcome::Done(..) => self.acknowledged += 1,
+            Outcome::Refused(_) => self.refused += 1,
+            Outcome::Unanswered(_) => self.unanswered += 1,
+        }
+    }
+}
+
+/// A logged-in session of an app user against the API.
+pub struct Client {
     http: reqwest::Client,
     api: String,
     email: String,
     token: Option<String>,
-    ledger: Arc<Mutex<Ledger>>,
 }
 
 impl Client {
-    async fn login(&mut self) -> bool {
+    pub fn new(api: String, email: String) -> Client {
+        Client {
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .expect("http"),
+            api,
+            email,
+            token: None,
+        }
+    }
+
+    /// Logs in unless a session is open; false when the API did not let
+    /// it (it is down, restarting, ...).
+    pub async fn ensure_login(&mut self) -> bool {
+        if self.token.is_some() {
+            return true;
+        }
         let answer = self
             .http
             .post(format!("{}/api/auth/login", self.api))
@@ -84,10 +114,10 @@ impl Client {
         self.token.is_some()
     }
 
-    /// Sends one write and books its outcome.
-    async fn write(&mut self, method: Method, path: &str, body: Option<Value>) -> Outcome {
-        if self.token.is_none() && !self.login().await {
-            return Outcome::Unanswered;
+    /// Sends one request (logging in first when needed).
+    pub async fn send(&mut self, method: Method, path: &str, body: Option<Value>) -> Outcome {
+        if !self.ensure_login().await {
+            return Outcome::Unanswered("no session: login failed".into());
         }
         let mut request = self
             .http
@@ -96,8 +126,9 @@ impl Client {
         if let Some(body) = body {
             request = request.json(&body);
         }
-        let outcome = match request.send().await {
-            Err(_) => Outcome::Unanswered,
+        match request.send().await {
+            Err(err) if err.is_timeout() => Outcome::Unanswered("timeout".into()),
+            Err(_) => Outcome::Unanswered("connection error".into()),
             Ok(answer) => {
                 let status = answer.status();
                 if status == StatusCode::UNAUTHORIZED {
@@ -108,16 +139,22 @@ impl Client {
                 } else if status.is_client_error() {
                     Outcome::Refused(status)
                 } else {
-                    Outcome::Unanswered
+                    Outcome::Unanswered(format!("HTTP {}", status.as_u16()))
                 }
             }
-        };
-        let mut ledger = self.ledger.lock().expect("ledger");
-        match outcome {
-            Outcome::Done(..) => ledger.acknowledged += 1,
-            Outcome::Refused(_) => ledger.refused += 1,
-            Outcome::Unanswered => ledger.unanswered += 1,
         }
+    }
+
+    /// Sends one write and books its outcome.
+    async fn write(
+        &mut self,
+        ledger: &Mutex<Ledger>,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Outcome {
+        let outcome = self.send(method, path, body).await;
+        ledger.lock().expect("ledger").book(&outcome);
         outcome
     }
 }
@@ -133,16 +170,7 @@ pub async fn run(
     seed: u64,
 ) {
     let mut rng = StdRng::seed_from_u64(seed);
-    let mut client = Client {
-        http: reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .build()
-            .expect("http"),
-        api,
-        email: email(index),
-        token: None,
-        ledger: ledger.clone(),
-    };
+    let mut client = Client::new(api, email(index));
     let today = Utc::now().date_naive();
     let mut program: Option<Uuid> = None;
     let mut goals: Vec<Uuid> = Vec::new();
@@ -161,7 +189,7 @@ pub async fn run(
                 "goalIds": reference.goals[..1],
             });
             match client
-                .write(Method::POST, "/api/programs", Some(body))
+                .write(&ledger, Method::POST, "/api/programs", Some(body))
                 .await
             {
                 Outcome::Done(body) => {
@@ -182,7 +210,7 @@ pub async fn run(
                 let name = format!("Goal {index}.{step}");
                 let body = json!({"name": name, "description": "Written during chaos"});
                 if let Outcome::Done(body) = client
-                    .write(Method::POST, "/api/personal-goals", Some(body))
+                    .write(&ledger, Method::POST, "/api/personal-goals", Some(body))
                     .await
                 {
                     let id = uuid_of(&body["id"]).expect("a created goal has an id");
@@ -200,24 +228,26 @@ pub async fn run(
                 let name = format!("Goal {index}.{step} (renamed)");
                 let body = json!({"name": name});
                 let path = format!("/api/personal-goals/{id}");
-                let outcome = client.write(Method::PATCH, &path, Some(body)).await;
+                let outcome = client
+                    .write(&ledger, Method::PATCH, &path, Some(body))
+                    .await;
                 let mut ledger = ledger.lock().expect("ledger");
                 let goal = ledger.goals.get_mut(&id).expect("a goal of the ledger");
                 match outcome {
                     Outcome::Done(..) => goal.name = name,
-                    Outcome::Unanswered => goal.uncertain = true,
+                    Outcome::Unanswered(_) => goal.uncertain = true,
                     Outcome::Refused(_) => {}
                 }
             }
             4 if goals.len() > 3 => {
                 let id = goals.swap_remove(rng.random_range(0..goals.len()));
                 let path = format!("/api/personal-goals/{id}");
-                let outcome = client.write(Method::DELETE, &path, None).await;
+                let outcome = client.write(&ledger, Method::DELETE, &path, None).await;
                 let mut ledger = ledger.lock().expect("ledger");
                 let goal = ledger.goals.get_mut(&id).expect("a goal of the ledger");
                 match outcome {
                     Outcome::Done(..) => goal.deleted = true,
-                    Outcome::Unanswered => goal.uncertain = true,
+                    Outcome::Unanswered(_) => goal.uncertain = true,
                     Outcome::Refused(_) => goals.push(id),
                 }
             }
@@ -225,7 +255,12 @@ pub async fn run(
                 let goal = goals[rng.random_range(0..goals.len())];
                 let body = json!({"personalGoalId": goal, "usedOn": used_on});
                 if let Outcome::Done(body) = client
-                    .write(Method::POST, "/api/personal-goal-usage", Some(body))
+                    .write(
+                        &ledger,
+                        Method::POST,
+                        "/api/personal-goal-usage",
+                        Some(body),
+                    )
                     .await
                 {
                     let id = uuid_of(&body["usage"]["id"]).expect("usage id");
@@ -235,13 +270,13 @@ pub async fn run(
             7 if !ticks.is_empty() => {
                 let id = ticks.swap_remove(rng.random_range(0..ticks.len()));
                 let path = format!("/api/habit-usage/{id}");
-                let outcome = client.write(Method::DELETE, &path, None).await;
+                let outcome = client.write(&ledger, Method::DELETE, &path, None).await;
                 let mut ledger = ledger.lock().expect("ledger");
                 match outcome {
                     Outcome::Done(..) => {
                         ledger.habit_usage.insert(id, true);
                     }
-                    Outcome::Unanswered => {
+                    Outcome::Unanswered(_) => {
                         ledger.habit_usage_uncertain.insert(id);
                     }
                     Outcome::Refused(_) => {}
@@ -251,7 +286,7 @@ pub async fn run(
                 let habit = reference.habits[rng.random_range(0..reference.habits.len())];
                 let body = json!({"methodId": habit, "usedOn": used_on});
                 if let Outcome::Done(body) = client
-                    .write(Method::POST, "/api/habit-usage", Some(body))
+                    .write(&ledger, Method::POST, "/api/habit-usage", Some(body))
                     .await
                 {
                     let id = uuid_of(&body["usage"]["id"]).expect("usage id");
@@ -273,6 +308,6 @@ pub fn email(index: usize) -> String {
     format!("client{index}@example.com")
 }
 
-fn uuid_of(value: &Value) -> Option<Uuid> {
+pub fn uuid_of(value: &Value) -> Option<Uuid> {
     value.as_str().and_then(|s| s.parse().ok())
 }

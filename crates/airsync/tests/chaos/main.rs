@@ -11,14 +11,23 @@
 //! memory and the outbox table's size over time and checks both stay flat.
 //! `AIRSYNC_CHAOS_SEED` repeats a run's random choices (the timing of a
 //! run on a shared machine still differs).
+//!
+//! The second test (`history.rs`, `checker.rs`) puts the app and the team
+//! on the same few personal goals under the same chaos, records every
+//! operation, and checks the final state against the history: per field
+//! the later change wins, a delete wins, both sides end equal.
 
+mod checker;
 mod checks;
 mod clients;
 mod database;
+mod history;
 mod processes;
 mod schedule;
 mod team;
 
+use std::path::PathBuf;
+use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -33,7 +42,7 @@ use uuid::Uuid;
 use clients::{Ledger, Reference};
 use database::Database;
 use processes::{free_port, wait_healthy, Process};
-use schedule::Chaos;
+use schedule::{Chaos, Expiry};
 use team::{Edited, TeamLedger};
 
 pub const TOKEN: &str = "patCHAOSCHAOSCHAO.0123";
@@ -47,16 +56,27 @@ struct Settings {
     soak: bool,
 }
 
+/// A number from the environment, or `default`.
+fn env_number<T: FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// `AIRSYNC_CHAOS_SEED`, or a random one.
+fn seed_from_env() -> u64 {
+    env_number("AIRSYNC_CHAOS_SEED", rand::random())
+}
+
+/// The two chaos tests take turns: each needs the machine's cores for its
+/// own processes to settle in time.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 impl Settings {
     fn from_env() -> Settings {
-        let secs: u64 = std::env::var("AIRSYNC_CHAOS_SECS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(25);
-        let seed = std::env::var("AIRSYNC_CHAOS_SEED")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(rand::random);
+        let secs: u64 = env_number("AIRSYNC_CHAOS_SECS", 25);
+        let seed = seed_from_env();
         Settings {
             chaos: Duration::from_secs(secs.max(10)),
             seed,
@@ -190,47 +210,144 @@ async fn reference(db: &Database) -> Reference {
     }
 }
 
+/// What both chaos tests stand on: their own PostgreSQL, the emulator with
+/// the bootstrapped base and the team's reference content, brought into
+/// PostgreSQL with `airsync sync full`.
+pub struct Harness {
+    pub logs: PathBuf,
+    pub db: Database,
+    pub emulator: Arc<Emulator>,
+    pub mapping: Arc<Mapping>,
+    pub api_port: u16,
+    /// The seeded methods, which the team renames.
+    pub methods: Vec<Edited>,
+}
+
+impl Harness {
+    /// `name` names the log folder.
+    pub async fn start(name: &str) -> Harness {
+        let logs = std::env::temp_dir().join(format!("airsync-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&logs).expect("log folder");
+        let db = Database::start().await;
+        let emulator = Arc::new(
+            EmulatorConfig::new()
+                .with_token(TOKEN)
+                .with_base(BASE)
+                .without_limits()
+                .start()
+                .await
+                .expect("emulator"),
+        );
+        let mut config = ClientConfig::new(TOKEN)
+            .with_api_url(&emulator.url())
+            .expect("url");
+        config.rate_limits.per_base = 10_000;
+        config.rate_limits.per_token = 10_000;
+        let client = AirtableClient::new(config).expect("client");
+        let mapping = Arc::new(Mapping::default_mapping().expect("mapping"));
+        bootstrap(&client.base(BASE), &mapping)
+            .await
+            .expect("bootstrap");
+        let methods = seed_airtable(&emulator);
+        let harness = Harness {
+            logs,
+            db,
+            emulator,
+            mapping,
+            api_port: free_port(),
+            methods,
+        };
+        let mut backfill = harness.env(100);
+        backfill.push(("AIRTABLE_RATE_LIMIT_PER_BASE".into(), "1000".into()));
+        backfill.push(("AIRTABLE_RATE_LIMIT_PER_TOKEN".into(), "1000".into()));
+        checks::run_cli(&["sync", "full"], &backfill)
+            .await
+            .assert_success("sync full");
+        harness
+    }
+
+    /// The environment of an airsync process with `budget` percent of the
+    /// base's rate.
+    pub fn env(&self, budget: u32) -> Vec<(String, String)> {
+        environment(&self.db, &self.emulator, self.api_port, budget)
+    }
+
+    pub fn api(&self) -> String {
+        format!("http://127.0.0.1:{}", self.api_port)
+    }
+
+    /// Airtable as it is (its limits, a little latency) and `serve
+    /// --no-worker`, answering.
+    pub async fn serve(&self) -> Process {
+        self.emulator.set_limits(RateLimits::default());
+        self.emulator.set_latency_ms(Some(schedule::LATENCY));
+        self.emulator.reset_stats();
+        let listen = format!("127.0.0.1:{}", self.api_port);
+        let args = ["serve", "--no-worker", "--listen", &listen];
+        let mut serve = Process::spawn("serve", &args, &self.env(40), &self.logs);
+        wait_healthy(&reqwest::Client::new(), &self.api(), &mut serve).await;
+        serve
+    }
+
+    /// The chaos, with its workers started.
+    pub fn chaos(&self, seed: u64, expiry: Expiry) -> Chaos {
+        Chaos::new(
+            self.emulator.clone(),
+            self.env(60),
+            self.logs.clone(),
+            WORKERS,
+            seed,
+            expiry,
+        )
+    }
+
+    /// `airsync validate-backfill`, as an operator would run it.
+    pub async fn validate_backfill(&self) -> checks::CliOutput {
+        let mut validate = self.env(100);
+        validate.retain(|(k, _)| k != "AIRTABLE_WEBHOOK_URL");
+        checks::run_cli(&["validate-backfill"], &validate).await
+    }
+}
+
+/// Runs the chaos for `total` while the load runs; with `samples`, takes
+/// a soak's samples too.
+pub async fn run_chaos(
+    chaos: &mut Chaos,
+    total: Duration,
+    db: &Database,
+    mut samples: Option<(&mut checks::Samples, &Process)>,
+) {
+    let started = Instant::now();
+    while started.elapsed() < total {
+        chaos.tick(started.elapsed(), total, db).await;
+        if let Some((samples, serve)) = samples.as_mut() {
+            samples
+                .take(started.elapsed(), serve, chaos.workers(), db)
+                .await;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn contended_records_converge_to_per_field_last_writer_wins() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    history::run().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn nothing_is_lost_or_duplicated_through_kills_faults_an_expiry_and_a_restart() {
+    let _turn = ONE_AT_A_TIME.lock().await;
     let settings = Settings::from_env();
     println!(
         "chaos: seed {} (AIRSYNC_CHAOS_SEED), {} s of chaos",
         settings.seed,
         settings.chaos.as_secs()
     );
-    let logs = std::env::temp_dir().join(format!("airsync-chaos-{}", std::process::id()));
-    std::fs::create_dir_all(&logs).expect("log folder");
-    let db = Database::start().await;
-
     // The base, its reference content, and PostgreSQL's copy of it.
-    let emulator = Arc::new(
-        EmulatorConfig::new()
-            .with_token(TOKEN)
-            .with_base(BASE)
-            .without_limits()
-            .start()
-            .await
-            .expect("emulator"),
-    );
-    let mut config = ClientConfig::new(TOKEN)
-        .with_api_url(&emulator.url())
-        .expect("url");
-    config.rate_limits.per_base = 10_000;
-    config.rate_limits.per_token = 10_000;
-    let client = AirtableClient::new(config).expect("client");
-    let mapping = Arc::new(Mapping::default_mapping().expect("mapping"));
-    bootstrap(&client.base(BASE), &mapping)
-        .await
-        .expect("bootstrap");
-    let methods = seed_airtable(&emulator);
-    let api_port = free_port();
-    let mut backfill = environment(&db, &emulator, api_port, 100);
-    backfill.push(("AIRTABLE_RATE_LIMIT_PER_BASE".into(), "1000".into()));
-    backfill.push(("AIRTABLE_RATE_LIMIT_PER_TOKEN".into(), "1000".into()));
-    checks::run_cli(&["sync", "full"], &backfill)
-        .await
-        .assert_success("sync full");
-    let reference = reference(&db).await;
+    let harness = Harness::start("chaos").await;
+    let db = &harness.db;
+    let reference = reference(db).await;
     assert_eq!(
         reference.methods.len(),
         6,
@@ -249,28 +366,8 @@ async fn nothing_is_lost_or_duplicated_through_kills_faults_an_expiry_and_a_rest
     }
 
     // Airtable as it is: its limits, a little latency; serve and workers.
-    emulator.set_limits(RateLimits::default());
-    emulator.set_latency_ms(Some(schedule::LATENCY));
-    emulator.reset_stats();
-    let serve_env = environment(&db, &emulator, api_port, 40);
-    let worker_env = environment(&db, &emulator, api_port, 60);
-    let api = format!("http://127.0.0.1:{api_port}");
-    let serve_args = [
-        "serve",
-        "--no-worker",
-        "--listen",
-        &format!("127.0.0.1:{api_port}"),
-    ];
-    let mut serve = Process::spawn("serve", &serve_args, &serve_env, &logs);
-    let http = reqwest::Client::new();
-    wait_healthy(&http, &api, &mut serve).await;
-    let mut chaos = Chaos::new(
-        emulator.clone(),
-        worker_env,
-        logs.clone(),
-        WORKERS,
-        settings.seed,
-    );
+    let mut serve = harness.serve().await;
+    let mut chaos = harness.chaos(settings.seed, Expiry::ClockJump);
 
     // Load and chaos.
     let stop = Arc::new(AtomicBool::new(false));
@@ -280,7 +377,7 @@ async fn nothing_is_lost_or_duplicated_through_kills_faults_an_expiry_and_a_rest
     for i in 0..CLIENTS {
         load.spawn(clients::run(
             i,
-            api.clone(),
+            harness.api(),
             reference.clone(),
             ledger.clone(),
             stop.clone(),
@@ -288,24 +385,16 @@ async fn nothing_is_lost_or_duplicated_through_kills_faults_an_expiry_and_a_rest
         ));
     }
     load.spawn(team::run(
-        emulator.clone(),
+        harness.emulator.clone(),
         BASE.to_owned(),
-        methods,
+        harness.methods.clone(),
         team_ledger.clone(),
         stop.clone(),
         settings.seed,
     ));
-    let started = Instant::now();
     let mut samples = checks::Samples::default();
-    while started.elapsed() < settings.chaos {
-        chaos.tick(started.elapsed(), settings.chaos, &db).await;
-        if settings.soak {
-            samples
-                .take(started.elapsed(), &serve, chaos.workers(), &db)
-                .await;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    let sampling = settings.soak.then_some((&mut samples, &serve));
+    run_chaos(&mut chaos, settings.chaos, db, sampling).await;
     stop.store(true, Ordering::Relaxed);
     while let Some(done) = load.join_next().await {
         done.expect("a load task panicked");
@@ -316,8 +405,8 @@ async fn nothing_is_lost_or_duplicated_through_kills_faults_an_expiry_and_a_rest
     let settle_started = Instant::now();
     let team = team_ledger.lock().expect("ledger").records.clone();
     checks::wait_until_settled(
-        &db,
-        &emulator,
+        db,
+        &harness.emulator,
         &team,
         Duration::from_secs(240),
         &mut serve,
@@ -333,15 +422,13 @@ async fn nothing_is_lost_or_duplicated_through_kills_faults_an_expiry_and_a_rest
     serve.stop();
 
     // The proof.
-    let mut validate = environment(&db, &emulator, api_port, 100);
-    validate.retain(|(k, _)| k != "AIRTABLE_WEBHOOK_URL");
-    let report = checks::run_cli(&["validate-backfill"], &validate).await;
+    let report = harness.validate_backfill().await;
     report.assert_success("validate-backfill");
-    checks::no_duplicates(&emulator, &mapping);
+    checks::no_duplicates(&harness.emulator, &harness.mapping);
     // Every load task has ended: the ledgers are complete.
     let ledger = std::mem::take(&mut *ledger.lock().expect("ledger"));
-    checks::acknowledged_writes_are_there(&db, &emulator, &ledger).await;
-    checks::no_dead_letters(&db).await;
+    checks::acknowledged_writes_are_there(db, &harness.emulator, &ledger).await;
+    checks::no_dead_letters(db).await;
     let team_ledger = std::mem::take(&mut *team_ledger.lock().expect("ledger"));
     println!(
         "chaos: {} API writes acknowledged ({} refused, {} unanswered), {} team creates and {} renames",
@@ -355,5 +442,5 @@ async fn nothing_is_lost_or_duplicated_through_kills_faults_an_expiry_and_a_rest
     if settings.soak {
         samples.check();
     }
-    let _ = std::fs::remove_dir_all(&logs);
+    let _ = std::fs::remove_dir_all(&harness.logs);
 }

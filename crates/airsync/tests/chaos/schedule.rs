@@ -2,25 +2,47 @@
 //! warning and respawned, 5xx bursts and latency spikes at random moments,
 //! a 429 storm, the webhook's expiry and a PostgreSQL restart at set
 //! points of the run.
+//!
+//! The webhook expires in one of two ways. Moving the emulator's clock 8
+//! days on is the real thing, but from then on Airtable's change times are
+//! 8 days ahead of PostgreSQL's: every conflict judged by time goes to
+//! Airtable. A test that checks which change was the later one therefore
+//! deletes the webhook instead, which the sync handles the same way
+//! (recreation, then a poll over the gap), without skewing the clocks.
 
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use airsync_emulator::{Emulator, FaultBurst, FaultKind};
+use airsync_emulator::{Emulator, FaultBurst, FaultKind, RateLimits};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::database::Database;
 use crate::processes::Process;
-use crate::BASE;
+use crate::{BASE, TOKEN};
 
 /// The emulator's latency outside spikes.
 pub const LATENCY: RangeInclusive<u64> = 20..=100;
 /// A 429 storm: the base answers 429 for Airtable's 30 s penalty; once in
 /// a short run, every five minutes in a long one.
 const STORM_EVERY: Duration = Duration::from_secs(300);
+
+/// How the webhook expires, at 30% of the run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expiry {
+    /// The emulator's clock jumps 8 days: a weekend without refreshes.
+    ClockJump,
+    /// The webhook expires now, as after seven days without a refresh, and
+    /// the clocks stay together; its payloads stay readable, as Airtable
+    /// keeps them seven days.
+    Expired,
+    /// The webhook is deleted through the API; the clocks stay together.
+    Deleted,
+    /// The webhook stays.
+    Never,
+}
 
 struct Slot {
     process: Option<Process>,
@@ -38,6 +60,7 @@ pub struct Chaos {
     next_fault: Duration,
     spike_until: Option<Duration>,
     next_storm: Option<Duration>,
+    expiry: Expiry,
     expired: bool,
     restarted: Option<bool>,
     kills: u32,
@@ -53,6 +76,7 @@ impl Chaos {
         logs: PathBuf,
         workers: usize,
         seed: u64,
+        expiry: Expiry,
     ) -> Chaos {
         let mut chaos = Chaos {
             emulator,
@@ -65,6 +89,7 @@ impl Chaos {
             next_fault: Duration::from_secs(3),
             spike_until: None,
             next_storm: None,
+            expiry,
             expired: false,
             restarted: None,
             kills: 0,
@@ -118,13 +143,59 @@ impl Chaos {
             self.next_storm = Some(now + STORM_EVERY);
         }
         if !self.expired && now >= total.mul_f64(0.3) {
-            // A weekend without refreshes: Airtable's webhooks live 7 days.
-            self.emulator
-                .advance_clock(Duration::from_secs(8 * 24 * 3600));
+            match self.expiry {
+                // A weekend without refreshes: Airtable's webhooks live 7 days.
+                Expiry::ClockJump => self
+                    .emulator
+                    .advance_clock(Duration::from_secs(8 * 24 * 3600)),
+                Expiry::Deleted => self.delete_webhooks().await,
+                Expiry::Expired => {
+                    self.emulator
+                        .expire_webhooks(BASE)
+                        .expect("expire webhooks");
+                }
+                Expiry::Never => {}
+            }
             self.expired = true;
         }
         if self.restarted.is_none() && now >= total.mul_f64(0.6) {
             self.restarted = Some(db.restart().await);
+        }
+    }
+
+    /// Deletes the base's webhooks through the Web API. The base's rate
+    /// limits are off for these few requests, so that they cost serve and
+    /// the workers nothing (a request over the limit would bring a 30 s
+    /// penalty); an injected fault they meet is tried again.
+    async fn delete_webhooks(&self) {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .expect("http");
+        let url = format!("{}/v0/bases/{BASE}/webhooks", self.emulator.url());
+        let send = |request: reqwest::RequestBuilder| async move {
+            for _ in 0..30 {
+                let Some(attempt) = request.try_clone() else {
+                    break;
+                };
+                self.emulator.set_limits(RateLimits::off());
+                let answer = attempt.bearer_auth(TOKEN).send().await;
+                self.emulator.set_limits(RateLimits::default());
+                match answer {
+                    // A 404: a delete tried again after its answer was lost.
+                    Ok(answer) if answer.status().is_success() || answer.status() == 404 => {
+                        return answer.json::<serde_json::Value>().await.ok();
+                    }
+                    _ => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+            panic!("the emulator's webhooks API failed 30 times");
+        };
+        let hooks = send(http.get(&url)).await.unwrap_or_default();
+        for hook in hooks["webhooks"].as_array().into_iter().flatten() {
+            if let Some(id) = hook["id"].as_str() {
+                send(http.delete(format!("{url}/{id}"))).await;
+            }
         }
     }
 
@@ -211,12 +282,16 @@ impl Chaos {
             None => "PostgreSQL not restarted",
         };
         format!(
-            "{} worker kills, {} 5xx/dropped-connection bursts, {} latency spikes, {} 429 storms, webhook expired {}, {restart}",
+            "{} worker kills, {} 5xx/dropped-connection bursts, {} latency spikes, {} 429 storms, webhook {}, {restart}",
             self.kills,
             self.bursts,
             self.spikes,
             self.storms,
-            if self.expired { "once" } else { "never" },
+            match (self.expiry, self.expired) {
+                (Expiry::ClockJump | Expiry::Expired, true) => "expired once",
+                (Expiry::Deleted, true) => "deleted once",
+                _ => "kept",
+            },
         )
     }
 }

@@ -33,8 +33,11 @@ pub async fn run(ctx: InboundContext, mut shutdown: watch::Receiver<bool>) -> Re
     let mut webhook = ticker(settings.webhook_check_interval);
     let mut poll = ticker(settings.poll_interval);
     let mut deferred = ticker(settings.deferred_retry_interval);
-    // The first tick of each fires at once: the webhook is made sure of,
-    // and what waits is read, as soon as the process starts.
+    // The webhook first: until it exists the team's changes are seen only
+    // as listings show them, without their history (a poll over many
+    // tables, slowed by faults, could otherwise run before it). Then the
+    // first tick of each fires at once.
+    log("webhook", ensure_webhook(&ctx).await.map(|_| ()));
     while !*shutdown.borrow() {
         let ok = tokio::select! {
             _ = ctx.woken() => read(&ctx).await,

@@ -1,0 +1,839 @@
+//! The history test: the app and the team write the same few personal
+//! goals at once, under the chaos of the first test, and every operation is
+//! recorded with its times and outcome. Once the sync has settled, the
+//! final state of both sides is checked against the history
+//! (`checker.rs`): both sides equal, per field the later change wins, a
+//! delete wins, nothing appears that nobody wrote.
+//!
+//! - `AIRSYNC_HISTORY_SECS` (default 20): seconds of load and chaos.
+//! - `AIRSYNC_CHAOS_SEED`: repeats a run's random choices.
+//! - `AIRSYNC_HISTORY_RECORDS` (default 6, at most 8): goals at the start;
+//!   the load keeps between two fewer and two more.
+//! - `AIRSYNC_HISTORY_APP_CLIENTS`, `AIRSYNC_HISTORY_TEAM_EDITORS` (default
+//!   2 and 2).
+//! - `AIRSYNC_HISTORY_WEBHOOK`: what happens to the webhook at 30% of the
+//!   run: `keep` (default), `expire` (it expires as after seven days
+//!   without a refresh and records nothing more; its payloads stay
+//!   readable), `clock` (the emulator's clock jumps 8 days, which also
+//!   purges the payloads and puts Airtable's change times 8 days ahead of
+//!   PostgreSQL's) or `delete` (someone deletes the webhook, payloads and
+//!   all). Each of the last three leaves a time in which Airtable records
+//!   no history of the team's edits: an edit that a push overwrites then
+//!   is lost, and this test reports it. docs/reliability.md says where
+//!   that stands.
+//!
+//! Every value written is unique (`a0-17`: app client 0's 17th value;
+//! `t1-4`: team editor 1's; `s-3`: the set-up's), so a final value names the
+//! operation that wrote it. Times are `Utc::now()` around each operation,
+//! the clock the emulator stamps its changes with (this test deletes the
+//! webhook rather than moving the emulator's clock, see `schedule.rs`).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use airsync_emulator::{ClientEdit, Emulator, RecordPatch};
+use chrono::{Days, Utc};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use reqwest::Method;
+use serde_json::{json, Map, Value};
+use sqlx::PgPool;
+use uuid::Uuid;
+
+use crate::checker::{
+    self, Field, Final, Goal, Kind, Op, Outcome, Record, Row, Target, UsageRecord, UsageRow,
+};
+use crate::checks;
+use crate::clients::{self, uuid_of, Client};
+use crate::database::Database;
+use crate::processes::Process;
+use crate::schedule::Expiry;
+use crate::{env_number, fields, run_chaos, seed_from_env, Harness, BASE};
+
+const GOALS: &str = "Personal goals";
+const USAGE: &str = "Personal goal usage";
+
+struct Settings {
+    load: Duration,
+    seed: u64,
+    records: usize,
+    app_clients: usize,
+    team_editors: usize,
+    webhook: Expiry,
+}
+
+impl Settings {
+    fn from_env() -> Settings {
+        Settings {
+            load: Duration::from_secs(env_number("AIRSYNC_HISTORY_SECS", 20u64).max(10)),
+            seed: seed_from_env(),
+            // The API takes at most 10 active goals; the load may add two.
+            records: env_number("AIRSYNC_HISTORY_RECORDS", 6usize).clamp(1, 8),
+            app_clients: env_number("AIRSYNC_HISTORY_APP_CLIENTS", 2),
+            team_editors: env_number("AIRSYNC_HISTORY_TEAM_EDITORS", 2),
+            webhook: match std::env::var("AIRSYNC_HISTORY_WEBHOOK").as_deref() {
+                Ok("keep") | Err(_) => Expiry::Never,
+                Ok("expire") => Expiry::Expired,
+                Ok("clock") => Expiry::ClockJump,
+                Ok("delete") => Expiry::Deleted,
+                Ok(other) => {
+                    panic!("AIRSYNC_HISTORY_WEBHOOK: expire, clock, delete or keep, not {other:?}")
+                }
+            },
+        }
+    }
+}
+
+/// What the app clients and the team editors share.
+struct Workload {
+    pool: PgPool,
+    emulator: Arc<Emulator>,
+    user: Uuid,
+    user_record: String,
+    /// Creates and deletes take turns, each counting the goals first, so
+    /// that the user never has more active goals than the API allows, nor
+    /// fewer than `fewest`.
+    turns: tokio::sync::Mutex<()>,
+    stop: AtomicBool,
+    /// Deletes only above this many goals, creates only below `most`.
+    fewest: usize,
+    most: usize,
+}
+
+impl Workload {
+    /// The user's goals in PostgreSQL (`None` while it restarts).
+    async fn rows(&self) -> Option<Vec<Uuid>> {
+        sqlx::query_scalar("SELECT id FROM personal_goals_pg WHERE user_id = $1 ORDER BY id")
+            .bind(self.user)
+            .fetch_all(&self.pool)
+            .await
+            .ok()
+    }
+
+    /// The goals in Airtable: record id and `pg_id`.
+    fn records(&self) -> Vec<(String, Option<Uuid>)> {
+        dump(&self.emulator, GOALS)
+            .iter()
+            .map(|r| (text(r, "id"), pg_id(&r["fields"])))
+            .collect()
+    }
+
+    /// How many goals there are, counted two ways: those both sides hold
+    /// (never more than there will be: deletes go by it), and those either
+    /// side holds, a goal both hold counted once (never fewer: creates go by
+    /// it). `None` while PostgreSQL restarts.
+    async fn count(&self) -> Option<Count> {
+        let rows = self.rows().await?;
+        let records = self.records();
+        let both = records
+            .iter()
+            .filter(|(_, pg)| pg.is_some_and(|id| rows.contains(&id)))
+            .count();
+        Some(Count {
+            both,
+            either: rows.len() + records.len() - both,
+        })
+    }
+
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+}
+
+struct Count {
+    both: usize,
+    either: usize,
+}
+
+/// One actor of the history: its name, its random choices and what it did.
+struct Actor {
+    name: String,
+    rng: StdRng,
+    seq: u64,
+    ops: Vec<Op>,
+}
+
+impl Actor {
+    fn new(name: &str, seed: u64) -> Actor {
+        Actor {
+            name: name.to_owned(),
+            rng: StdRng::seed_from_u64(seed),
+            seq: 0,
+            ops: Vec::new(),
+        }
+    }
+
+    /// A value nobody else writes.
+    fn value(&mut self) -> String {
+        self.seq += 1;
+        format!("{}-{}", self.name, self.seq)
+    }
+
+    fn field(&mut self) -> Field {
+        Field::ALL[self.rng.random_range(0..Field::ALL.len())]
+    }
+
+    async fn pause(&mut self, millis: std::ops::Range<u64>) {
+        let pause = self.rng.random_range(millis);
+        tokio::time::sleep(Duration::from_millis(pause)).await;
+    }
+
+    /// One request of the app, recorded. A create's goal is the one its
+    /// answer names.
+    async fn app(
+        &mut self,
+        client: &mut Client,
+        kind: Kind,
+        goal: Option<Uuid>,
+        (method, path): (Method, &str),
+        body: Option<Value>,
+    ) {
+        let creates = matches!(kind, Kind::Create { .. });
+        let start = Utc::now();
+        let answer = client.send(method, path, body).await;
+        let end = Utc::now();
+        let (outcome, detail, pg) = match answer {
+            clients::Outcome::Done(body) if creates => {
+                let id = uuid_of(&body["id"]).expect("a created goal has an id");
+                (Outcome::Ok, "2xx".to_owned(), Some(id))
+            }
+            clients::Outcome::Done(_) => (Outcome::Ok, "2xx".to_owned(), goal),
+            clients::Outcome::Refused(status) => {
+                (Outcome::Failed, format!("HTTP {}", status.as_u16()), goal)
+            }
+            clients::Outcome::Unanswered(why) => (Outcome::Unknown, why, goal),
+        };
+        self.ops.push(Op {
+            actor: self.name.clone(),
+            kind,
+            target: Target { pg, record: None },
+            start,
+            end,
+            outcome,
+            detail,
+        });
+    }
+
+    /// One edit of the team in Airtable's UI, recorded. A create's record
+    /// is the one the edit made.
+    fn team(&mut self, emulator: &Emulator, kind: Kind, target: Target, edit: ClientEdit) {
+        let start = Utc::now();
+        let result = emulator.edit_as_user(BASE, GOALS, edit);
+        let end = Utc::now();
+        let (outcome, detail, target) = match result {
+            Ok(done) if matches!(kind, Kind::Create { .. }) => {
+                let record = done.created.into_iter().next();
+                (Outcome::Ok, "ok".to_owned(), Target { pg: None, record })
+            }
+            Ok(_) => (Outcome::Ok, "ok".to_owned(), target),
+            Err(err) => (Outcome::Failed, err.to_string(), target),
+        };
+        self.ops.push(Op {
+            actor: self.name.clone(),
+            kind,
+            target,
+            start,
+            end,
+            outcome,
+            detail,
+        });
+    }
+}
+
+fn goal_path(id: Uuid) -> String {
+    format!("/api/personal-goals/{id}")
+}
+
+/// An app client: a session of the user, writing one field of a random
+/// goal at a time, now and then deleting or creating one, or recording a
+/// usage of one.
+async fn app_client(index: usize, work: Arc<Workload>, api: String, seed: u64) -> Vec<Op> {
+    let mut actor = Actor::new(&format!("a{index}"), seed);
+    let mut client = Client::new(api, clients::email(0));
+    let today = Utc::now().date_naive();
+    let mut goals: Vec<Uuid> = Vec::new();
+    while !work.stopped() {
+        actor.pause(50..250).await;
+        if let Some(rows) = work.rows().await {
+            goals = rows;
+        }
+        // A request that cannot be sent is no operation.
+        if goals.is_empty() || !client.ensure_login().await {
+            continue;
+        }
+        let goal = goals[actor.rng.random_range(0..goals.len())];
+        let roll = actor.rng.random_range(0..100);
+        if roll < 6 {
+            let Ok(_turn) = work.turns.try_lock() else {
+                continue;
+            };
+            let Some(count) = work.count().await else {
+                continue;
+            };
+            if roll < 3 && count.both > work.fewest {
+                let path = goal_path(goal);
+                let request = (Method::DELETE, path.as_str());
+                actor
+                    .app(&mut client, Kind::Delete, Some(goal), request, None)
+                    .await;
+            } else if roll >= 3 && count.either < work.most {
+                let value = actor.value();
+                let body = json!({"name": value, "description": value});
+                let kind = Kind::create(&value);
+                let request = (Method::POST, "/api/personal-goals");
+                actor
+                    .app(&mut client, kind, None, request, Some(body))
+                    .await;
+            }
+        } else if roll < 9 {
+            let used_on = today - Days::new(actor.rng.random_range(1..30));
+            let body = json!({"personalGoalId": goal, "usedOn": used_on.to_string()});
+            let request = (Method::POST, "/api/personal-goal-usage");
+            actor
+                .app(&mut client, Kind::Usage, Some(goal), request, Some(body))
+                .await;
+        } else {
+            let field = actor.field();
+            let value = actor.value();
+            let body = match field {
+                Field::Name => json!({"name": value}),
+                Field::Description => json!({"description": value}),
+            };
+            let path = goal_path(goal);
+            let request = (Method::PATCH, path.as_str());
+            let kind = Kind::Write { field, value };
+            actor
+                .app(&mut client, kind, Some(goal), request, Some(body))
+                .await;
+        }
+    }
+    actor.ops
+}
+
+/// A team editor: a person in Airtable's UI, changing one field of a
+/// random record at a time, now and then deleting or creating one.
+async fn team_editor(index: usize, work: Arc<Workload>, seed: u64) -> Vec<Op> {
+    let mut actor = Actor::new(&format!("t{index}"), seed);
+    while !work.stopped() {
+        actor.pause(150..450).await;
+        let records = work.records();
+        let roll = actor.rng.random_range(0..100);
+        if roll < 8 || records.is_empty() {
+            let creates = roll >= 4 || records.is_empty();
+            let Ok(_turn) = work.turns.try_lock() else {
+                continue;
+            };
+            let Some(count) = work.count().await else {
+                continue;
+            };
+            if creates && count.either < work.most {
+                let value = actor.value();
+                let cells = json!({
+                    "Name": value, "Description": value,
+                    "User": [work.user_record], "Active": true,
+                });
+                let edit = ClientEdit {
+                    create: vec![fields(cells)],
+                    ..ClientEdit::default()
+                };
+                let kind = Kind::create(&value);
+                actor.team(&work.emulator, kind, Target::default(), edit);
+            } else if !creates && count.both > work.fewest {
+                let (record, pg) = records[actor.rng.random_range(0..records.len())].clone();
+                let edit = ClientEdit {
+                    delete: vec![record.clone()],
+                    ..ClientEdit::default()
+                };
+                let target = Target {
+                    pg,
+                    record: Some(record),
+                };
+                actor.team(&work.emulator, Kind::Delete, target, edit);
+            }
+            continue;
+        }
+        let (record, pg) = records[actor.rng.random_range(0..records.len())].clone();
+        let field = actor.field();
+        let value = actor.value();
+        let cell = (field.airtable().to_owned(), Value::from(value.clone()));
+        let edit = ClientEdit {
+            update: vec![RecordPatch {
+                id: record.clone(),
+                fields: Map::from_iter([cell]),
+            }],
+            ..ClientEdit::default()
+        };
+        let target = Target {
+            pg,
+            record: Some(record),
+        };
+        actor.team(&work.emulator, Kind::Write { field, value }, target, edit);
+    }
+    actor.ops
+}
+
+/// Keeps, in tables of the test's own, every record id the id map ever
+/// paired with a goal's row, and the name every goal row was inserted with
+/// outside the inbound sync: the history needs them to join the app's ids
+/// and the team's, and to find the row of a create whose answer was lost.
+/// A failure of these triggers never fails the sync's own write.
+async fn watch_ids(db: &Database) {
+    let statements = [
+        "CREATE TABLE history_id_pairs (entity text NOT NULL, airtable_id text NOT NULL,
+             row_id uuid NOT NULL, PRIMARY KEY (entity, airtable_id, row_id))",
+        "CREATE FUNCTION history_id_pair() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             BEGIN
+                 INSERT INTO history_id_pairs VALUES (NEW.entity, NEW.airtable_id, NEW.row_id)
+                     ON CONFLICT DO NOTHING;
+             EXCEPTION WHEN others THEN NULL;
+             END;
+             RETURN NULL;
+         END $$",
+        "CREATE TRIGGER history_id_pair AFTER INSERT OR UPDATE ON airtable_id_map
+             FOR EACH ROW EXECUTE FUNCTION history_id_pair()",
+        "CREATE TABLE history_goal_inserts (id uuid NOT NULL, name text NOT NULL, origin text)",
+        "CREATE FUNCTION history_goal_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             BEGIN
+                 INSERT INTO history_goal_inserts
+                     VALUES (NEW.id, NEW.name, current_setting('airsync.origin', true));
+             EXCEPTION WHEN others THEN NULL;
+             END;
+             RETURN NULL;
+         END $$",
+        "CREATE TRIGGER history_goal_insert AFTER INSERT ON personal_goals_pg
+             FOR EACH ROW EXECUTE FUNCTION history_goal_insert()",
+    ];
+    for statement in statements {
+        sqlx::query(statement)
+            .execute(db.pool())
+            .await
+            .expect("the history's watch on ids");
+    }
+}
+
+fn dump(emulator: &Emulator, table: &str) -> Vec<Value> {
+    emulator.dump_table(BASE, table).expect("dump")
+}
+
+fn text(value: &Value, key: &str) -> String {
+    value[key].as_str().unwrap_or_default().to_owned()
+}
+
+fn pg_id(cells: &Value) -> Option<Uuid> {
+    uuid_of(&cells["pg_id"])
+}
+
+fn links(cells: &Value, field: &str) -> Vec<String> {
+    cells[field]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Both sides as they are now.
+async fn snapshot(db: &Database, emulator: &Emulator) -> sqlx::Result<Final> {
+    let pool = db.pool();
+    let users: HashMap<Uuid, String> =
+        sqlx::query_as("SELECT row_id, airtable_id FROM airtable_id_map WHERE entity = 'user'")
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .collect();
+    let rows: Vec<(Uuid, String, String, bool, Uuid)> =
+        sqlx::query_as("SELECT id, name, description, active, user_id FROM personal_goals_pg")
+            .fetch_all(pool)
+            .await?;
+    let pairs = sqlx::query_as(
+        "SELECT airtable_id, row_id FROM history_id_pairs WHERE entity = 'personal_goal'
+         UNION SELECT airtable_id, row_id FROM airtable_id_map WHERE entity = 'personal_goal'",
+    )
+    .fetch_all(pool)
+    .await?;
+    let inserted = sqlx::query_as(
+        "SELECT id, name FROM history_goal_inserts WHERE origin IS DISTINCT FROM 'inbound'",
+    )
+    .fetch_all(pool)
+    .await?;
+    let usage_rows: Vec<(Uuid, Uuid)> =
+        sqlx::query_as("SELECT id, personal_goal_id FROM personal_goal_usage_pg")
+            .fetch_all(pool)
+            .await?;
+    let records = dump(emulator, GOALS)
+        .iter()
+        .map(|r| {
+            let cells = &r["fields"];
+            Record {
+                id: text(r, "id"),
+                pg_id: pg_id(cells),
+                goal: Goal {
+                    name: text(cells, "Name"),
+                    description: text(cells, "Description"),
+                    active: cells["Active"].as_bool().unwrap_or(false),
+                    user: links(cells, "User").into_iter().next(),
+                },
+            }
+        })
+        .collect();
+    let usage_records = dump(emulator, USAGE)
+        .iter()
+        .map(|r| UsageRecord {
+            id: text(r, "id"),
+            pg_id: pg_id(&r["fields"]),
+            goals: links(&r["fields"], "Personal goal"),
+        })
+        .collect();
+    Ok(Final {
+        rows: rows
+            .into_iter()
+            .map(|(id, name, description, active, user)| Row {
+                id,
+                goal: Goal {
+                    name,
+                    description,
+                    active,
+                    user: users.get(&user).cloned(),
+                },
+            })
+            .collect(),
+        records,
+        pairs,
+        inserted,
+        usage_rows: usage_rows
+            .into_iter()
+            .map(|(id, goal)| UsageRow { id, goal })
+            .collect(),
+        usage_records,
+    })
+}
+
+/// What keeps the sync from being settled now: events in the outbox
+/// (pending or leased), webhook notifications whose payloads the inbound
+/// sync has not read yet, goals or usage that differ between the sides.
+async fn unsettled(db: &Database, emulator: &Emulator) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut count = |what: &str, n: sqlx::Result<i64>| match n {
+        Ok(0) => {}
+        Ok(n) => problems.push(format!("{n} {what}")),
+        Err(err) => problems.push(format!("{what}: {err}")),
+    };
+    count("events in the outbox", checks::outbox_len(db).await);
+    let unread = sqlx::query_scalar(
+        "SELECT count(*) FROM sync_inbox_events WHERE processed_at IS NULL AND source = 'webhook'",
+    )
+    .fetch_one(db.pool())
+    .await;
+    count("webhook notifications not read yet", unread);
+    match snapshot(db, emulator).await {
+        Ok(end) => problems.extend(checker::differences(&end)),
+        Err(err) => problems.push(format!("snapshot: {err}")),
+    }
+    problems
+}
+
+/// Waits (up to `within`) until the workers have sent what the outbox
+/// holds: after serve has stopped, nothing else adds to it.
+async fn drain_outbox(db: &Database, within: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + within;
+    loop {
+        match checks::outbox_len(db).await {
+            Ok(0) => return Ok(()),
+            Ok(n) if Instant::now() > deadline => {
+                return Err(format!("{n} events still in the outbox"))
+            }
+            Err(err) if Instant::now() > deadline => return Err(err.to_string()),
+            _ => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    }
+}
+
+/// Waits until nothing keeps the sync from being settled, `quiet` long in
+/// a row; the time it took, or what was still unsettled after `within`.
+async fn settle(
+    db: &Database,
+    emulator: &Emulator,
+    within: Duration,
+    quiet: Duration,
+    serve: &mut Process,
+) -> Result<Duration, Vec<String>> {
+    let started = Instant::now();
+    let mut settled_since: Option<Instant> = None;
+    let mut next_report = started + Duration::from_secs(15);
+    loop {
+        let problems = unsettled(db, emulator).await;
+        if problems.is_empty() {
+            let since = *settled_since.get_or_insert_with(Instant::now);
+            if since.elapsed() >= quiet {
+                return Ok(since - started);
+            }
+        } else {
+            settled_since = None;
+            if started.elapsed() > within {
+                return Err(problems);
+            }
+            if Instant::now() > next_report {
+                println!(
+                    "history: settling: {} ({} in all)",
+                    problems[0],
+                    problems.len()
+                );
+                next_report = Instant::now() + Duration::from_secs(15);
+            }
+        }
+        assert!(serve.is_running(), "serve exited:\n{}", serve.log_tail(40));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The set-up's goals, through the API before the load (no chaos yet).
+async fn initial_goals(api: String, count: usize) -> Vec<Op> {
+    let mut setup = Actor::new("s", 0);
+    let mut client = Client::new(api, clients::email(0));
+    for _ in 0..count {
+        let value = setup.value();
+        let body = json!({"name": value, "description": value});
+        let kind = Kind::create(&value);
+        let request = (Method::POST, "/api/personal-goals");
+        setup
+            .app(&mut client, kind, None, request, Some(body))
+            .await;
+    }
+    for op in &setup.ops {
+        assert_eq!(op.outcome, Outcome::Ok, "a goal of the set-up: {op:?}");
+    }
+    setup.ops
+}
+
+/// The load's own mistakes, which would make the checker's verdict
+/// meaningless: a request the API found malformed, a team edit refused for
+/// anything but a record already deleted.
+fn no_test_bugs(ops: &[Op]) {
+    for op in ops.iter().filter(|op| op.outcome == Outcome::Failed) {
+        let expected = if op.actor.starts_with('t') {
+            op.detail.contains("ROW_DOES_NOT_EXIST") || op.detail.contains("NOT_FOUND")
+        } else {
+            op.detail != "HTTP 400"
+        };
+        assert!(expected, "the load itself is wrong: {op:?}");
+    }
+}
+
+pub async fn run() {
+    let started = Instant::now();
+    let settings = Settings::from_env();
+    println!(
+        "history: seed {} (AIRSYNC_CHAOS_SEED), {} s of load: {} goals, {} app clients, {} team editors",
+        settings.seed,
+        settings.load.as_secs(),
+        settings.records,
+        settings.app_clients,
+        settings.team_editors
+    );
+    let harness = Harness::start("history").await;
+    let db = &harness.db;
+    let user = airsync_api::create_user(
+        db.pool(),
+        &clients::email(0),
+        "History client",
+        clients::PASSWORD,
+        false,
+    )
+    .await
+    .expect("the app user");
+    watch_ids(db).await;
+    let mut serve = harness.serve().await;
+    let mut chaos = harness.chaos(settings.seed, settings.webhook);
+    let mut ops = initial_goals(harness.api(), settings.records).await;
+    if let Err(problems) = settle(
+        db,
+        &harness.emulator,
+        Duration::from_secs(90),
+        Duration::ZERO,
+        &mut serve,
+    )
+    .await
+    {
+        panic!(
+            "the set-up's goals did not reach Airtable: {problems:#?}\n{}",
+            serve.log_tail(30)
+        );
+    }
+    // The load starts once the base's webhook exists, as in a running
+    // deployment (the chaos may take it away later).
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let hooked: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM sync_checkpoint WHERE name LIKE 'inbound:webhook:%')",
+        )
+        .fetch_one(db.pool())
+        .await
+        .expect("webhook checkpoint");
+        if hooked {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "serve made no webhook within 90 s:\n{}",
+            serve.log_tail(30)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let user_record: String = sqlx::query_scalar(
+        "SELECT airtable_id FROM airtable_id_map WHERE entity = 'user' AND row_id = $1",
+    )
+    .bind(user)
+    .fetch_one(db.pool())
+    .await
+    .expect("the user's record");
+
+    // The load and the chaos.
+    let work = Arc::new(Workload {
+        pool: db.pool().clone(),
+        emulator: harness.emulator.clone(),
+        user,
+        user_record,
+        turns: tokio::sync::Mutex::new(()),
+        stop: AtomicBool::new(false),
+        fewest: settings.records.saturating_sub(2).max(1),
+        most: settings.records + 2,
+    });
+    let mut load = tokio::task::JoinSet::new();
+    for i in 0..settings.app_clients {
+        let seed = settings.seed.wrapping_add(i as u64);
+        load.spawn(app_client(i, work.clone(), harness.api(), seed));
+    }
+    for i in 0..settings.team_editors {
+        let seed = settings.seed.wrapping_add(100 + i as u64);
+        load.spawn(team_editor(i, work.clone(), seed));
+    }
+    run_chaos(&mut chaos, settings.load, db, None).await;
+    work.stop.store(true, Ordering::Relaxed);
+    while let Some(done) = load.join_next().await {
+        ops.extend(done.expect("a load task panicked"));
+    }
+    chaos.calm().await;
+    println!("history: {}", chaos.summary());
+
+    // Settled: the outbox empty, both sides equal for a few seconds.
+    let settled = settle(
+        db,
+        &harness.emulator,
+        Duration::from_secs(240),
+        Duration::from_secs(3),
+        &mut serve,
+    )
+    .await;
+    match &settled {
+        Ok(took) => println!(
+            "history: settled {:.1} s after the chaos ended",
+            took.as_secs_f64()
+        ),
+        Err(problems) => println!(
+            "history: NOT settled 240 s after the chaos ended:\n  {}",
+            problems.join("\n  ")
+        ),
+    }
+    // Serve first: the events its last inbound applies queued still go out.
+    serve.stop();
+    let drained = drain_outbox(db, Duration::from_secs(60)).await;
+    chaos.stop_workers();
+
+    // The check.
+    let summary = verdict(&harness, &ops, settled.err(), drained.err(), &settings).await;
+    println!(
+        "history: passed: {summary}; {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    let _ = std::fs::remove_dir_all(&harness.logs);
+}
+
+/// Checks the history against the final state, prints every violation with
+/// its history and fails the test with a summary; the summary when all is
+/// well.
+async fn verdict(
+    harness: &Harness,
+    ops: &[Op],
+    unsettled: Option<Vec<String>>,
+    undrained: Option<String>,
+    settings: &Settings,
+) -> String {
+    let db = &harness.db;
+    no_test_bugs(ops);
+    let end = snapshot(db, &harness.emulator)
+        .await
+        .expect("the final state");
+    let report = checker::check(ops, &end);
+    let validate = harness.validate_backfill().await;
+    let dead_letters: Vec<(String, Uuid, String, String, String)> = sqlx::query_as(
+        "SELECT entity, row_id, operation, reason, last_error FROM sync_dead_letter ORDER BY id",
+    )
+    .fetch_all(db.pool())
+    .await
+    .expect("dead letters");
+    for (entity, row, operation, reason, error) in &dead_letters {
+        println!("history: dead letter: {entity} {row} {operation}: {reason}: {error}");
+    }
+    // How often the sync met both sides changing one field (it keeps the
+    // newest 1,000).
+    let conflicts: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT winner, count(*) FROM sync_conflicts WHERE entity = 'personal_goal'
+         GROUP BY winner ORDER BY winner",
+    )
+    .fetch_all(db.pool())
+    .await
+    .unwrap_or_default();
+    let conflicts: Vec<String> = conflicts
+        .iter()
+        .map(|(winner, n)| format!("{n} won by {winner}"))
+        .collect();
+    let summary = format!(
+        "ops: {}; {} goals in PostgreSQL and {} in Airtable at the end, {} seen; sync conflicts: {}; {} dead letters; seed {}",
+        checker::summary(ops),
+        end.rows.len(),
+        end.records.len(),
+        report.goals.len(),
+        if conflicts.is_empty() { "none".to_owned() } else { conflicts.join(", ") },
+        dead_letters.len(),
+        settings.seed,
+    );
+    let mut failures = Vec::new();
+    if !report.is_ok() {
+        println!("{}", report.render(ops));
+        let mut kinds = report.kinds();
+        kinds.sort();
+        kinds.dedup();
+        let kinds: Vec<String> = kinds.iter().map(|k| format!("{k:?}")).collect();
+        failures.push(format!(
+            "{} violations of the sync's rule ({}), printed above",
+            report.violations.len(),
+            kinds.join(", ")
+        ));
+    }
+    if let Some(problems) = unsettled {
+        failures.push(format!(
+            "not settled within 240 s ({} problems)",
+            problems.len()
+        ));
+    }
+    if let Some(problem) = undrained {
+        failures.push(format!("after serve stopped, the workers left: {problem}"));
+    }
+    if !validate.success() {
+        failures.push(format!(
+            "validate-backfill found differences:\n{}",
+            validate.output()
+        ));
+    }
+    assert!(
+        failures.is_empty(),
+        "history: {}\nhistory: {summary}\nhistory: logs in {}",
+        failures.join("\nhistory: "),
+        harness.logs.display()
+    );
+    summary
+}
