@@ -7,7 +7,7 @@ use airsync_airtable::{
 use serde_json::{Map, Value};
 
 use crate::outbox::FailureDetail;
-use crate::worker::{RecordWriter, SendError};
+use crate::worker::{ReadRecord, RecordWriter, SendError};
 
 /// Writes the worker's chunks to one base through the client, which paces
 /// them under the base's rate limit and retries transient failures first.
@@ -161,6 +161,28 @@ impl RecordWriter for AirtableWriter {
             }
             Err(err) => Err(send_error(&err)),
         }
+    }
+
+    async fn read(
+        &self,
+        table: &str,
+        record_ids: Vec<String>,
+        fields: Vec<String>,
+    ) -> Result<Vec<ReadRecord>, SendError> {
+        let options = ListOptions::new()
+            .filter(formula::record_id_in(&record_ids))
+            .fields(fields);
+        let records = self
+            .client
+            .table(self.base_id.clone(), table)
+            .list_all(options)
+            .await
+            .map_err(|err| send_error(&err))?;
+        Ok(records
+            .into_iter()
+            .filter(|record| record_ids.contains(&record.id))
+            .map(|record| (record.id, record.fields.into_map()))
+            .collect())
     }
 
     async fn find(

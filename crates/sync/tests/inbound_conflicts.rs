@@ -13,7 +13,7 @@ use airsync_sync::inbound::{
     ensure_webhook, poll_once, read_payloads_once, reconcile, InboundContext, ReconcileOptions,
 };
 use airsync_sync::outbox::FailureDetail;
-use airsync_sync::worker::{RecordWriter, SendError, Worker};
+use airsync_sync::worker::{ReadRecord, RecordWriter, SendError, Worker};
 use airsync_sync::{conflicts, dead_letters};
 use serde_json::{json, Map, Value};
 use support::{inbound_settings, Harness, Receiver, BASE};
@@ -468,6 +468,15 @@ impl RecordWriter for Meddling {
         self.inner.delete(table, record_ids).await
     }
 
+    async fn read(
+        &self,
+        table: &str,
+        record_ids: Vec<String>,
+        fields: Vec<String>,
+    ) -> Result<Vec<ReadRecord>, SendError> {
+        self.inner.read(table, record_ids, fields).await
+    }
+
     async fn find(
         &self,
         table: &str,
@@ -717,6 +726,53 @@ async fn a_delete_in_the_unread_payloads_of_an_expired_webhook_is_applied() {
         .await
         .expect("count");
     assert_eq!(rows, 0, "the team's delete was lost with the old webhook");
+}
+
+/// While no webhook records the base's history (this one was deleted by
+/// someone), a push would overwrite a team edit that no payload will ever
+/// show. The worker reads the record first and waits for the inbound sync
+/// to merge the edit; per field, the later change wins.
+#[tokio::test]
+async fn a_team_edit_made_while_no_webhook_records_history_is_not_overwritten() {
+    let h = Harness::start().await;
+    let (ctx, _receiver) = Receiver::start(&h, inbound_settings()).await;
+    let worker = h.worker_sharing(&ctx);
+    let program = pushed_program(&h, &ctx, &worker).await;
+    let api = ctx.client().base(BASE);
+    for hook in api.list_webhooks().await.expect("webhooks") {
+        api.delete_webhook(&hook.id).await.expect("delete webhook");
+    }
+    let read = read_payloads_once(&ctx).await.expect("read");
+    assert!(read.webhook_broken, "the reader did not see the webhook go");
+
+    let pause = || tokio::time::sleep(Duration::from_millis(20));
+    h.update_as_user("Programs", &program.record, json!({"Notes": "Team"}));
+    pause().await;
+    update_program(&h, program.row, "name = 'App', notes = 'App'").await;
+    pause().await;
+    h.update_as_user("Programs", &program.record, json!({"Name": "Team"}));
+    worker.run_once().await.expect("worker step");
+    let cells = &h.record_of("Programs", program.row)["fields"];
+    assert_eq!(
+        cells["Name"],
+        json!("Team"),
+        "the push overwrote the team's later name"
+    );
+
+    // The new webhook's catch-up poll merges the team's edits.
+    ensure_webhook(&ctx).await.expect("webhook");
+    settle(&h, &ctx, &worker).await;
+    assert_eq!(
+        program_row(&h, program.row).await,
+        ("Team".to_owned(), "App".to_owned()),
+        "in PostgreSQL"
+    );
+    let cells = &h.record_of("Programs", program.row)["fields"];
+    assert_eq!(
+        (&cells["Name"], &cells["Notes"]),
+        (&json!("Team"), &json!("App"))
+    );
+    assert_eq!(h.dead_letters().await, 0);
 }
 
 /// Cause 8: Airtable refusing the token (401) was taken as a refusal of

@@ -347,6 +347,15 @@ impl airsync_sync::worker::RecordWriter for DiesAfterWriting {
         std::future::pending().await
     }
 
+    async fn read(
+        &self,
+        table: &str,
+        record_ids: Vec<String>,
+        fields: Vec<String>,
+    ) -> Result<Vec<airsync_sync::worker::ReadRecord>, airsync_sync::worker::SendError> {
+        self.inner.read(table, record_ids, fields).await
+    }
+
     async fn find(
         &self,
         table: &str,

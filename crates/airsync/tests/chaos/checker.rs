@@ -292,6 +292,29 @@ impl GoalHistory {
 pub struct Report {
     pub violations: Vec<Violation>,
     pub goals: Vec<GoalHistory>,
+    /// Team edits overwritten while Airtable recorded no history, which
+    /// the rule excuses (see [`Unrecorded`]), one line each.
+    pub excused: Vec<String>,
+}
+
+/// A time in which Airtable recorded no history of the base's changes and
+/// airsync did not know it yet: from when a webhook stopped recording (it
+/// expired, or was deleted with payloads not read yet) until airsync's new
+/// webhook began. A team edit made then, and overwritten by a push before
+/// any listing read it, is gone from Airtable without a trace; the rule of
+/// docs/sync.md ("What this does not cover") excuses its loss. Edits made
+/// before or after it are not excused.
+#[derive(Debug, Clone, Copy)]
+pub struct Unrecorded {
+    pub from: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+}
+
+impl Unrecorded {
+    /// Whether a team operation may have made its change in this time.
+    fn covers(&self, op: &Op) -> bool {
+        op.actor.starts_with('t') && op.end >= self.from && op.start <= self.until
+    }
 }
 
 /// Union-find over `pg:<uuid>` and `at:<record>` keys.
@@ -429,8 +452,14 @@ fn group(ops: &[Op], end: &Final) -> Vec<GoalHistory> {
 
 /// Checks a history against the final state.
 pub fn check(ops: &[Op], end: &Final) -> Report {
+    check_with(ops, end, None)
+}
+
+/// [`check`], excusing the team edits lost in an unrecorded time.
+pub fn check_with(ops: &[Op], end: &Final, unrecorded: Option<Unrecorded>) -> Report {
     let goals = group(ops, end);
     let mut violations = Vec::new();
+    let mut excused = Vec::new();
     for (g, goal) in goals.iter().enumerate() {
         let mut flag = |kind: ViolationKind, field: Option<Field>, message: String| {
             violations.push(Violation {
@@ -442,12 +471,16 @@ pub fn check(ops: &[Op], end: &Final) -> Report {
         };
         sides_equal(goal, &mut flag);
         for field in Field::ALL {
-            cell(ops, goal, field, &mut flag);
+            cell(ops, goal, field, unrecorded, &mut excused, &mut flag);
         }
         deletes_and_creates(ops, goal, &mut flag);
     }
     usage(end, &goals, &mut violations);
-    Report { violations, goals }
+    Report {
+        violations,
+        goals,
+        excused,
+    }
 }
 
 type Flag<'a> = dyn FnMut(ViolationKind, Option<Field>, String) + 'a;
@@ -533,7 +566,14 @@ fn sides_equal(goal: &GoalHistory, flag: &mut Flag<'_>) {
 
 /// Rule 2: each final value of the cell was written, not refused, and not
 /// overwritten by a write acknowledged after it was acknowledged.
-fn cell(ops: &[Op], goal: &GoalHistory, field: Field, flag: &mut Flag<'_>) {
+fn cell(
+    ops: &[Op],
+    goal: &GoalHistory,
+    field: Field,
+    unrecorded: Option<Unrecorded>,
+    excused: &mut Vec<String>,
+    flag: &mut Flag<'_>,
+) {
     // Each value left, with the sides that hold it.
     let mut finals: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for row in &goal.rows {
@@ -586,8 +626,9 @@ fn cell(ops: &[Op], goal: &GoalHistory, field: Field, flag: &mut Flag<'_>) {
             Outcome::Ok => {
                 // Writes of the cell that began after this one was
                 // acknowledged, and were acknowledged too: one of them must
-                // win.
-                let later: Vec<String> = goal
+                // win, unless each was a team edit made while Airtable
+                // recorded nothing.
+                let (lost, later): (Vec<usize>, Vec<usize>) = goal
                     .ops
                     .iter()
                     .copied()
@@ -597,15 +638,25 @@ fn cell(ops: &[Op], goal: &GoalHistory, field: Field, flag: &mut Flag<'_>) {
                             && ops[n].value(field).is_some()
                             && ops[n].start > writer.end + GRAIN
                     })
-                    .map(|n| {
-                        format!(
-                            "{} {:?} from {}",
-                            ops[n].actor,
-                            ops[n].value(field).unwrap_or_default(),
-                            ops[n].start.format("%H:%M:%S%.3f")
-                        )
-                    })
-                    .collect();
+                    .partition(|&n| unrecorded.is_some_and(|u| u.covers(&ops[n])));
+                let line = |n: usize| {
+                    format!(
+                        "{} {:?} from {}",
+                        ops[n].actor,
+                        ops[n].value(field).unwrap_or_default(),
+                        ops[n].start.format("%H:%M:%S%.3f")
+                    )
+                };
+                if later.is_empty() && !lost.is_empty() {
+                    let lost: Vec<String> = lost.into_iter().map(line).collect();
+                    excused.push(format!(
+                        "{}: {value:?} (by {}) survived edits made while Airtable recorded no history: {}",
+                        field.airtable(),
+                        writer.actor,
+                        lost.join(", ")
+                    ));
+                }
+                let later: Vec<String> = later.into_iter().map(line).collect();
                 if !later.is_empty() {
                     flag(
                         ViolationKind::OverwrittenWriteSurvived,
@@ -1016,6 +1067,50 @@ mod tests {
         assert_eq!(
             report.kinds(),
             vec![ViolationKind::OverwrittenWriteSurvived]
+        );
+    }
+
+    #[test]
+    fn a_team_edit_lost_while_airtable_recorded_nothing_is_excused_and_only_then() {
+        let ops = vec![
+            created(),
+            op(
+                "a1",
+                write(Field::Name, "a1-1"),
+                pg(1),
+                (50, 80),
+                Outcome::Ok,
+            ),
+            op(
+                "t0",
+                write(Field::Name, "t0-1"),
+                rec("recA"),
+                (100, 100),
+                Outcome::Ok,
+            ),
+        ];
+        let during = Unrecorded {
+            from: at(90),
+            until: at(200),
+        };
+        let report = check_with(&ops, &both("a1-1", "s-1"), Some(during));
+        assert!(report.is_ok(), "{}", report.render(&ops));
+        assert_eq!(report.excused.len(), 1, "{:?}", report.excused);
+        // An app write is never excused, nor a team edit outside the time.
+        let after = Unrecorded {
+            from: at(150),
+            until: at(200),
+        };
+        let report = check_with(&ops, &both("a1-1", "s-1"), Some(after));
+        assert_eq!(
+            report.kinds(),
+            vec![ViolationKind::OverwrittenWriteSurvived]
+        );
+        let report = check_with(&ops, &both("s-1", "s-1"), Some(during));
+        assert_eq!(
+            report.kinds(),
+            vec![ViolationKind::OverwrittenWriteSurvived],
+            "the app's acknowledged write was lost"
         );
     }
 

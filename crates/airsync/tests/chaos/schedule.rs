@@ -62,6 +62,8 @@ pub struct Chaos {
     next_storm: Option<Duration>,
     expiry: Expiry,
     expired: bool,
+    /// When the webhook fault was made (just before its request).
+    expired_at: Option<chrono::DateTime<chrono::Utc>>,
     restarted: Option<bool>,
     kills: u32,
     bursts: u32,
@@ -91,6 +93,7 @@ impl Chaos {
             next_storm: None,
             expiry,
             expired: false,
+            expired_at: None,
             restarted: None,
             kills: 0,
             bursts: 0,
@@ -143,6 +146,7 @@ impl Chaos {
             self.next_storm = Some(now + STORM_EVERY);
         }
         if !self.expired && now >= total.mul_f64(0.3) {
+            self.expired_at = Some(chrono::Utc::now());
             match self.expiry {
                 // A weekend without refreshes: Airtable's webhooks live 7 days.
                 Expiry::ClockJump => self
@@ -265,6 +269,14 @@ impl Chaos {
 
     pub fn workers(&self) -> impl Iterator<Item = &Process> {
         self.slots.iter().filter_map(|s| s.process.as_ref())
+    }
+
+    /// How the webhook was taken away, and when (`None`: it was not).
+    pub fn webhook_fault(&self) -> Option<(Expiry, chrono::DateTime<chrono::Utc>)> {
+        match self.expiry {
+            Expiry::Never => None,
+            expiry => self.expired_at.map(|at| (expiry, at)),
+        }
     }
 
     pub fn stop_workers(&mut self) {

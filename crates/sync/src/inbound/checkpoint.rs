@@ -44,6 +44,17 @@ pub(crate) struct WebhookCheckpoint {
     /// An error payload said the specification became invalid: recreate.
     #[serde(default)]
     pub broken: bool,
+    /// Since when the base's history is on record without a gap: this
+    /// webhook's creation, or the start of the webhook it replaced when
+    /// that one recorded until the replacement and its last payloads were
+    /// read. `None` (a checkpoint from before this was kept): `created_at`.
+    #[serde(default)]
+    pub history_since: Option<DateTime<Utc>>,
+    /// When airsync found that it records no more (expired, gone, in
+    /// error), on its way to a new one: from then on no update is sent
+    /// without reading the record first.
+    #[serde(default)]
+    pub stopped_at: Option<DateTime<Utc>>,
 }
 
 impl std::fmt::Debug for WebhookCheckpoint {
@@ -55,6 +66,8 @@ impl std::fmt::Debug for WebhookCheckpoint {
             .field("expiration_time", &self.expiration_time)
             .field("last_read_at", &self.last_read_at)
             .field("broken", &self.broken)
+            .field("history_since", &self.history_since)
+            .field("stopped_at", &self.stopped_at)
             .finish_non_exhaustive()
     }
 }

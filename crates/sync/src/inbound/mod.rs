@@ -60,4 +60,5 @@ pub use reader::{read_payloads_once, ReadReport};
 pub use reconcile::{reconcile, ReconcileOptions, ReconcileReport, TableReconcile};
 pub use runner::run;
 pub use validate::{validate_backfill, Difference, TableValidation, ValidationReport};
+pub(crate) use webhook::history_since;
 pub use webhook::{ensure_webhook, WebhookAction};

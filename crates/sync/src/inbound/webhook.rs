@@ -8,6 +8,7 @@ use airsync_airtable::{
 };
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
+use sqlx::PgPool;
 
 use super::checkpoint::{self, WebhookCheckpoint};
 use super::context::InboundContext;
@@ -99,6 +100,20 @@ async fn manage(ctx: &InboundContext) -> Result<WebhookAction> {
         return keep(ctx, &name, stored, hook).await;
     }
     let reason = reason.unwrap_or("unknown").to_owned();
+    // A webhook gone, expired or in error records nothing more: say so at
+    // once, so that the worker reads records before updating them while
+    // the old payloads are read and the new webhook is made.
+    let stopped = stored.as_ref().is_some_and(|s| s.broken)
+        || (stored.is_some() && current.is_none_or(|hook| !hook.is_hook_enabled));
+    if stopped {
+        sqlx::query(
+            "UPDATE sync_checkpoint SET value = jsonb_set(value, '{stopped_at}', $2) WHERE name = $1",
+        )
+        .bind(&name)
+        .bind(serde_json::to_value(Utc::now()).unwrap_or(Value::Null))
+        .execute(ctx.pool())
+        .await?;
+    }
     // The old webhook's unread payloads (deletes among them, which no poll
     // can see) are read before it goes.
     let mut gap_read = false;
@@ -117,6 +132,14 @@ async fn manage(ctx: &InboundContext) -> Result<WebhookAction> {
             tracing::warn!(webhook = %hook.id, error = %err, "could not delete the old webhook");
         }
     }
+    // The new webhook continues the old one's history only when the old
+    // one recorded until now (Airtable still had it enabled, no error) and
+    // its last payloads were read.
+    let continues = gap_read && current.is_some_and(|hook| hook.is_hook_enabled);
+    let history_from = stored
+        .as_ref()
+        .filter(|_| continues)
+        .map(|old| old.history_since.unwrap_or(old.created_at));
     let created = api.create_webhook(&spec, url.as_deref()).await?;
     let now = Utc::now();
     let fresh = WebhookCheckpoint {
@@ -129,6 +152,8 @@ async fn manage(ctx: &InboundContext) -> Result<WebhookAction> {
         created_at: now,
         last_read_at: Some(now),
         broken: false,
+        history_since: Some(history_from.unwrap_or(now)),
+        stopped_at: None,
     };
     checkpoint::store(ctx.pool(), &name, &fresh).await?;
     ctx.metrics().add(&InboundMetricsSnapshot {
@@ -173,6 +198,24 @@ async fn make_reconcile_due(ctx: &InboundContext) -> Result<()> {
     Ok(())
 }
 
+/// Since when a webhook of ours has recorded the base's history without a
+/// gap, as far as this process knows: `None` while there is none, it is
+/// flagged broken (gone, or in error) or past its expiry. A record whose
+/// last agreement is older may hold a team edit that no payload will show
+/// (the worker reads it before updating it, see `worker::unseen`).
+pub(crate) async fn history_since(pool: &PgPool, base_id: &str) -> Result<Option<DateTime<Utc>>> {
+    let stored: Option<WebhookCheckpoint> =
+        checkpoint::load(pool, &checkpoint::webhook_name(base_id)).await?;
+    let now = Utc::now();
+    Ok(stored
+        .filter(|hook| {
+            !hook.broken
+                && hook.stopped_at.is_none()
+                && hook.expiration_time.is_none_or(|at| at > now)
+        })
+        .map(|hook| hook.history_since.unwrap_or(hook.created_at)))
+}
+
 /// A healthy webhook: turn its pings back on if Airtable switched them off,
 /// and refresh it when its expiry draws near.
 async fn keep(
@@ -203,6 +246,7 @@ async fn keep(
             updated.cursor = now.cursor;
             updated.last_read_at = now.last_read_at;
             updated.broken = now.broken;
+            updated.stopped_at = now.stopped_at;
         }
         checkpoint::store(&mut *tx, name, &updated).await?;
         tx.commit().await?;

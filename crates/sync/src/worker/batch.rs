@@ -16,6 +16,7 @@ use super::prepare::prepare_entity;
 use super::send::{
     chunk_actions, complete_events, find_orphans, send_chunk, ChunkOutcome, RecordWriter,
 };
+use super::unseen::hold_unseen_edits;
 use super::{BatchReport, WorkerContext};
 
 /// A chain of links within one batch is at most this deep (user, program,
@@ -105,7 +106,9 @@ async fn process_waves<W: RecordWriter + 'static>(
                     report.deferred += 1;
                 }
             }
-            let mut actions = prepared.actions;
+            let mut read = ChunkOutcome::default();
+            let mut actions = hold_unseen_edits(ctx, entity, prepared.actions, &mut read).await?;
+            count(report, read);
             if !prepared.lookups.is_empty() {
                 let (deletes, looked_up) = find_orphans(ctx, entity, prepared.lookups).await?;
                 count(report, looked_up);

@@ -15,10 +15,11 @@ mod lane;
 mod metrics;
 mod prepare;
 mod send;
+mod unseen;
 
 pub use lane::LaneGuard;
 pub use metrics::{WorkerMetrics, WorkerMetricsSnapshot};
-pub use send::{RecordWriter, SendError};
+pub use send::{ReadRecord, RecordWriter, SendError};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -71,6 +72,13 @@ pub struct WorkerSettings {
     /// request: the previous holder may have used the base's whole window
     /// moments ago, and Airtable counts requests per second, whoever sends.
     pub lane_takeover_pause: Duration,
+    /// While no webhook has recorded the base's history since a record's
+    /// last agreement, read the record before updating it, and hold the
+    /// update while Airtable shows a team edit the inbound sync has not
+    /// applied (`worker::unseen`). Off only where no inbound sync runs.
+    pub read_before_update_without_history: bool,
+    /// How long such an update waits before it reads the record again.
+    pub unseen_edit_wait: Duration,
 }
 
 impl WorkerSettings {
@@ -96,6 +104,8 @@ impl WorkerSettings {
             rate_limit_pause: Duration::from_secs(30),
             access_pause: Duration::from_secs(60),
             lane_takeover_pause: Duration::from_secs(2),
+            read_before_update_without_history: true,
+            unseen_edit_wait: Duration::from_secs(5),
         }
     }
 }

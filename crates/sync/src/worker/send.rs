@@ -51,6 +51,9 @@ impl SendError {
     }
 }
 
+/// A record read by [`RecordWriter::read`]: its id and the cells asked for.
+pub type ReadRecord = (String, Map<String, Value>);
+
 /// The writes the worker makes. The Airtable client implements it; the
 /// boundary keeps the worker's rules apart from HTTP.
 pub trait RecordWriter: Send + Sync {
@@ -76,6 +79,15 @@ pub trait RecordWriter: Send + Sync {
         table: &str,
         record_ids: Vec<String>,
     ) -> impl Future<Output = std::result::Result<Vec<String>, SendError>> + Send;
+
+    /// Reads records by id (at most ten), the cells of `fields` only;
+    /// answers (record id, cells) for each record still there.
+    fn read(
+        &self,
+        table: &str,
+        record_ids: Vec<String>,
+        fields: Vec<String>,
+    ) -> impl Future<Output = std::result::Result<Vec<ReadRecord>, SendError>> + Send;
 
     /// Finds the records whose `field` holds one of `values` (at most ten);
     /// answers (value, record id) pairs.
@@ -404,7 +416,7 @@ pub(crate) async fn find_orphans<W: RecordWriter>(
 /// they are tried again (or dead-lettered when their attempts are used up);
 /// after Airtable refused the request they go to the dead-letter queue with
 /// its error.
-async fn fail_events<'a, W: RecordWriter>(
+pub(crate) async fn fail_events<'a, W: RecordWriter>(
     ctx: &WorkerContext<W>,
     events: impl IntoIterator<Item = &'a OutboxEvent>,
     err: &SendError,

@@ -81,6 +81,7 @@ impl Harness {
         settings.retry_base = Duration::from_millis(50);
         settings.retry_max = Duration::from_millis(500);
         settings.link_wait = Duration::from_millis(50);
+        settings.unseen_edit_wait = Duration::from_millis(50);
         settings
     }
 
