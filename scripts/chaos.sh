@@ -18,7 +18,9 @@
 #                                    event before Airtable answered) to a
 #                                    scratch copy of HEAD and checks that the
 #                                    chaos test or the history test fails on
-#                                    each
+#                                    each (the history test keeps the
+#                                    webhook there unless
+#                                    AIRSYNC_HISTORY_WEBHOOK says otherwise)
 #
 # AIRSYNC_CHAOS_SECS, AIRSYNC_CHAOS_SEED and the history test's
 # AIRSYNC_HISTORY_* variables are passed through.
@@ -89,6 +91,7 @@ case "${1:-once}" in
       for test in "$CHAOS_TEST" "$HISTORY_TEST"; do
         echo "mutation $(basename "$patch"): running $test ..."
         if (cd "$scratch" && AIRSYNC_HISTORY_SECS="${AIRSYNC_HISTORY_SECS:-60}" \
+              AIRSYNC_HISTORY_WEBHOOK="${AIRSYNC_HISTORY_WEBHOOK:-keep}" \
               CARGO_TARGET_DIR="$ROOT/target/mutation" run_test "$test") >"$scratch.log" 2>&1; then
           grep -q "running 1 test" "$scratch.log" \
             || echo "mutation $(basename "$patch"): $test is not in HEAD"

@@ -728,6 +728,44 @@ async fn a_delete_in_the_unread_payloads_of_an_expired_webhook_is_applied() {
     assert_eq!(rows, 0, "the team's delete was lost with the old webhook");
 }
 
+/// A webhook that expired recorded nothing more: a delete the team made
+/// after it is in no payload, and a poll cannot see deletes. Recreating the
+/// webhook makes the full reconcile due at once, which finds it.
+#[tokio::test]
+async fn a_delete_made_after_the_webhook_expired_is_found_by_the_reconcile_made_due() {
+    let h = Harness::start().await;
+    let (ctx, _receiver) = Receiver::start(&h, inbound_settings()).await;
+    let worker = h.worker_sharing(&ctx);
+    let program = pushed_program(&h, &ctx, &worker).await;
+    reconcile(&ctx, &ReconcileOptions::default())
+        .await
+        .expect("a first reconcile");
+
+    h.emulator.expire_webhooks(BASE).expect("expire");
+    h.delete_as_user("Programs", &program.record);
+    let action = ensure_webhook(&ctx).await.expect("webhook");
+    assert!(
+        matches!(action, airsync_sync::inbound::WebhookAction::Created { .. }),
+        "{action:?}"
+    );
+    let due: Vec<String> = sqlx::query_scalar(
+        "SELECT name FROM sync_checkpoint WHERE name LIKE 'inbound:reconcile:%'
+            AND (value->>'finished_at')::timestamptz > '2000-01-01'",
+    )
+    .fetch_all(h.pool())
+    .await
+    .expect("reconcile checkpoints");
+    assert!(due.is_empty(), "reconciles not made due: {due:?}");
+    reconcile(&ctx, &ReconcileOptions::default())
+        .await
+        .expect("reconcile");
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM programs_pg")
+        .fetch_one(h.pool())
+        .await
+        .expect("count");
+    assert_eq!(rows, 0, "the team's delete in the gap was never found");
+}
+
 /// While no webhook records the base's history (this one was deleted by
 /// someone), a push would overwrite a team edit that no payload will ever
 /// show. The worker reads the record first and waits for the inbound sync

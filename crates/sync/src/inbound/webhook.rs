@@ -164,12 +164,14 @@ async fn manage(ctx: &InboundContext) -> Result<WebhookAction> {
     // The new webhook sees changes from now on; what happened since the
     // old one was last read is read by a poll.
     if let Some(old) = &stored {
-        if !gap_read {
-            // A poll sees the gap's changes but not its deletes: the next
+        if !continues {
+            // The old webhook stopped recording before now (it expired, is
+            // gone or in error), or its last payloads could not be read: a
+            // poll sees the gap's changes but not its deletes. The next
             // full reconcile finds them, so it is due at once.
             make_reconcile_due(ctx).await?;
-            tracing::warn!(webhook = %old.webhook_id,
-                "the old webhook's payloads could not be read; a full reconcile is due to find the gap's deletes");
+            tracing::warn!(webhook = %old.webhook_id, read = gap_read,
+                "the old webhook left a gap in the base's history; a full reconcile is due to find the gap's deletes");
         }
         // The reconciler's read may still be in flight: the catch-up poll
         // covers the changes meanwhile.
