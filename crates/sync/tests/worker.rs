@@ -550,3 +550,36 @@ async fn a_row_deleted_after_its_worker_died_between_airtables_answer_and_its_co
     assert_eq!(records[0]["fields"]["pg_id"], json!(keep.to_string()));
     assert_eq!(h.dead_letters().await, 0);
 }
+
+/// A worker waiting for the base's lane while the database is out of reach
+/// (a restart) keeps waiting: it does not end the process.
+#[tokio::test]
+async fn a_worker_waits_out_a_database_it_cannot_reach() {
+    let h = Harness::start().await;
+    let unreachable = sqlx::postgres::PgPoolOptions::new()
+        .acquire_timeout(Duration::from_millis(200))
+        .connect_lazy("postgres://airsync@127.0.0.1:1/airsync")
+        .expect("a lazy pool");
+    let worker = airsync_sync::worker::Worker::new(
+        unreachable,
+        h.mapping.clone(),
+        airsync_sync::airtable_writer::AirtableWriter::new(support::client_for(&h.emulator), BASE),
+        h.settings(),
+    );
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let run = tokio::spawn(async move { worker.run(shutdown, Duration::from_secs(1)).await });
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        !run.is_finished(),
+        "the worker ended: {:?}",
+        run.await.expect("join")
+    );
+    stop.send(true).expect("stop");
+    // Its shutdown cannot hand anything back to an unreachable database;
+    // it ends all the same.
+    tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("the worker stops when asked")
+        .expect("join")
+        .ok();
+}

@@ -199,8 +199,16 @@ impl<W: RecordWriter + 'static> Worker<W> {
     pub async fn run(&self, mut shutdown: watch::Receiver<bool>, grace: Duration) -> Result<()> {
         let ctx = &self.context;
         while !*shutdown.borrow() {
-            let Some(mut lane) = LaneGuard::try_acquire(&ctx.pool, &ctx.settings.base_id).await?
-            else {
+            let lane = match LaneGuard::try_acquire(&ctx.pool, &ctx.settings.base_id).await {
+                Ok(lane) => lane,
+                Err(err) => {
+                    // The database is out of reach (a restart, a failover):
+                    // ask again on the next turn rather than end the process.
+                    tracing::warn!(error = %err, "could not ask for the base's outbound lane; retrying");
+                    None
+                }
+            };
+            let Some(mut lane) = lane else {
                 tokio::select! {
                     _ = tokio::time::sleep(ctx.settings.poll_interval) => {}
                     _ = shutdown.changed() => {}
