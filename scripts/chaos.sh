@@ -75,7 +75,7 @@ case "${1:-once}" in
       echo "run $i, $seed: $result"
       if [[ "$result" == FAILED* ]]; then
         grep -E "^history: ([0-9]+ violations|not settled|validate-backfill)|^VIOLATION|panicked at" "$log" \
-          | head -20 | sed 's/^/  /'
+          | head -20 | sed 's/^/  /' || true
         exit 1
       fi
       grep -h '^history: passed' "$log" | sed 's/^history: passed: /  /'
@@ -98,7 +98,7 @@ case "${1:-once}" in
         else
           caught="$caught $test"
           grep -E "panicked at|DIFFERS|differ in|lost|duplicated|dead letters|in (PostgreSQL|Airtable)|^VIOLATION|violations of" "$scratch.log" \
-            | grep -v " ok " | head -8 | sed 's/^/  /'
+            | grep -v " ok " | head -8 | sed 's/^/  /' || true
         fi
       done
       if [[ -n "$caught" ]]; then
