@@ -69,7 +69,8 @@ pub(crate) async fn hold_unseen_edits<W: RecordWriter>(
     if unsure.is_empty() {
         return Ok(send);
     }
-    let versions = versions::load(&ctx.pool, &entity.name, &ids).await?;
+    let unsure_ids: Vec<Uuid> = unsure.iter().map(|a| a.event().row_id).collect();
+    let versions = versions::load(&ctx.pool, &entity.name, &unsure_ids).await?;
     let mut rest = unsure;
     while !rest.is_empty() {
         let tail = rest.split_off(rest.len().min(READ_CHUNK));
