@@ -550,6 +550,59 @@ async fn a_listing_read_before_a_push_does_not_undo_it() {
     assert_notes(&h, program.row, "App").await;
 }
 
+/// Found by the history checker (seed 16618692549271281390): a listing's
+/// conflict waited for Airtable's change time of the field, half a minute
+/// behind a 429 pause, and the answer ("the team changed it after the
+/// row's time") was then applied to the value the listing had read, over
+/// the app's writes made meanwhile. The answer holds only for the row's
+/// time it was asked about and the value Airtable holds with it.
+#[tokio::test]
+async fn an_app_write_made_while_a_listing_asks_for_airtables_time_is_kept() {
+    let h = Harness::start().await;
+    let (ctx, _receiver) = Receiver::start(&h, inbound_settings()).await;
+    let worker = h.worker_sharing(&ctx);
+    let program = pushed_program(&h, &ctx, &worker).await;
+    // Both sides change the notes, the team last; neither is pushed nor
+    // read, so the reconcile's listing finds a conflict that needs
+    // Airtable's change time.
+    update_program(&h, program.row, "notes = 'App'").await;
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    h.update_as_user("Programs", &program.record, json!({"Notes": "Team"}));
+    let skipped_before = ctx.metrics().snapshot().stale_listings_skipped;
+    h.emulator.set_latency_ms(Some(800..=800));
+    let answered = h.emulator.stats().total;
+    let reconciling = {
+        let ctx = ctx.clone();
+        tokio::spawn(async move {
+            let options = ReconcileOptions {
+                table: Some("program".into()),
+                force: false,
+            };
+            reconcile(&ctx, &options).await
+        })
+    };
+    // The schema and the listing's page are answered; the question for
+    // Airtable's time is on its way (800 ms): the app writes the notes
+    // again.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while h.emulator.stats().total < answered + 2 {
+        assert!(Instant::now() < deadline, "the reconcile never listed");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    update_program(&h, program.row, "notes = 'App later'").await;
+    reconciling.await.expect("task").expect("reconcile");
+    h.emulator.set_latency_ms(None);
+    assert_eq!(program_row(&h, program.row).await.1, "App later");
+    assert_eq!(
+        ctx.metrics().snapshot().stale_listings_skipped,
+        skipped_before + 1,
+        "the listing was overtaken by the app's write"
+    );
+    settle(&h, &ctx, &worker).await;
+    assert_notes(&h, program.row, "App later").await;
+}
+
 /// Cause 3: an inbound write moved the row's `updated_at` to the inbound
 /// transaction's time, so a later team edit in the same page of payloads
 /// lost to an earlier app change.

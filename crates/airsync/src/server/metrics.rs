@@ -299,6 +299,11 @@ fn write_inbound(out: &mut Exposition, inbound: &InboundContext) {
             m.rows_unchanged,
         ),
         (
+            "airsync_inbound_stale_listings_skipped_total",
+            "Records of a listing left unapplied because a side changed them after it was read.",
+            m.stale_listings_skipped,
+        ),
+        (
             "airsync_inbound_records_deferred_total",
             "Records set aside to be tried again.",
             m.records_deferred,

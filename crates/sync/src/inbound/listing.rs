@@ -14,7 +14,9 @@ use crate::Result;
 /// Applies one batch of records of `entity` (a page), with the linked
 /// records they need first. Conflicts that need Airtable's change time are
 /// asked about after the first commit and applied in a second transaction,
-/// so that no row stays locked across a request. `measures_provisioning`:
+/// so that no row stays locked across a request; a record that either side
+/// changed again meanwhile is left to the payload or listing that shows the
+/// change. `measures_provisioning`:
 /// see [`BatchInput::measures_provisioning`].
 pub(crate) async fn apply_listing(
     ctx: &InboundContext,
@@ -81,8 +83,16 @@ pub(crate) async fn apply_listing(
             ..input
         };
         let mut tx = begin_inbound(ctx.pool()).await?;
-        apply_upserts(&mut tx, &input, &retry, &mut counts).await?;
+        let overtaken = apply_upserts(&mut tx, &input, &retry, &mut counts).await?;
         tx.commit().await?;
+        for check in &overtaken {
+            // Either side changed the field after the listing or the
+            // question: the listing is stale for it. The payload or the
+            // listing that shows the later change brings it.
+            tracing::debug!(entity = %entity.name(), record = %check.record_id,
+                "a listing overtaken by a later change while Airtable's time was asked; not applied");
+            counts.stale_listings_skipped += 1;
+        }
         counts.committed(&ctx.metrics());
     }
     ctx.metrics().add(&counts);

@@ -90,14 +90,29 @@ pub(crate) struct RowSide<'a> {
     pub updated_at: DateTime<Utc>,
 }
 
+/// Airtable's answer, for one field of a record seen in a listing, to
+/// "did the field change after `since`?".
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct LaterAnswer {
+    /// The row's change time of the field that the question named.
+    pub since: DateTime<Utc>,
+    /// The field's canonical cell when Airtable changed it after `since`
+    /// (read with the answer); `None` when Airtable did not.
+    pub changed_to: Option<Value>,
+}
+
 /// Merges Airtable's observation of a record into its existing row.
-/// `airtable_later` answers, for a listing, whether Airtable's change of a
-/// field (by field id) is later than the row's.
+/// `airtable_later` answers, for a listing, whether Airtable changed a
+/// field (by field id) after the row's change of it. An answer holds only
+/// while the row's time is the one it was asked about, and, where Airtable
+/// changed the field, only for the value it changed it to: a listing read
+/// before a later change of either side is not merged by it, and the field
+/// is asked about again (`needs_time`).
 pub(crate) fn merge_record(
     entity: &ResolvedEntity,
     observation: &Observation,
     row: &RowSide<'_>,
-    airtable_later: Option<&HashMap<String, bool>>,
+    airtable_later: Option<&HashMap<String, LaterAnswer>>,
 ) -> MergeOutcome {
     let mut out = MergeOutcome::default();
     let outbound = entity.mapping.syncs_outbound();
@@ -175,8 +190,16 @@ pub(crate) fn merge_record(
             None if !changed_there => false,
             None if !changed_here => true,
             None => match airtable_later.and_then(|a| a.get(&field.id)) {
-                Some(later) => *later,
-                None => {
+                Some(answer) if answer.since == ours_at => match &answer.changed_to {
+                    None => false,
+                    Some(now) if *now == theirs => true,
+                    // Airtable changed the field again after the listing.
+                    Some(_) => {
+                        out.needs_time.push((field.id.clone(), ours_at));
+                        continue;
+                    }
+                },
+                _ => {
                     out.needs_time.push((field.id.clone(), ours_at));
                     continue;
                 }

@@ -56,6 +56,10 @@ counters! {
     rows_updated,
     /// Records that matched their row already (an echo, a repeat).
     rows_unchanged,
+    /// Records of a listing left unapplied because a side changed them
+    /// after the listing was read (a push, a payload, an app write while
+    /// Airtable's change time was asked); a later read brings them.
+    stale_listings_skipped,
     /// Rows deleted because their record was deleted in Airtable.
     rows_deleted,
     /// Rows kept and deactivated because their record was deleted.

@@ -2,14 +2,20 @@
 //! records as they are, not when their cells changed; for the few records
 //! whose fields changed on both sides, one filtered listing asks Airtable
 //! whether `LAST_MODIFIED_TIME()` of each field is later than the row's
-//! change time of that field.
+//! change time of that field, and reads the field with the answer: a
+//! change later than the listing answers for the value it made, not for
+//! the value the listing showed.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
 
 use airsync_airtable::{formula, ListOptions};
 
-use super::apply::TimeCheck;
+use super::apply::{LaterAnswers, TimeCheck};
 use super::context::InboundContext;
+use super::merge::LaterAnswer;
+use super::observe::from_record;
 use super::schema::ResolvedEntity;
 use crate::Result;
 
@@ -19,22 +25,25 @@ use crate::Result;
 const CHECKS_PER_REQUEST: usize = 25;
 
 /// For each check's record and field: whether Airtable changed the field
-/// after the check's instant for it (the row's time of the field). One
-/// listing per field asked about (records of one field per request), so
-/// that each answer names its field.
+/// after the check's instant for it (the row's time of the field), and its
+/// cell now if so. One listing per field asked about (records of one field
+/// per request), so that each answer names its field.
 pub(crate) async fn airtable_later(
     ctx: &InboundContext,
     entity: &ResolvedEntity,
     checks: &[TimeCheck],
-) -> Result<HashMap<String, HashMap<String, bool>>> {
-    let mut answers: HashMap<String, HashMap<String, bool>> = HashMap::new();
-    let mut by_field: BTreeMap<&str, Vec<(&str, chrono::DateTime<chrono::Utc>)>> = BTreeMap::new();
+) -> Result<LaterAnswers> {
+    let mut answers = LaterAnswers::new();
+    let mut by_field: BTreeMap<&str, Vec<(&str, DateTime<Utc>)>> = BTreeMap::new();
     for check in checks {
         for (field, since) in &check.fields {
-            answers
-                .entry(check.record_id.clone())
-                .or_default()
-                .insert(field.clone(), false);
+            answers.entry(check.record_id.clone()).or_default().insert(
+                field.clone(),
+                LaterAnswer {
+                    since: *since,
+                    changed_to: None,
+                },
+            );
             by_field
                 .entry(field.as_str())
                 .or_default()
@@ -42,14 +51,16 @@ pub(crate) async fn airtable_later(
         }
     }
     let table = ctx.client().table(ctx.base_id(), entity.table_id.as_str());
-    let projection: Vec<String> = entity
-        .fields
-        .first()
-        .map(|f| f.id.clone())
-        .into_iter()
-        .collect();
     for (field, records) in by_field {
         let Ok(field_ref) = formula::field_id(field) else {
+            continue;
+        };
+        let Some(key) = entity
+            .fields
+            .iter()
+            .find(|f| f.id == field)
+            .map(|f| f.key())
+        else {
             continue;
         };
         for chunk in records.chunks(CHECKS_PER_REQUEST) {
@@ -61,13 +72,17 @@ pub(crate) async fn airtable_later(
             });
             let options = ListOptions::new()
                 .filter(formula::or(conditions))
-                .fields(projection.clone())
+                .fields(vec![field.to_owned()])
                 .by_field_id();
+            let read_at = Utc::now();
             for record in table.list_all(options).await? {
-                answers
-                    .entry(record.id)
-                    .or_default()
-                    .insert(field.to_owned(), true);
+                let now = from_record(entity, &record, read_at).cell(entity, key);
+                if let Some(answer) = answers
+                    .get_mut(&record.id)
+                    .and_then(|fields| fields.get_mut(field))
+                {
+                    answer.changed_to = Some(now);
+                }
             }
         }
     }

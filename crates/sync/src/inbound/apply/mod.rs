@@ -27,6 +27,7 @@ use serde_json::{Map, Value};
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
+use super::merge::LaterAnswer;
 use super::metrics::{InboundMetrics, InboundMetricsSnapshot};
 use super::observe::Observation;
 use super::rows::lock_rows;
@@ -97,9 +98,9 @@ pub(crate) struct TimeCheck {
     pub fields: Vec<(String, DateTime<Utc>)>,
 }
 
-/// Answers to [`TimeCheck`]s: by record, by field id, whether Airtable's
-/// change is the later one.
-pub(crate) type LaterAnswers = HashMap<String, HashMap<String, bool>>;
+/// Answers to [`TimeCheck`]s: by record, by field id, whether Airtable
+/// changed the field after the row's time, and to what.
+pub(crate) type LaterAnswers = HashMap<String, HashMap<String, LaterAnswer>>;
 
 /// What one batch needs besides its observations.
 pub(crate) struct BatchInput<'a> {

@@ -110,7 +110,7 @@ pub(crate) fn plan_record(
             // before that. The next listing or payload brings it again.
             tracing::debug!(entity = %entity.name(), record = %observation.record_id,
                 "a listing read before the record's last agreement; not applied");
-            counts.rows_unchanged += 1;
+            counts.stale_listings_skipped += 1;
             return Planned::Skip;
         }
     }

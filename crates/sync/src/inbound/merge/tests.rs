@@ -3,7 +3,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Map, Value};
 
-use super::{merge_record, Push, RowSide, Winner};
+use super::{merge_record, LaterAnswer, Push, RowSide, Winner};
 use crate::inbound::observe::Observation;
 use crate::inbound::schema::ResolvedEntity;
 use crate::mapping::Mapping;
@@ -236,11 +236,55 @@ fn a_conflict_seen_in_a_listing_asks_for_airtables_change_time_of_that_field() {
     let notes = program.fields[7].id.clone();
     let first = merge_record(&program, &observed, &row, None);
     assert_eq!(first.needs_time, vec![(notes.clone(), at(5))]);
-    let answers = |later: bool| [(notes.clone(), later)].into_iter().collect();
-    let answered = merge_record(&program, &observed, &row, Some(&answers(true)));
+    let answers = |since: i64, changed_to: Option<&str>| {
+        let answer = LaterAnswer {
+            since: at(since),
+            changed_to: changed_to.map(|v| json!(v)),
+        };
+        [(notes.clone(), answer)].into_iter().collect()
+    };
+    let answered = merge_record(&program, &observed, &row, Some(&answers(5, Some("Team"))));
     assert_eq!(names(&program, &answered.take), vec!["Notes"]);
-    let answered = merge_record(&program, &observed, &row, Some(&answers(false)));
+    let answered = merge_record(&program, &observed, &row, Some(&answers(5, None)));
     assert!(answered.take.is_empty());
+    assert!(answered.needs_time.is_empty());
+}
+
+#[test]
+fn an_answer_about_a_listing_overtaken_by_a_later_change_is_asked_again() {
+    // The listing showed the team's "Team"; while Airtable's time was asked
+    // (a rate-limit pause can make that half a minute), the team changed
+    // the notes again, or the app did. The answer holds for neither: the
+    // listing's value is not merged by it, and the field is asked about
+    // again.
+    let program = entity("program");
+    let base = full(&program, json!({"Notes": "Go"}));
+    let observed = listing(json!({"Notes": "Team"}));
+    let notes = program.fields[7].id.clone();
+    let answer = |since: i64, changed_to: &str| -> std::collections::HashMap<String, LaterAnswer> {
+        let answer = LaterAnswer {
+            since: at(since),
+            changed_to: Some(json!(changed_to)),
+        };
+        [(notes.clone(), answer)].into_iter().collect()
+    };
+    // The team changed it again after the listing.
+    let ours = full(&program, json!({"Notes": "App"}));
+    let v = versions(&[("notes", 5)], &[]);
+    let row = side(&ours, Some(&base), &v);
+    let out = merge_record(&program, &observed, &row, Some(&answer(5, "Team again")));
+    assert!(
+        out.take.is_empty(),
+        "a value Airtable no longer holds is not taken"
+    );
+    assert_eq!(out.needs_time, vec![(notes.clone(), at(5))]);
+    // The app changed it after the question was asked (its time is 9 now).
+    let later_app = full(&program, json!({"Notes": "App later"}));
+    let v = versions(&[("notes", 9)], &[]);
+    let row = side(&later_app, Some(&base), &v);
+    let out = merge_record(&program, &observed, &row, Some(&answer(5, "Team")));
+    assert!(out.take.is_empty(), "the app's later value stays");
+    assert_eq!(out.needs_time, vec![(notes, at(9))]);
 }
 
 #[test]
