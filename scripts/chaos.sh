@@ -20,7 +20,9 @@
 #                                    chaos test or the history test fails on
 #                                    each (the history test keeps the
 #                                    webhook there unless
-#                                    AIRSYNC_HISTORY_WEBHOOK says otherwise)
+#                                    AIRSYNC_HISTORY_WEBHOOK says otherwise),
+#                                    and the mutant's own test where its
+#                                    patch names one ("Test: ...")
 #
 # AIRSYNC_CHAOS_SECS, AIRSYNC_CHAOS_SEED and the history test's
 # AIRSYNC_HISTORY_* variables are passed through.
@@ -88,6 +90,18 @@ case "${1:-once}" in
       git worktree add --quiet --detach "$scratch" HEAD
       git -C "$scratch" apply "$patch"
       caught=""
+      # A "Test: PACKAGE BINARY NAME" line above the diff names the mutant's
+      # own deterministic test, run first.
+      if read -r _ package binary name < <(grep -m1 '^Test: ' "$patch"); then
+        echo "mutation $(basename "$patch"): running $name ..."
+        if (cd "$scratch" && CARGO_TARGET_DIR="$ROOT/target/mutation" \
+              cargo test --locked -q -p "$package" --test "$binary" -- "$name" --exact) >"$scratch.log" 2>&1; then
+          grep -q "running 1 test" "$scratch.log" \
+            || echo "mutation $(basename "$patch"): $name is not in HEAD"
+        else
+          caught="$caught $name"
+        fi
+      fi
       for test in "$CHAOS_TEST" "$HISTORY_TEST"; do
         echo "mutation $(basename "$patch"): running $test ..."
         if (cd "$scratch" && AIRSYNC_HISTORY_SECS="${AIRSYNC_HISTORY_SECS:-60}" \

@@ -521,13 +521,34 @@ async fn a_listing_read_before_a_push_does_not_undo_it() {
     let h = Harness::start().await;
     let (ctx, _receiver) = Receiver::start(&h, inbound_settings()).await;
     let worker = h.worker_sharing(&ctx);
-    let program = pushed_program(&h, &ctx, &worker).await;
+    let pushed = pushed_program(&h, &ctx, &worker).await;
+    // A program the team made: its notes are the team's, a value no push
+    // ever carried, so the listing's older value cannot pass for an echo of
+    // ours.
+    let user = h.record_of("Programs", pushed.row)["fields"]["User"].clone();
+    let record = h.create_as_user(
+        "Programs",
+        json!({"Name": "Summer", "Notes": "Team", "User": user,
+               "Start date": "2026-06-01", "End date": "2026-06-28"}),
+    );
+    settle(&h, &ctx, &worker).await;
+    let row = Uuid::parse_str(
+        h.records("Programs")
+            .iter()
+            .find(|r| r["id"] == json!(record))
+            .and_then(|r| r["fields"]["pg_id"].as_str())
+            .expect("the team's program got its pg_id"),
+    )
+    .expect("pg_id");
+    let program = Program { row, record };
+    assert_notes(&h, program.row, "Team").await;
     // The team links goals PostgreSQL does not know yet: applying the
     // program's page first reads each of them, which keeps the page waiting.
-    let goals: Vec<String> = (0..4)
+    let goals: Vec<String> = (0..8)
         .map(|i| h.create_as_user("Goals", json!({"Name": format!("New goal {i}")})))
         .collect();
     h.update_as_user("Programs", &program.record, json!({"Goals": goals}));
+    let skipped_before = ctx.metrics().snapshot().stale_listings_skipped;
     h.emulator.set_latency_ms(Some(300..=300));
     let reconciling = {
         let ctx = ctx.clone();
@@ -539,15 +560,25 @@ async fn a_listing_read_before_a_push_does_not_undo_it() {
             reconcile(&ctx, &options).await
         })
     };
-    // While the reconcile reads the linked goals, the app changes the notes
-    // and the worker pushes them.
+    // While the reconcile reads the linked goals, the app changes the notes,
+    // the worker pushes them and the reader takes the push's echo: nothing
+    // later shows the app's value again.
     tokio::time::sleep(Duration::from_millis(700)).await;
     update_program(&h, program.row, "notes = 'App'").await;
     h.drain(&worker).await;
+    read_payloads_once(&ctx).await.expect("read");
+    assert!(
+        !reconciling.is_finished(),
+        "the page was applied before the push"
+    );
     reconciling.await.expect("task").expect("reconcile");
     h.emulator.set_latency_ms(None);
     settle(&h, &ctx, &worker).await;
     assert_notes(&h, program.row, "App").await;
+    assert!(
+        ctx.metrics().snapshot().stale_listings_skipped > skipped_before,
+        "the page read before the push was not found stale"
+    );
 }
 
 /// Found by the history checker (seed 16618692549271281390): a listing's
@@ -708,6 +739,55 @@ async fn a_row_the_app_deleted_does_not_come_back_from_an_orphaned_record() {
     assert!(
         h.records("Users").is_empty(),
         "the orphaned record was kept"
+    );
+}
+
+/// Cause 5, as the team makes it: a person brings back the record of a row
+/// the app deleted (a copy kept aside, a restore), pg_id and all. The
+/// app's delete wins over it, whether a payload or a listing shows it.
+#[tokio::test]
+async fn a_record_the_team_brings_back_for_a_row_the_app_deleted_is_deleted_again() {
+    let h = Harness::start().await;
+    let (ctx, _receiver) = Receiver::start(&h, inbound_settings()).await;
+    let worker = h.worker_sharing(&ctx);
+    let program = pushed_program(&h, &ctx, &worker).await;
+    let cells = h.record_of("Programs", program.row)["fields"].clone();
+    sqlx::query("DELETE FROM programs_pg WHERE id = $1")
+        .bind(program.row)
+        .execute(h.pool())
+        .await
+        .expect("delete");
+    settle(&h, &ctx, &worker).await;
+    assert!(
+        h.records("Programs").is_empty(),
+        "the delete reached Airtable"
+    );
+    let mut copy = cells.clone();
+    copy.as_object_mut().expect("cells").retain(|name, _| {
+        ["Name", "Notes", "User", "Start date", "End date", "pg_id"].contains(&name.as_str())
+    });
+    // Seen first in a payload, then in a listing.
+    h.create_as_user("Programs", copy.clone());
+    settle(&h, &ctx, &worker).await;
+    assert!(
+        h.records("Programs").is_empty(),
+        "the restored record was kept"
+    );
+    h.create_as_user("Programs", copy);
+    let options = ReconcileOptions {
+        table: Some("program".into()),
+        force: false,
+    };
+    reconcile(&ctx, &options).await.expect("reconcile");
+    settle(&h, &ctx, &worker).await;
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM programs_pg")
+        .fetch_one(h.pool())
+        .await
+        .expect("count");
+    assert_eq!(rows, 0, "the deleted row came back");
+    assert!(
+        h.records("Programs").is_empty(),
+        "the restored record was kept"
     );
 }
 
