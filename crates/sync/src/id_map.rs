@@ -146,12 +146,19 @@ pub async fn record_mapping<'e>(
     Ok(())
 }
 
-/// Forgets the record of a deleted row.
+/// Forgets the record of a deleted row; the row's remembered delete keeps
+/// the record's id (`crate::versions`).
 pub async fn forget<'e>(executor: impl PgExecutor<'e>, entity: &str, row_id: Uuid) -> Result<()> {
-    sqlx::query("DELETE FROM airtable_id_map WHERE entity = $1 AND row_id = $2")
-        .bind(entity)
-        .bind(row_id)
-        .execute(executor)
-        .await?;
+    sqlx::query(
+        "WITH gone AS (
+             DELETE FROM airtable_id_map WHERE entity = $1 AND row_id = $2
+             RETURNING entity, row_id, airtable_id)
+         UPDATE sync_tombstone t SET airtable_id = gone.airtable_id
+           FROM gone WHERE t.entity = gone.entity AND t.row_id = gone.row_id",
+    )
+    .bind(entity)
+    .bind(row_id)
+    .execute(executor)
+    .await?;
     Ok(())
 }

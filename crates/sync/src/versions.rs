@@ -10,9 +10,11 @@
 //!   the row's `updated_at`, which is per row and which inbound writes move.
 //! - **Sent values** (`sync_row_version.sent`, by Airtable field): before a
 //!   create or update leaves, the worker records each field's value, the
-//!   change time of that value, and the send time. Airtable later showing a
-//!   value we sent is our own push (an echo), known by its content: it
-//!   carries the app's change time, not the time it reached Airtable.
+//!   change time of that value, and the send time; when Airtable's answer
+//!   comes, the time it came (`landed`). Airtable later showing a value we
+//!   sent is our own push (an echo), known by its content: it carries the
+//!   app's change time, not the time it reached Airtable. A push that
+//!   landed before a team change cannot have overwritten it.
 //! - **Tombstones** (`sync_tombstone`): rows the app deleted never come back
 //!   from a record Airtable still lists; rows whose record the team deleted
 //!   have no record to link to.
@@ -34,9 +36,17 @@ use crate::Result;
 pub const SENT_KEPT: usize = 8;
 
 /// How long a request may be on its way: a push sent this long before a
-/// change Airtable reports may still have reached Airtable after it.
+/// change Airtable reports may still have reached Airtable after it, unless
+/// its answer came before the change.
 pub fn flight_margin() -> chrono::Duration {
     chrono::Duration::seconds(60)
+}
+
+/// How far airsync's clock and Airtable's may differ: a push whose answer
+/// came less than this before a change Airtable reports may still have
+/// reached Airtable after it.
+pub fn clock_margin() -> chrono::Duration {
+    chrono::Duration::seconds(1)
 }
 
 /// A value a push carried.
@@ -48,6 +58,21 @@ pub struct Sent {
     pub at: DateTime<Utc>,
     /// When the request left.
     pub sent: DateTime<Utc>,
+    /// When Airtable's answer came (`None`: not yet, or never).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub landed: Option<DateTime<Utc>>,
+}
+
+impl Sent {
+    /// Whether this push may have reached Airtable after a change Airtable
+    /// made at `at`: it left at most [`flight_margin`] before, and its
+    /// answer, if it came, came after (within [`clock_margin`]).
+    pub fn may_have_landed_after(&self, at: DateTime<Utc>) -> bool {
+        self.sent >= at - flight_margin()
+            && self
+                .landed
+                .is_none_or(|landed| landed + clock_margin() >= at)
+    }
 }
 
 /// A row's change times and sent values.
@@ -130,12 +155,17 @@ pub struct Sending {
 }
 
 /// Records, before a request leaves, what it sends: one statement for a
-/// request's rows. Each field keeps its newest [`SENT_KEPT`] values.
-pub async fn record_sent(conn: &mut PgConnection, entity: &str, rows: &[Sending]) -> Result<()> {
-    if rows.is_empty() {
-        return Ok(());
-    }
+/// request's rows. Each field keeps its newest [`SENT_KEPT`] values. The
+/// send time it stamps names the request for [`record_landed`].
+pub async fn record_sent(
+    conn: &mut PgConnection,
+    entity: &str,
+    rows: &[Sending],
+) -> Result<DateTime<Utc>> {
     let now = Utc::now();
+    if rows.is_empty() {
+        return Ok(now);
+    }
     let items: Vec<Value> = rows
         .iter()
         .flat_map(|row| {
@@ -143,7 +173,7 @@ pub async fn record_sent(conn: &mut PgConnection, entity: &str, rows: &[Sending]
                 serde_json::json!({
                     "row_id": row.row_id,
                     "field": field,
-                    "entry": Sent { v: value.clone(), at: *at, sent: now },
+                    "entry": Sent { v: value.clone(), at: *at, sent: now, landed: None },
                 })
             })
         })
@@ -154,6 +184,42 @@ pub async fn record_sent(conn: &mut PgConnection, entity: &str, rows: &[Sending]
         .bind(SENT_KEPT as i32)
         .execute(&mut *conn)
         .await?;
+    Ok(now)
+}
+
+/// Stamps the values that the request sent at `sent` (its [`record_sent`]
+/// time) for `row_ids` with the time its answer came: Airtable held them by
+/// then.
+pub async fn record_landed(
+    conn: &mut PgConnection,
+    entity: &str,
+    row_ids: &[Uuid],
+    sent: DateTime<Utc>,
+) -> Result<()> {
+    if row_ids.is_empty() {
+        return Ok(());
+    }
+    // The same serialisation as the entry's, so that jsonb equality finds it.
+    let sent = serde_json::json!(sent);
+    let landed = serde_json::json!(Utc::now());
+    sqlx::query(
+        "UPDATE sync_row_version v
+            SET sent = (
+                SELECT jsonb_object_agg(f.key, coalesce((
+                    SELECT jsonb_agg(CASE WHEN e.item -> 'sent' = $3
+                                          THEN e.item || jsonb_build_object('landed', $4::jsonb)
+                                          ELSE e.item END ORDER BY e.n)
+                      FROM jsonb_array_elements(f.value) WITH ORDINALITY AS e(item, n)
+                ), '[]'::jsonb))
+                  FROM jsonb_each(v.sent) AS f)
+          WHERE v.entity = $1 AND v.row_id = ANY($2) AND v.sent <> '{}'::jsonb",
+    )
+    .bind(entity)
+    .bind(row_ids)
+    .bind(sent)
+    .bind(landed)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
@@ -207,6 +273,16 @@ pub enum DeletedBy {
     Airtable,
 }
 
+impl DeletedBy {
+    fn from_side(side: &str) -> DeletedBy {
+        if side == "airtable" {
+            DeletedBy::Airtable
+        } else {
+            DeletedBy::Postgres
+        }
+    }
+}
+
 /// The tombstones of `row_ids` of one entity.
 pub async fn tombstones<'e>(
     executor: impl PgExecutor<'e>,
@@ -222,33 +298,54 @@ pub async fn tombstones<'e>(
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, side)| {
-            let side = if side == "airtable" {
-                DeletedBy::Airtable
-            } else {
-                DeletedBy::Postgres
-            };
-            (id, side)
-        })
+        .map(|(id, side)| (id, DeletedBy::from_side(&side)))
         .collect())
 }
 
-/// Remembers that the team deleted the records of `row_ids`.
+/// Remembers that the team deleted the records of these (row, record)
+/// pairs. A row the app had deleted already stays remembered as the app's
+/// delete; either way the record's id is kept.
 pub async fn bury_deleted_in_airtable<'e>(
     executor: impl PgExecutor<'e>,
     entity: &str,
-    row_ids: &[Uuid],
+    rows: &[(Uuid, String)],
 ) -> Result<()> {
+    let (row_ids, records): (Vec<Uuid>, Vec<String>) = rows.iter().cloned().unzip();
     sqlx::query(
-        "INSERT INTO sync_tombstone (entity, row_id, side)
-         SELECT $1, x, 'airtable' FROM unnest($2::uuid[]) x
-         ON CONFLICT (entity, row_id) DO NOTHING",
+        "INSERT INTO sync_tombstone (entity, row_id, side, airtable_id)
+         SELECT $1, x.row_id, 'airtable', x.record FROM unnest($2::uuid[], $3::text[]) AS x(row_id, record)
+         ON CONFLICT (entity, row_id) DO UPDATE SET airtable_id = EXCLUDED.airtable_id",
     )
     .bind(entity)
-    .bind(row_ids)
+    .bind(&row_ids)
+    .bind(&records)
     .execute(executor)
     .await?;
     Ok(())
+}
+
+/// The remembered deletes of rows whose record was one of `record_ids`:
+/// record id -> (row id, who deleted it).
+pub async fn tombstones_of_records<'e>(
+    executor: impl PgExecutor<'e>,
+    entity: &str,
+    record_ids: &[String],
+) -> Result<HashMap<String, (Uuid, DeletedBy)>> {
+    if record_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let rows: Vec<(String, Uuid, String)> = sqlx::query_as(
+        "SELECT airtable_id, row_id, side FROM sync_tombstone
+          WHERE entity = $1 AND airtable_id = ANY($2)",
+    )
+    .bind(entity)
+    .bind(record_ids)
+    .fetch_all(executor)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(record, row, side)| (record, (row, DeletedBy::from_side(&side))))
+        .collect())
 }
 
 /// How long deletes are remembered.

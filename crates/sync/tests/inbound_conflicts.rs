@@ -791,6 +791,121 @@ async fn a_record_the_team_brings_back_for_a_row_the_app_deleted_is_deleted_agai
     );
 }
 
+/// Counts, in a table of the test's own, the rows inserted into
+/// `programs_pg` from now on.
+async fn count_program_inserts(h: &Harness) {
+    for statement in [
+        "CREATE TABLE test_program_inserts (id uuid NOT NULL)",
+        "CREATE FUNCTION test_program_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN INSERT INTO test_program_inserts VALUES (NEW.id); RETURN NULL; END $$",
+        "CREATE TRIGGER test_program_insert AFTER INSERT ON programs_pg
+             FOR EACH ROW EXECUTE FUNCTION test_program_insert()",
+    ] {
+        sqlx::query(statement)
+            .execute(h.pool())
+            .await
+            .expect("watch inserts");
+    }
+}
+
+/// Reads the webhook's payloads again from the first, as a reader far
+/// behind or restarted from an older cursor does.
+async fn reread_every_payload(h: &Harness, ctx: &InboundContext) {
+    sqlx::query(
+        "UPDATE sync_checkpoint SET value = jsonb_set(value, '{cursor}', '1')
+          WHERE name LIKE 'inbound:webhook:%'",
+    )
+    .execute(h.pool())
+    .await
+    .expect("rewind the cursor");
+    read_payloads_once(ctx).await.expect("read");
+}
+
+/// A team program (no pg_id in its first payload) brought in and settled.
+async fn team_program(
+    h: &Harness,
+    ctx: &InboundContext,
+    worker: &Worker<AirtableWriter>,
+) -> Program {
+    let pushed = pushed_program(h, ctx, worker).await;
+    let user = h.record_of("Programs", pushed.row)["fields"]["User"].clone();
+    let record = h.create_as_user(
+        "Programs",
+        json!({"Name": "Summer", "Notes": "Team", "User": user,
+               "Start date": "2026-06-01", "End date": "2026-06-28"}),
+    );
+    settle(h, ctx, worker).await;
+    let row = h
+        .records("Programs")
+        .iter()
+        .find(|r| r["id"] == json!(record))
+        .and_then(|r| r["fields"]["pg_id"].as_str())
+        .and_then(|id| Uuid::parse_str(id).ok())
+        .expect("the team's program got its pg_id");
+    Program { row, record }
+}
+
+/// Cause 5, read late: the payloads of a team record whose row the app
+/// deleted since, read again (a reader behind, a replay from an older
+/// cursor), made the row anew until the record's delete was read too.
+#[tokio::test]
+async fn payloads_read_late_about_a_record_whose_row_the_app_deleted_bring_nothing_back() {
+    let h = Harness::start().await;
+    let (ctx, _receiver) = Receiver::start(&h, inbound_settings()).await;
+    let worker = h.worker_sharing(&ctx);
+    let program = team_program(&h, &ctx, &worker).await;
+    sqlx::query("DELETE FROM programs_pg WHERE id = $1")
+        .bind(program.row)
+        .execute(h.pool())
+        .await
+        .expect("delete");
+    settle(&h, &ctx, &worker).await;
+    assert!(
+        !h.records("Programs")
+            .iter()
+            .any(|r| r["id"] == json!(program.record)),
+        "the delete reached Airtable"
+    );
+    count_program_inserts(&h).await;
+    reread_every_payload(&h, &ctx).await;
+    settle(&h, &ctx, &worker).await;
+    let inserted: i64 = sqlx::query_scalar("SELECT count(*) FROM test_program_inserts")
+        .fetch_one(h.pool())
+        .await
+        .expect("count");
+    assert_eq!(inserted, 0, "a row came back for a while");
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM programs_pg WHERE name = 'Summer'")
+        .fetch_one(h.pool())
+        .await
+        .expect("count");
+    assert_eq!(rows, 0);
+}
+
+/// The same for a record the team deleted.
+#[tokio::test]
+async fn payloads_read_late_about_a_record_the_team_deleted_bring_nothing_back() {
+    let h = Harness::start().await;
+    let (ctx, _receiver) = Receiver::start(&h, inbound_settings()).await;
+    let worker = h.worker_sharing(&ctx);
+    let program = team_program(&h, &ctx, &worker).await;
+    h.delete_as_user("Programs", &program.record);
+    settle(&h, &ctx, &worker).await;
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM programs_pg WHERE id = $1")
+        .bind(program.row)
+        .fetch_one(h.pool())
+        .await
+        .expect("count");
+    assert_eq!(rows, 0, "the team's delete reached PostgreSQL");
+    count_program_inserts(&h).await;
+    reread_every_payload(&h, &ctx).await;
+    settle(&h, &ctx, &worker).await;
+    let inserted: i64 = sqlx::query_scalar("SELECT count(*) FROM test_program_inserts")
+        .fetch_one(h.pool())
+        .await
+        .expect("count");
+    assert_eq!(inserted, 0, "a row came back for a while");
+}
+
 /// Cause 6: after the team deleted a company (policy `deactivate`), every
 /// push of a row linking to it ended in the dead-letter queue.
 #[tokio::test]

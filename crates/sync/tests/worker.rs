@@ -583,3 +583,41 @@ async fn a_worker_waits_out_a_database_it_cannot_reach() {
         .expect("join")
         .ok();
 }
+
+#[tokio::test]
+async fn a_push_answered_records_when_its_answer_came_beside_what_it_sent() {
+    let h = Harness::start().await;
+    let user = h.insert_user("landed@example.com").await;
+    let worker = h.worker();
+    worker.run_once().await.expect("the create");
+    sqlx::query("UPDATE users_pg SET name = 'Landed' WHERE id = $1")
+        .bind(user)
+        .execute(h.pool())
+        .await
+        .expect("update");
+    worker.run_once().await.expect("the update");
+    let sent: Value = sqlx::query_scalar(
+        "SELECT sent FROM sync_row_version WHERE entity = 'user' AND row_id = $1",
+    )
+    .bind(user)
+    .fetch_one(h.pool())
+    .await
+    .expect("sent values");
+    let entries: Vec<&Value> = sent
+        .as_object()
+        .expect("by field")
+        .values()
+        .flat_map(|list| list.as_array().expect("a list"))
+        .collect();
+    assert!(entries.len() >= 2, "the create's and the update's: {sent}");
+    let time = |entry: &Value, key: &str| {
+        serde_json::from_value::<chrono::DateTime<chrono::Utc>>(entry[key].clone())
+            .unwrap_or_else(|_| panic!("{key} of {entry}"))
+    };
+    for entry in entries {
+        assert!(
+            time(entry, "landed") >= time(entry, "sent"),
+            "answered after it left: {entry}"
+        );
+    }
+}

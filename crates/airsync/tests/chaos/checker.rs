@@ -73,6 +73,10 @@ pub enum Kind {
     Delete,
     /// A personal-goal usage linking the goal (not checked cell by cell).
     Usage,
+    /// The team brings back the record of a goal the app deleted: a copy of
+    /// its cells, `pg_id` too, as a restore from Airtable's trash or a paste
+    /// does. It writes no value of its own; the app's delete must win.
+    Restore,
 }
 
 impl Kind {
@@ -90,6 +94,7 @@ impl Kind {
             Kind::Create { .. } => "create",
             Kind::Delete => "delete",
             Kind::Usage => "usage",
+            Kind::Restore => "restore",
         }
     }
 }
@@ -135,6 +140,7 @@ impl Op {
             }
             Kind::Delete => "delete".to_owned(),
             Kind::Usage => "usage".to_owned(),
+            Kind::Restore => "restore (a copy with pg_id)".to_owned(),
         };
         let target = [
             self.target.pg.map(|id| format!("pg {id}")),
@@ -221,6 +227,32 @@ pub struct Final {
     pub inserted: Vec<(Uuid, String)>,
     pub usage_rows: Vec<UsageRow>,
     pub usage_records: Vec<UsageRecord>,
+    /// Every change the inbound sync made to a goal's cell in PostgreSQL
+    /// during the run, in order.
+    pub inbound_changes: Vec<InboundChange>,
+}
+
+/// A change the inbound sync made to a cell of a goal's row.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboundChange {
+    pub row: Uuid,
+    pub field: Field,
+    pub from: String,
+    pub to: String,
+    pub at: DateTime<Utc>,
+}
+
+impl InboundChange {
+    fn line(&self) -> String {
+        format!(
+            "{}  inbound {} {:?} -> {:?}  [pg {}]",
+            self.at.format("%H:%M:%S%.3f"),
+            self.field.airtable(),
+            self.from,
+            self.to,
+            self.row
+        )
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -235,6 +267,9 @@ pub enum ViolationKind {
     NobodyWrote,
     RefusedWriteSurvived,
     OverwrittenWriteSurvived,
+    /// The inbound sync put back, in PostgreSQL, the value of a write
+    /// acknowledged before the write of the value it replaced began.
+    InboundWentBack,
     // Deletes and creates.
     DeletedExists,
     AcknowledgedCreateLost,
@@ -274,6 +309,8 @@ pub struct GoalHistory {
     pub ops: Vec<usize>,
     pub rows: Vec<Row>,
     pub at: Vec<Record>,
+    /// The inbound sync's changes of its rows' cells, in order.
+    pub changes: Vec<InboundChange>,
 }
 
 impl GoalHistory {
@@ -410,6 +447,9 @@ fn group(ops: &[Op], end: &Final) -> Vec<GoalHistory> {
     for row in &end.rows {
         ids.root(&pg_key(&row.id));
     }
+    for change in &end.inbound_changes {
+        ids.root(&pg_key(&change.row));
+    }
     let mut keys: Vec<String> = ids.parent.keys().cloned().collect();
     keys.sort();
     let mut roots: BTreeMap<String, usize> = BTreeMap::new();
@@ -443,6 +483,10 @@ fn group(ops: &[Op], end: &Final) -> Vec<GoalHistory> {
         let i = goal_of(&at_key(&record.id));
         goals[i].at.push(record.clone());
     }
+    for change in &end.inbound_changes {
+        let i = goal_of(&pg_key(&change.row));
+        goals[i].changes.push(change.clone());
+    }
     for goal in &mut goals {
         goal.ops
             .sort_by_key(|&n| (ops[n].start, ops[n].end, ops[n].actor.clone()));
@@ -473,6 +517,7 @@ pub fn check_with(ops: &[Op], end: &Final, unrecorded: Option<Unrecorded>) -> Re
         for field in Field::ALL {
             cell(ops, goal, field, unrecorded, &mut excused, &mut flag);
         }
+        never_back(ops, goal, &mut flag);
         deletes_and_creates(ops, goal, &mut flag);
     }
     usage(end, &goals, &mut violations);
@@ -674,6 +719,47 @@ fn cell(
     }
 }
 
+/// Rule 4, on the way there: the inbound sync never replaces a cell's value
+/// in PostgreSQL by the value of a write acknowledged before the write of
+/// the value it replaces began. Per field the later change wins, so the
+/// sync may apply a team edit over an older value, never an older edit over
+/// a later value, even for a moment and whatever comes after. The final
+/// state hides such a step whenever a later write covers it; this rule sees
+/// it. Writes whose outcome is unknown are in no order.
+fn never_back(ops: &[Op], goal: &GoalHistory, flag: &mut Flag<'_>) {
+    let writer = |field: Field, value: &str| {
+        goal.ops
+            .iter()
+            .copied()
+            .find(|&n| ops[n].value(field) == Some(value) && ops[n].outcome == Outcome::Ok)
+    };
+    for change in &goal.changes {
+        let (Some(old), Some(new)) = (
+            writer(change.field, &change.from),
+            writer(change.field, &change.to),
+        ) else {
+            continue;
+        };
+        let (old, new) = (&ops[old], &ops[new]);
+        if new.end + GRAIN < old.start {
+            flag(
+                ViolationKind::InboundWentBack,
+                Some(change.field),
+                format!(
+                    "at {} the inbound sync replaced {:?} (by {}, from {}) in PostgreSQL by {:?} (by {}, acknowledged at {}, before the other began)",
+                    change.at.format("%H:%M:%S%.3f"),
+                    change.from,
+                    old.actor,
+                    old.start.format("%H:%M:%S%.3f"),
+                    change.to,
+                    new.actor,
+                    new.end.format("%H:%M:%S%.3f"),
+                ),
+            );
+        }
+    }
+}
+
 /// Rule 3: an acknowledged delete leaves nothing; an acknowledged create
 /// stays unless a delete may have happened; nothing exists that nobody
 /// created.
@@ -871,6 +957,17 @@ impl Report {
                 };
                 for i in shown {
                     let _ = writeln!(out, "    {}", ops[i].line());
+                }
+                let changes: Vec<&InboundChange> = goal
+                    .changes
+                    .iter()
+                    .filter(|c| field.is_none_or(|f| c.field == f))
+                    .collect();
+                if !changes.is_empty() {
+                    let _ = writeln!(out, "  the inbound sync's changes in PostgreSQL:");
+                    for change in changes {
+                        let _ = writeln!(out, "    {}", change.line());
+                    }
                 }
             }
         }
@@ -1264,6 +1361,98 @@ mod tests {
         assert_eq!(
             check(&ops, &both("a0-1", "s-1")).kinds(),
             vec![ViolationKind::DeletedExists, ViolationKind::DeletedExists]
+        );
+    }
+
+    #[test]
+    fn the_inbound_sync_stepping_back_to_an_older_write_is_flagged_even_when_covered() {
+        let ops = vec![
+            created(),
+            op(
+                "t0",
+                write(Field::Name, "t0-1"),
+                rec("recA"),
+                (100, 100),
+                Outcome::Ok,
+            ),
+            op(
+                "a0",
+                write(Field::Name, "a0-1"),
+                pg(1),
+                (200, 300),
+                Outcome::Ok,
+            ),
+            op(
+                "t1",
+                write(Field::Name, "t1-1"),
+                rec("recA"),
+                (250, 250),
+                Outcome::Ok,
+            ),
+            op(
+                "a1",
+                write(Field::Name, "a1-1"),
+                pg(1),
+                (400, 500),
+                Outcome::Ok,
+            ),
+        ];
+        let change = |from: &str, to: &str| InboundChange {
+            row: id(1),
+            field: Field::Name,
+            from: from.into(),
+            to: to.into(),
+            at: at(350),
+        };
+        // Forward, or between writes that overlap: fine.
+        let mut end = both("a1-1", "s-1");
+        end.pairs = vec![("recA".into(), id(1))];
+        end.inbound_changes = vec![change("s-1", "t0-1"), change("a0-1", "t1-1")];
+        assert!(check(&ops, &end).is_ok());
+        // Back to t0-1, acknowledged before a0-1 began, though a1-1 covers
+        // it at the end.
+        end.inbound_changes.push(change("a0-1", "t0-1"));
+        let report = check(&ops, &end);
+        assert_eq!(report.kinds(), vec![ViolationKind::InboundWentBack]);
+        assert!(report
+            .render(&ops)
+            .contains("inbound Name \"a0-1\" -> \"t0-1\""));
+        // A write whose outcome is unknown is in no order.
+        let mut unsure = ops.clone();
+        unsure[1].outcome = Outcome::Unknown;
+        assert!(check(&unsure, &end).is_ok());
+    }
+
+    #[test]
+    fn a_goal_the_app_deleted_stays_deleted_when_the_team_brings_its_record_back() {
+        let restore = Target {
+            pg: Some(id(1)),
+            record: Some("recB".into()),
+        };
+        let ops = vec![
+            created(),
+            op("a0", Kind::Delete, pg(1), (100, 200), Outcome::Ok),
+            op("t0", Kind::Restore, restore, (300, 300), Outcome::Ok),
+        ];
+        // The copy was deleted again: fine.
+        let gone = Final {
+            pairs: vec![("recA".into(), id(1)), ("recB".into(), id(1))],
+            ..Final::default()
+        };
+        assert!(check(&ops, &gone).is_ok());
+        // The copy stayed, and the row came back with it.
+        let mut back = both("s-1", "s-1");
+        back.records[0].id = "recB".into();
+        assert_eq!(
+            check(&ops, &back).kinds(),
+            vec![ViolationKind::DeletedExists, ViolationKind::DeletedExists]
+        );
+        // The copy stayed in Airtable alone; it is joined to the goal by
+        // the restore's target even without a pair.
+        back.rows.clear();
+        assert_eq!(
+            check(&ops, &back).kinds(),
+            vec![ViolationKind::OnlyInAirtable, ViolationKind::DeletedExists]
         );
     }
 

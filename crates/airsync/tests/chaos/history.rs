@@ -1,9 +1,13 @@
 //! The history test: the app and the team write the same few personal
 //! goals at once, under the chaos of the first test, and every operation is
-//! recorded with its times and outcome. Once the sync has settled, the
-//! final state of both sides is checked against the history
+//! recorded with its times and outcome. The app writes fields, creates,
+//! deletes and records usage; the team writes fields, creates, deletes, and
+//! brings back the record of a goal the app deleted (a copy with its
+//! `pg_id`, as a restore from Airtable's trash makes). Once the sync has
+//! settled, the final state of both sides is checked against the history
 //! (`checker.rs`): both sides equal, per field the later change wins, a
-//! delete wins, nothing appears that nobody wrote.
+//! delete wins (a restored record is deleted again), nothing appears that
+//! nobody wrote.
 //!
 //! - `AIRSYNC_HISTORY_SECS` (default 20): seconds of load and chaos.
 //! - `AIRSYNC_CHAOS_SEED`: repeats a run's random choices.
@@ -48,7 +52,8 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::checker::{
-    self, Field, Final, Goal, Kind, Op, Outcome, Record, Row, Target, UsageRecord, UsageRow,
+    self, Field, Final, Goal, InboundChange, Kind, Op, Outcome, Record, Row, Target, UsageRecord,
+    UsageRow,
 };
 use crate::checks;
 use crate::clients::{self, uuid_of, Client};
@@ -117,6 +122,9 @@ struct Workload {
     /// Deletes only above this many goals, creates only below `most`.
     fewest: usize,
     most: usize,
+    /// The goals whose delete the API acknowledged: the team brings back
+    /// the records of some (`Kind::Restore`).
+    deleted: std::sync::Mutex<Vec<Uuid>>,
 }
 
 impl Workload {
@@ -131,9 +139,17 @@ impl Workload {
 
     /// The goals in Airtable: record id and `pg_id`.
     fn records(&self) -> Vec<(String, Option<Uuid>)> {
-        dump(&self.emulator, GOALS)
+        self.cells()
             .iter()
-            .map(|r| (text(r, "id"), pg_id(&r["fields"])))
+            .map(|(id, cells)| (id.clone(), pg_id(cells)))
+            .collect()
+    }
+
+    /// The goals in Airtable: record id and cells.
+    fn cells(&self) -> Vec<(String, Value)> {
+        dump(&self.emulator, GOALS)
+            .into_iter()
+            .map(|mut r| (text(&r, "id"), r["fields"].take()))
             .collect()
     }
 
@@ -233,16 +249,20 @@ impl Actor {
         });
     }
 
-    /// One edit of the team in Airtable's UI, recorded. A create's record
-    /// is the one the edit made.
+    /// One edit of the team in Airtable's UI, recorded. The record of a
+    /// create or a restore is the one the edit made.
     fn team(&mut self, emulator: &Emulator, kind: Kind, target: Target, edit: ClientEdit) {
         let start = Utc::now();
         let result = emulator.edit_as_user(BASE, GOALS, edit);
         let end = Utc::now();
         let (outcome, detail, target) = match result {
-            Ok(done) if matches!(kind, Kind::Create { .. }) => {
+            Ok(done) if matches!(kind, Kind::Create { .. } | Kind::Restore) => {
                 let record = done.created.into_iter().next();
-                (Outcome::Ok, "ok".to_owned(), Target { pg: None, record })
+                let target = Target {
+                    pg: target.pg,
+                    record,
+                };
+                (Outcome::Ok, "ok".to_owned(), target)
             }
             Ok(_) => (Outcome::Ok, "ok".to_owned(), target),
             Err(err) => (Outcome::Failed, err.to_string(), target),
@@ -295,6 +315,9 @@ async fn app_client(index: usize, work: Arc<Workload>, api: String, seed: u64) -
                 actor
                     .app(&mut client, Kind::Delete, Some(goal), request, None)
                     .await;
+                if actor.ops.last().is_some_and(|op| op.outcome == Outcome::Ok) {
+                    work.deleted.lock().expect("deleted").push(goal);
+                }
             } else if roll >= 3 && count.either < work.most {
                 let value = actor.value();
                 let body = json!({"name": value, "description": value});
@@ -330,13 +353,28 @@ async fn app_client(index: usize, work: Arc<Workload>, api: String, seed: u64) -
 }
 
 /// A team editor: a person in Airtable's UI, changing one field of a
-/// random record at a time, now and then deleting or creating one.
+/// random record at a time, now and then deleting or creating one, or
+/// bringing back the record of a goal the app deleted.
 async fn team_editor(index: usize, work: Arc<Workload>, seed: u64) -> Vec<Op> {
     let mut actor = Actor::new(&format!("t{index}"), seed);
+    // The cells of every goal's record this editor has seen, by pg_id.
+    let mut seen: HashMap<Uuid, Value> = HashMap::new();
     while !work.stopped() {
         actor.pause(150..450).await;
-        let records = work.records();
+        let cells = work.cells();
+        let records: Vec<(String, Option<Uuid>)> = cells
+            .iter()
+            .map(|(id, cells)| (id.clone(), pg_id(cells)))
+            .collect();
+        for (_, cells) in cells {
+            if let Some(pg) = pg_id(&cells) {
+                seen.insert(pg, cells);
+            }
+        }
         let roll = actor.rng.random_range(0..100);
+        if (8..16).contains(&roll) && restore(&mut actor, &work, &seen, &records).await {
+            continue;
+        }
         if roll < 8 || records.is_empty() {
             let creates = roll >= 4 || records.is_empty();
             let Ok(_turn) = work.turns.try_lock() else {
@@ -391,11 +429,61 @@ async fn team_editor(index: usize, work: Arc<Workload>, seed: u64) -> Vec<Op> {
     actor.ops
 }
 
+/// Brings back, as a copy with its `pg_id`, the record of a goal the app
+/// deleted whose record is gone from Airtable, when there is one this
+/// editor saw; whether it tried.
+async fn restore(
+    actor: &mut Actor,
+    work: &Workload,
+    seen: &HashMap<Uuid, Value>,
+    records: &[(String, Option<Uuid>)],
+) -> bool {
+    let candidates: Vec<Uuid> = work
+        .deleted
+        .lock()
+        .expect("deleted")
+        .iter()
+        .copied()
+        .filter(|id| seen.contains_key(id) && !records.iter().any(|(_, pg)| *pg == Some(*id)))
+        .collect();
+    if candidates.is_empty() {
+        return false;
+    }
+    let goal = candidates[actor.rng.random_range(0..candidates.len())];
+    let Ok(_turn) = work.turns.try_lock() else {
+        return false;
+    };
+    let Some(count) = work.count().await else {
+        return false;
+    };
+    if count.either >= work.most {
+        return false;
+    }
+    let mut copy = seen[&goal].clone();
+    if let Some(cells) = copy.as_object_mut() {
+        cells.retain(|name, _| {
+            ["Name", "Description", "User", "Active", "pg_id"].contains(&name.as_str())
+        });
+    }
+    let edit = ClientEdit {
+        create: vec![fields(copy)],
+        ..ClientEdit::default()
+    };
+    let target = Target {
+        pg: Some(goal),
+        record: None,
+    };
+    actor.team(&work.emulator, Kind::Restore, target, edit);
+    true
+}
+
 /// Keeps, in tables of the test's own, every record id the id map ever
 /// paired with a goal's row, and the name every goal row was inserted with
 /// outside the inbound sync: the history needs them to join the app's ids
 /// and the team's, and to find the row of a create whose answer was lost.
-/// A failure of these triggers never fails the sync's own write.
+/// It also keeps every change the inbound sync made to a goal's name or
+/// description (the checker's rule that the sync never steps back). A
+/// failure of these triggers never fails the sync's own write.
 async fn watch_ids(db: &Database) {
     let statements = [
         "CREATE TABLE history_id_pairs (entity text NOT NULL, airtable_id text NOT NULL,
@@ -423,6 +511,28 @@ async fn watch_ids(db: &Database) {
          END $$",
         "CREATE TRIGGER history_goal_insert AFTER INSERT ON personal_goals_pg
              FOR EACH ROW EXECUTE FUNCTION history_goal_insert()",
+        "CREATE TABLE history_goal_changes (seq bigserial PRIMARY KEY, id uuid NOT NULL,
+             field text NOT NULL, old text NOT NULL, new text NOT NULL, at timestamptz NOT NULL)",
+        "CREATE FUNCTION history_goal_change() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             BEGIN
+                 IF current_setting('airsync.origin', true) = 'inbound' THEN
+                     IF OLD.name IS DISTINCT FROM NEW.name THEN
+                         INSERT INTO history_goal_changes (id, field, old, new, at)
+                             VALUES (NEW.id, 'Name', OLD.name, NEW.name, clock_timestamp());
+                     END IF;
+                     IF OLD.description IS DISTINCT FROM NEW.description THEN
+                         INSERT INTO history_goal_changes (id, field, old, new, at)
+                             VALUES (NEW.id, 'Description', OLD.description, NEW.description,
+                                     clock_timestamp());
+                     END IF;
+                 END IF;
+             EXCEPTION WHEN others THEN NULL;
+             END;
+             RETURN NULL;
+         END $$",
+        "CREATE TRIGGER history_goal_change AFTER UPDATE ON personal_goals_pg
+             FOR EACH ROW EXECUTE FUNCTION history_goal_change()",
     ];
     for statement in statements {
         sqlx::query(statement)
@@ -497,6 +607,24 @@ async fn snapshot(db: &Database, emulator: &Emulator) -> sqlx::Result<Final> {
             }
         })
         .collect();
+    let changes: Vec<(Uuid, String, String, String, chrono::DateTime<Utc>)> =
+        sqlx::query_as("SELECT id, field, old, new, at FROM history_goal_changes ORDER BY seq")
+            .fetch_all(pool)
+            .await?;
+    let inbound_changes = changes
+        .into_iter()
+        .map(|(row, field, from, to, at)| InboundChange {
+            row,
+            field: if field == "Name" {
+                Field::Name
+            } else {
+                Field::Description
+            },
+            from,
+            to,
+            at,
+        })
+        .collect();
     let usage_records = dump(emulator, USAGE)
         .iter()
         .map(|r| UsageRecord {
@@ -526,6 +654,7 @@ async fn snapshot(db: &Database, emulator: &Emulator) -> sqlx::Result<Final> {
             .map(|(id, goal)| UsageRow { id, goal })
             .collect(),
         usage_records,
+        inbound_changes,
     })
 }
 
@@ -718,6 +847,7 @@ pub async fn run() {
         stop: AtomicBool::new(false),
         fewest: settings.records.saturating_sub(2).max(1),
         most: settings.records + 2,
+        deleted: std::sync::Mutex::new(Vec::new()),
     });
     let (webhook_samples, webhooks) = watch_webhook(db.pool().clone());
     let mut load = tokio::task::JoinSet::new();

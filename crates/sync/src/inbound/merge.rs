@@ -29,7 +29,7 @@ use serde_json::{Map, Value};
 use super::observe::Observation;
 use super::schema::ResolvedEntity;
 use crate::mapping::{Direction, FieldKind, Owner};
-use crate::versions::{self, RowVersions};
+use crate::versions::RowVersions;
 
 /// Whether and how PostgreSQL's state must be sent to Airtable after the
 /// merge.
@@ -145,10 +145,9 @@ pub(crate) fn merge_record(
         };
         // Whether a push of this field may have reached Airtable after the
         // payload's change, so that Airtable may hold that push's value now.
-        let pushed_after = observation.at.is_some_and(|at| {
-            sent.last()
-                .is_some_and(|s| s.sent >= at - versions::flight_margin())
-        });
+        let pushed_after = observation
+            .at
+            .is_some_and(|at| sent.iter().any(|s| s.may_have_landed_after(at)));
         let decide = Decision {
             index,
             key,

@@ -6,7 +6,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use rand::Rng;
 use serde_json::{Map, Value};
 use uuid::Uuid;
@@ -166,10 +166,10 @@ pub(crate) async fn send_chunk<W: RecordWriter>(
         requests: 1,
         ..Default::default()
     };
-    record_sending(ctx, entity, &chunk.actions).await?;
+    let sent_at = record_sending(ctx, entity, &chunk.actions).await?;
     match write(ctx, entity, &chunk.actions).await {
         Ok(record_ids) => {
-            record_success(ctx, entity, &chunk.actions, &record_ids).await?;
+            record_success(ctx, entity, &chunk.actions, &record_ids, sent_at).await?;
             outcome.sent = chunk.actions.len() as u64;
         }
         // A failure of the request, not of a record in it: all wait.
@@ -250,12 +250,13 @@ async fn write<W: RecordWriter>(
 
 /// Records what the request is about to send, before it leaves: Airtable
 /// showing these values later is our own push, whenever and however the
-/// request ended (`crate::versions`).
+/// request ended (`crate::versions`). Returns the send time that names the
+/// request's entries.
 async fn record_sending<W: RecordWriter>(
     ctx: &WorkerContext<W>,
     entity: &EntityMapping,
     actions: &[Action],
-) -> Result<()> {
+) -> Result<DateTime<Utc>> {
     let sending: Vec<Sending> = actions
         .iter()
         .filter_map(|action| match action {
@@ -283,7 +284,7 @@ async fn record_sending<W: RecordWriter>(
         })
         .collect();
     if sending.is_empty() {
-        return Ok(());
+        return Ok(Utc::now());
     }
     let mut conn = ctx.pool.acquire().await?;
     versions::record_sent(&mut conn, &entity.name, &sending).await
@@ -295,8 +296,15 @@ async fn record_success<W: RecordWriter>(
     entity: &EntityMapping,
     actions: &[Action],
     record_ids: &[String],
+    sent_at: DateTime<Utc>,
 ) -> Result<()> {
     let mut tx = ctx.pool.begin().await?;
+    let written: Vec<Uuid> = actions
+        .iter()
+        .filter(|a| !matches!(a, Action::Delete { .. }))
+        .map(|a| a.event().row_id)
+        .collect();
+    versions::record_landed(&mut tx, &entity.name, &written, sent_at).await?;
     for (action, record_id) in actions.iter().zip(record_ids) {
         let event = action.event();
         match action {

@@ -27,13 +27,15 @@ pub(crate) async fn apply_deletes(
     if record_ids.is_empty() {
         return Ok(());
     }
-    let rows: Vec<Uuid> = sqlx::query_scalar(
-        "DELETE FROM airtable_id_map WHERE entity = $1 AND airtable_id = ANY($2) RETURNING row_id",
+    let forgotten: Vec<(Uuid, String)> = sqlx::query_as(
+        "DELETE FROM airtable_id_map WHERE entity = $1 AND airtable_id = ANY($2)
+         RETURNING row_id, airtable_id",
     )
     .bind(entity.name())
     .bind(record_ids)
     .fetch_all(&mut *conn)
     .await?;
+    let rows: Vec<Uuid> = forgotten.iter().map(|(row, _)| *row).collect();
     let records: Vec<&str> = record_ids.iter().map(String::as_str).collect();
     deferred::clear(conn, &records).await?;
     if rows.is_empty() {
@@ -41,7 +43,7 @@ pub(crate) async fn apply_deletes(
     }
     // Remembered: a row kept (deactivated, ignored) has no record to link
     // to any more, and its links are left out of pushes.
-    versions::bury_deleted_in_airtable(&mut *conn, entity.name(), &rows).await?;
+    versions::bury_deleted_in_airtable(&mut *conn, entity.name(), &forgotten).await?;
     let table = quote_ident(&entity.mapping.table);
     match entity.mapping.on_airtable_delete {
         DeletePolicy::Ignore => {

@@ -1,6 +1,6 @@
-//! Finding the row of a record the id map does not know: by its pg_id, then
-//! by the entity's natural key (a user's email); otherwise it becomes a new
-//! row.
+//! Finding the row of a record the id map does not know: by a remembered
+//! delete of the row it had, by its pg_id, then by the entity's natural key
+//! (a user's email); otherwise it becomes a new row.
 
 use std::collections::{HashMap, HashSet};
 
@@ -25,9 +25,14 @@ pub(crate) enum Match {
     New(Uuid),
     /// Its natural key belongs to a row that another record maps to.
     Duplicate(String),
-    /// Its pg_id names a row PostgreSQL deleted (a tombstone remembers it):
-    /// the delete wins, and the record is deleted.
+    /// It is the record of a row PostgreSQL deleted, by its id or its pg_id
+    /// (a tombstone remembers both): the delete wins, and the record is
+    /// deleted.
     DeletedInPostgres(Uuid),
+    /// A payload about a record the team has deleted since, read late: left
+    /// alone (a listing, which shows the record only if it exists again,
+    /// brings it back).
+    DeletedInAirtable(Uuid),
     /// A payload's record whose pg_id names a row PostgreSQL does not have
     /// and does not remember deleting: left alone (a listing of such a
     /// record, e.g. a backfill from an earlier database, creates the row).
@@ -88,6 +93,9 @@ pub(crate) async fn match_unknown(
         .copied()
         .collect();
     let buried = versions::tombstones(&mut *conn, entity.name(), &missing).await?;
+    let records: Vec<String> = unknown.iter().map(|o| o.record_id.clone()).collect();
+    let buried_records =
+        versions::tombstones_of_records(&mut *conn, entity.name(), &records).await?;
 
     let natural = entity.natural_key();
     let keys: HashMap<&str, String> = match natural {
@@ -135,8 +143,16 @@ pub(crate) async fn match_unknown(
     let mut claimed: HashSet<Uuid> = HashSet::new();
     for observation in unknown {
         let record = observation.record_id.as_str();
-        let mut decided = None;
-        if let Some(id) = pg_ids.get(record) {
+        let mut decided = match buried_records.get(record) {
+            Some((id, DeletedBy::Postgres)) if entity.mapping.syncs_outbound() => {
+                Some(Match::DeletedInPostgres(*id))
+            }
+            Some((id, DeletedBy::Airtable)) if mode == Mode::Payload => {
+                Some(Match::DeletedInAirtable(*id))
+            }
+            _ => None,
+        };
+        if let (None, Some(id)) = (&decided, pg_ids.get(record)) {
             match by_id.get(id) {
                 Some(false) if !claimed.contains(id) => decided = Some(Match::Row(*id)),
                 // Another record maps to that row: this one is a copy.

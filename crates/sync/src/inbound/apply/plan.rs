@@ -145,6 +145,12 @@ pub(crate) fn plan_record(
             plan.push_delete = true;
             Planned::Write(Box::new(plan))
         }
+        Target::Matched(Match::DeletedInAirtable(id)) => {
+            tracing::info!(entity = %entity.name(), record = %observation.record_id, row_id = %id,
+                "a payload about a record the team has deleted since; left alone");
+            counts.rows_unchanged += 1;
+            Planned::Skip
+        }
         Target::Matched(Match::UnknownRow(id)) => {
             tracing::info!(entity = %entity.name(), record = %observation.record_id, row_id = %id,
                 "a change of a record whose row PostgreSQL does not have; left alone");

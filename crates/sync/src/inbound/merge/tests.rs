@@ -70,6 +70,7 @@ fn versions(changed: &[(&str, i64)], sent: &[(&str, Value, i64, i64)]) -> RowVer
             v: value.clone(),
             at: at(*made),
             sent: at(*left),
+            landed: None,
         });
     }
     out
@@ -383,4 +384,31 @@ fn a_team_edit_a_later_push_overwrote_is_judged_by_time_and_sent_back_when_it_wi
     let out = merge_record(&program, &team, &side(&ours, Some(&base), &v), None);
     assert!(out.take.is_empty());
     assert!(out.take.is_empty(), "the app's later value stays");
+}
+
+#[test]
+fn a_push_whose_answer_came_before_a_team_edit_did_not_overwrite_it() {
+    let program = entity("program");
+    // Our push of the notes left at 5 and was answered at 6; the team edited
+    // the notes at 9: Airtable held our value before the team's edit.
+    let ours = map(json!({"Name": "Spring", "Notes": "Go"}));
+    let base = ours.clone();
+    let mut v = versions(&[("notes", 4)], &[("Notes", json!("Go"), 4, 5)]);
+    v.sent.get_mut("Notes").expect("sent")[0].landed = Some(at(6));
+    let team = payload(json!({"Name": "Spring", "Notes": "Team"}), &["Notes"], 9);
+    let out = merge_record(&program, &team, &side(&ours, Some(&base), &v), None);
+    assert_eq!(names(&program, &out.take), vec!["Notes"]);
+    assert_eq!(out.push, Push::None, "nothing to send back");
+    assert_eq!(out.synced.get("Notes"), Some(&json!("Team")));
+
+    // An answer that came within the clock margin of the team's edit may
+    // not have preceded it on Airtable's clock: the value is sent back.
+    v.sent.get_mut("Notes").expect("sent")[0].landed = Some(at(9));
+    let out = merge_record(&program, &team, &side(&ours, Some(&base), &v), None);
+    assert_eq!(names(&program, &out.take), vec!["Notes"]);
+    assert_eq!(out.push, Push::Always);
+    // No answer: the push may still be on its way.
+    v.sent.get_mut("Notes").expect("sent")[0].landed = None;
+    let out = merge_record(&program, &team, &side(&ours, Some(&base), &v), None);
+    assert_eq!(out.push, Push::Always);
 }
