@@ -325,7 +325,7 @@ async fn record_success<W: RecordWriter>(
             }
         }
     }
-    requeue_deleted_rows(&mut tx, entity, actions).await?;
+    requeue_deleted_rows(&mut tx, entity, &written).await?;
     let ids: Vec<i64> = actions.iter().map(|a| a.event().id).collect();
     let done = outbox::complete(&mut tx, &ctx.settings.owner, &ids).await?;
     tx.commit().await?;
@@ -343,13 +343,8 @@ async fn record_success<W: RecordWriter>(
 async fn requeue_deleted_rows(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     entity: &EntityMapping,
-    actions: &[Action],
+    written: &[Uuid],
 ) -> Result<()> {
-    let written: Vec<Uuid> = actions
-        .iter()
-        .filter(|a| !matches!(a, Action::Delete { .. }))
-        .map(|a| a.event().row_id)
-        .collect();
     if written.is_empty() {
         return Ok(());
     }
@@ -357,7 +352,7 @@ async fn requeue_deleted_rows(
         "SELECT id FROM {} WHERE id = ANY($1) FOR KEY SHARE",
         quote_ident(&entity.table)
     ))
-    .bind(&written)
+    .bind(written)
     .fetch_all(&mut **tx)
     .await?;
     for row in written.iter().filter(|row| !present.contains(row)) {
