@@ -234,6 +234,13 @@ impl Emulator {
         self.app.faults.set_latency(range);
     }
 
+    /// Changes the latency added after a request is handled, before its
+    /// answer leaves (`None`: none): a write is made and its answer is still
+    /// on its way, as on a real network.
+    pub fn set_answer_latency_ms(&self, range: Option<std::ops::RangeInclusive<u64>>) {
+        self.app.faults.set_answer_latency(range);
+    }
+
     /// Changes the rate limits.
     pub fn set_limits(&self, limits: RateLimits) {
         self.app.limiter.set_limits(limits);

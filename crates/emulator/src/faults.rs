@@ -34,6 +34,11 @@ impl FaultKind {
     ];
 }
 
+fn draw_ms(range: Option<RangeInclusive<u64>>) -> Option<std::time::Duration> {
+    let ms = rand::rng().random_range(range?);
+    Some(std::time::Duration::from_millis(ms))
+}
+
 /// The next `count` requests (of `base`, or any) fail with `kind`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FaultBurst {
@@ -50,6 +55,7 @@ pub struct FaultBurst {
 #[derive(Debug)]
 pub(crate) struct Faults {
     latency_ms: Mutex<Option<RangeInclusive<u64>>>,
+    answer_latency_ms: Mutex<Option<RangeInclusive<u64>>>,
     rate: Mutex<f64>,
     bursts: Mutex<VecDeque<FaultBurst>>,
 }
@@ -58,16 +64,21 @@ impl Faults {
     pub fn new(latency_ms: Option<RangeInclusive<u64>>, rate: f64) -> Self {
         Faults {
             latency_ms: Mutex::new(latency_ms),
+            answer_latency_ms: Mutex::new(None),
             rate: Mutex::new(rate),
             bursts: Mutex::new(VecDeque::new()),
         }
     }
 
-    /// A delay to add before answering, if latency is configured.
+    /// A delay to add before handling a request, if latency is configured.
     pub fn delay(&self) -> Option<std::time::Duration> {
-        let range = self.latency_ms.lock().clone()?;
-        let ms = rand::rng().random_range(range);
-        Some(std::time::Duration::from_millis(ms))
+        draw_ms(self.latency_ms.lock().clone())
+    }
+
+    /// A delay to add after handling a request, before its answer leaves:
+    /// the answer's way back, during which the change is already made.
+    pub fn answer_delay(&self) -> Option<std::time::Duration> {
+        draw_ms(self.answer_latency_ms.lock().clone())
     }
 
     /// The fault this request suffers, if any: a pending burst first, then
@@ -112,6 +123,10 @@ impl Faults {
 
     pub fn set_latency(&self, latency_ms: Option<RangeInclusive<u64>>) {
         *self.latency_ms.lock() = latency_ms;
+    }
+
+    pub fn set_answer_latency(&self, latency_ms: Option<RangeInclusive<u64>>) {
+        *self.answer_latency_ms.lock() = latency_ms;
     }
 
     pub fn reset(&self) {

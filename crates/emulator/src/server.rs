@@ -283,7 +283,11 @@ async fn api_gate(app: &App, req: Request, next: Next, base: Option<&str>) -> Re
     if !app.limiter.admit(base, token, app.now()) {
         return ApiError::rate_limited().into_response();
     }
-    next.run(req).await
+    let response = next.run(req).await;
+    if let Some(delay) = app.faults.answer_delay() {
+        tokio::time::sleep(delay).await;
+    }
+    response
 }
 
 fn cors_preflight() -> Response {

@@ -7,7 +7,7 @@ use airsync_airtable::{
 use serde_json::{Map, Value};
 
 use crate::outbox::FailureDetail;
-use crate::worker::{ReadRecord, RecordWriter, SendError};
+use crate::worker::{ReadRecord, RecordWriter, SendError, Upserted};
 
 /// Writes the worker's chunks to one base through the client, which paces
 /// them under the base's rate limit and retries transient failures first.
@@ -84,7 +84,7 @@ fn is_missing_record(err: &AirtableError) -> bool {
     err.error_type() == Some("MODEL_ID_NOT_FOUND") && !names_other
 }
 
-fn answer_count(expected: usize, ids: Vec<String>) -> Result<Vec<String>, SendError> {
+fn answer_count<T>(expected: usize, ids: Vec<T>) -> Result<Vec<T>, SendError> {
     if ids.len() == expected {
         Ok(ids)
     } else {
@@ -106,7 +106,7 @@ impl RecordWriter for AirtableWriter {
         table: &str,
         merge_field: &str,
         records: Vec<Map<String, Value>>,
-    ) -> Result<Vec<String>, SendError> {
+    ) -> Result<Vec<Upserted>, SendError> {
         let expected = records.len();
         let fields: Vec<Fields> = records.into_iter().map(Fields::from).collect();
         let outcome = self
@@ -117,7 +117,11 @@ impl RecordWriter for AirtableWriter {
             .map_err(|err| send_error(&err))?;
         answer_count(
             expected,
-            outcome.records.into_iter().map(|r| r.id).collect(),
+            outcome
+                .records
+                .into_iter()
+                .map(|r| (r.id, r.created_time))
+                .collect(),
         )
     }
 

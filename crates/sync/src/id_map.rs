@@ -97,6 +97,8 @@ pub async fn record_push(
          VALUES ($1, $2, $3, now(), now() + $4 * interval '1 millisecond', $5, clock_timestamp())
          ON CONFLICT (entity, row_id) DO UPDATE
             SET airtable_id = EXCLUDED.airtable_id,
+                record_created_at = CASE WHEN airtable_id_map.airtable_id = EXCLUDED.airtable_id
+                                         THEN airtable_id_map.record_created_at END,
                 last_pushed_at = EXCLUDED.last_pushed_at,
                 agreed_at = EXCLUDED.agreed_at,
                 hold_until = EXCLUDED.hold_until,
@@ -127,6 +129,45 @@ pub async fn record_push(
     Ok(())
 }
 
+/// Records a create that landed: like [`record_push`], and also when
+/// Airtable created the record. A record the row had before (one the
+/// inbound sync matched by its pg_id while this create was on its way) is
+/// noted as an earlier record of the row: the team deleted it before this
+/// create's upsert on pg_id ran, or the upsert would have found it, and its
+/// delete, read later, is the team deleting the row (docs/sync.md, "A create
+/// tried again").
+pub async fn record_create(
+    conn: &mut sqlx::PgConnection,
+    entity: &str,
+    row_id: Uuid,
+    airtable_id: &str,
+    created_at: chrono::DateTime<chrono::Utc>,
+    fields: &serde_json::Map<String, serde_json::Value>,
+    hold: Duration,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO sync_earlier_record (entity, airtable_id, row_id)
+         SELECT entity, airtable_id, row_id FROM airtable_id_map
+          WHERE entity = $1 AND row_id = $2 AND airtable_id <> $3
+         ON CONFLICT (entity, airtable_id) DO NOTHING",
+    )
+    .bind(entity)
+    .bind(row_id)
+    .bind(airtable_id)
+    .execute(&mut *conn)
+    .await?;
+    record_push(conn, entity, row_id, airtable_id, Some(fields), hold).await?;
+    sqlx::query(
+        "UPDATE airtable_id_map SET record_created_at = $3 WHERE entity = $1 AND row_id = $2",
+    )
+    .bind(entity)
+    .bind(row_id)
+    .bind(created_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 /// Records a mapping learnt from Airtable (inbound), without a push time.
 pub async fn record_mapping<'e>(
     executor: impl PgExecutor<'e>,
@@ -136,7 +177,10 @@ pub async fn record_mapping<'e>(
 ) -> Result<()> {
     sqlx::query(
         "INSERT INTO airtable_id_map (entity, row_id, airtable_id) VALUES ($1, $2, $3)
-         ON CONFLICT (entity, row_id) DO UPDATE SET airtable_id = EXCLUDED.airtable_id",
+         ON CONFLICT (entity, row_id) DO UPDATE
+            SET airtable_id = EXCLUDED.airtable_id,
+                record_created_at = CASE WHEN airtable_id_map.airtable_id = EXCLUDED.airtable_id
+                                         THEN airtable_id_map.record_created_at END",
     )
     .bind(entity)
     .bind(row_id)

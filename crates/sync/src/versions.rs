@@ -351,12 +351,16 @@ pub async fn tombstones_of_records<'e>(
 /// How long deletes are remembered.
 pub const TOMBSTONE_DAYS: i64 = 90;
 
-/// Forgets deletes older than [`TOMBSTONE_DAYS`].
+/// Forgets deletes, and records noted as earlier records of a row, older
+/// than [`TOMBSTONE_DAYS`].
 pub async fn prune_tombstones<'e>(executor: impl PgExecutor<'e>) -> Result<u64> {
-    let done =
-        sqlx::query("DELETE FROM sync_tombstone WHERE deleted_at < now() - $1 * interval '1 day'")
-            .bind(TOMBSTONE_DAYS)
-            .execute(executor)
-            .await?;
-    Ok(done.rows_affected())
+    let (tombstones, earlier): (i64, i64) = sqlx::query_as(
+        "WITH t AS (DELETE FROM sync_tombstone WHERE deleted_at < now() - $1 * interval '1 day' RETURNING 1),
+              e AS (DELETE FROM sync_earlier_record WHERE noted_at < now() - $1 * interval '1 day' RETURNING 1)
+         SELECT (SELECT count(*) FROM t), (SELECT count(*) FROM e)",
+    )
+    .bind(TOMBSTONE_DAYS)
+    .fetch_one(executor)
+    .await?;
+    Ok(u64::try_from(tombstones + earlier).unwrap_or(0))
 }

@@ -451,7 +451,7 @@ impl RecordWriter for Meddling {
         table: &str,
         merge_field: &str,
         records: Vec<Map<String, Value>>,
-    ) -> Result<Vec<String>, SendError> {
+    ) -> Result<Vec<airsync_sync::worker::Upserted>, SendError> {
         self.meddle(self.inner.upsert(table, merge_field, records))
             .await
     }
@@ -1101,4 +1101,62 @@ async fn a_refused_token_holds_the_events_instead_of_dead_lettering_them() {
         h.record_of("Users", row)["fields"]["Email"],
         json!("waiting@example.com")
     );
+}
+
+/// A create whose answer was lost (here the writer loses it; in life a
+/// worker killed, a timeout) is tried again. The team deleted the first
+/// try's record in between: the retry's upsert on pg_id found nothing and
+/// made a second record, the first one's delete named a record the id map
+/// never held, and the team's delete was lost. `read_before_retry` reads
+/// the base's history before the retry, so that the first record's creation
+/// and delete are read while the row has no record.
+async fn first_try_deleted_by_the_team(read_before_retry: bool) {
+    let h = Harness::start().await;
+    let (ctx, _receiver) = Receiver::start(&h, inbound_settings()).await;
+    let worker = h.worker_sharing(&ctx);
+    ensure_webhook(&ctx).await.expect("webhook");
+    let writer = Meddling::new(&h, &ctx);
+    writer
+        .lose_answers
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    let lossy = Worker::new(h.pool().clone(), h.mapping.clone(), writer, h.settings());
+
+    let row = h.insert_user("retried@example.com").await;
+    lossy.run_once().await.expect("worker step");
+    let first = h.records("Users");
+    assert_eq!(first.len(), 1, "the first try reached Airtable");
+    let first = first[0]["id"].as_str().expect("record id").to_owned();
+    h.delete_as_user("Users", &first);
+    if read_before_retry {
+        read_payloads_once(&ctx).await.expect("read");
+    }
+    // The event waits for its retry time; the worker that tries it again
+    // gets its answer.
+    sqlx::query("UPDATE sync_outbox SET next_attempt_at = now()")
+        .execute(h.pool())
+        .await
+        .expect("retry now");
+    settle(&h, &ctx, &worker).await;
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM users_pg WHERE id = $1")
+        .bind(row)
+        .fetch_one(h.pool())
+        .await
+        .expect("count");
+    assert_eq!(rows, 0, "the team's delete was lost");
+    assert!(
+        h.records("Users").is_empty(),
+        "the retry's record was kept: {:#?}",
+        h.records("Users")
+    );
+    assert_eq!(h.dead_letters().await, 0);
+}
+
+#[tokio::test]
+async fn the_team_deleting_the_first_try_of_a_create_tried_again_deletes_the_row() {
+    first_try_deleted_by_the_team(false).await;
+}
+
+#[tokio::test]
+async fn the_team_deleting_the_first_try_of_a_create_read_before_the_retry_deletes_the_row() {
+    first_try_deleted_by_the_team(true).await;
 }

@@ -321,7 +321,7 @@ impl airsync_sync::worker::RecordWriter for DiesAfterWriting {
         table: &str,
         merge_field: &str,
         records: Vec<serde_json::Map<String, serde_json::Value>>,
-    ) -> Result<Vec<String>, airsync_sync::worker::SendError> {
+    ) -> Result<Vec<airsync_sync::worker::Upserted>, airsync_sync::worker::SendError> {
         let _ = self.inner.upsert(table, merge_field, records).await;
         self.written.notify_one();
         std::future::pending().await

@@ -125,6 +125,11 @@ struct Workload {
     /// The goals whose delete the API acknowledged: the team brings back
     /// the records of some (`Kind::Restore`).
     deleted: std::sync::Mutex<Vec<Uuid>>,
+    /// The goal and field of the team's latest write: app clients often
+    /// answer it by writing the goal's other field at once, so that the
+    /// app's push may leave before the inbound sync has applied the team's
+    /// write (what a push of fields the app did not change would overwrite).
+    team_last: std::sync::Mutex<Option<(Uuid, Field)>>,
 }
 
 impl Workload {
@@ -300,8 +305,21 @@ async fn app_client(index: usize, work: Arc<Workload>, api: String, seed: u64) -
         if goals.is_empty() || !client.ensure_login().await {
             continue;
         }
-        let goal = goals[actor.rng.random_range(0..goals.len())];
+        let mut goal = goals[actor.rng.random_range(0..goals.len())];
         let roll = actor.rng.random_range(0..100);
+        // Half the writes answer the team's latest write, on its goal's
+        // other field.
+        let mut answer = None;
+        if roll >= 9 && actor.rng.random_bool(0.5) {
+            let last = work.team_last.lock().expect("team_last").take();
+            if let Some((pg, field)) = last.filter(|(pg, _)| goals.contains(pg)) {
+                goal = pg;
+                answer = Some(match field {
+                    Field::Name => Field::Description,
+                    Field::Description => Field::Name,
+                });
+            }
+        }
         if roll < 6 {
             let Ok(_turn) = work.turns.try_lock() else {
                 continue;
@@ -335,7 +353,7 @@ async fn app_client(index: usize, work: Arc<Workload>, api: String, seed: u64) -
                 .app(&mut client, Kind::Usage, Some(goal), request, Some(body))
                 .await;
         } else {
-            let field = actor.field();
+            let field = answer.unwrap_or_else(|| actor.field());
             let value = actor.value();
             let body = match field {
                 Field::Name => json!({"name": value}),
@@ -372,7 +390,7 @@ async fn team_editor(index: usize, work: Arc<Workload>, seed: u64) -> Vec<Op> {
             }
         }
         let roll = actor.rng.random_range(0..100);
-        if (8..16).contains(&roll) && restore(&mut actor, &work, &seen, &records).await {
+        if (8..24).contains(&roll) && restore(&mut actor, &work, &seen, &records).await {
             continue;
         }
         if roll < 8 || records.is_empty() {
@@ -425,6 +443,9 @@ async fn team_editor(index: usize, work: Arc<Workload>, seed: u64) -> Vec<Op> {
             record: Some(record),
         };
         actor.team(&work.emulator, Kind::Write { field, value }, target, edit);
+        if let Some(pg) = pg {
+            *work.team_last.lock().expect("team_last") = Some((pg, field));
+        }
     }
     actor.ops
 }
@@ -848,6 +869,7 @@ pub async fn run() {
         fewest: settings.records.saturating_sub(2).max(1),
         most: settings.records + 2,
         deleted: std::sync::Mutex::new(Vec::new()),
+        team_last: std::sync::Mutex::new(None),
     });
     let (webhook_samples, webhooks) = watch_webhook(db.pool().clone());
     let mut load = tokio::task::JoinSet::new();

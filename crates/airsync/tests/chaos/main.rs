@@ -280,7 +280,7 @@ impl Harness {
     /// --no-worker`, answering.
     pub async fn serve(&self) -> Process {
         self.emulator.set_limits(RateLimits::default());
-        self.emulator.set_latency_ms(Some(schedule::LATENCY));
+        schedule::set_latency(&self.emulator, schedule::LATENCY);
         self.emulator.reset_stats();
         let listen = format!("127.0.0.1:{}", self.api_port);
         let args = ["serve", "--no-worker", "--listen", &listen];

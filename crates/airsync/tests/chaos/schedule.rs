@@ -25,6 +25,16 @@ use crate::{BASE, TOKEN};
 
 /// The emulator's latency outside spikes.
 pub const LATENCY: RangeInclusive<u64> = 20..=100;
+
+/// Sets the emulator's round-trip latency: half before a request is
+/// handled, half on its answer's way back, so that a write is made while
+/// its answer is still on the way (a worker killed then never learns it
+/// landed) and a read's page ages before the reader applies it.
+pub fn set_latency(emulator: &Emulator, range: RangeInclusive<u64>) {
+    let half = *range.start() / 2..=*range.end() / 2;
+    emulator.set_latency_ms(Some(half.clone()));
+    emulator.set_answer_latency_ms(Some(half));
+}
 /// A 429 storm: the base answers 429 for Airtable's 30 s penalty; once in
 /// a short run, every five minutes in a long one.
 const STORM_EVERY: Duration = Duration::from_secs(300);
@@ -132,7 +142,7 @@ impl Chaos {
             self.next_kill = now + Duration::from_millis(self.rng.random_range(2_000..5_000));
         }
         if self.spike_until.is_some_and(|until| until <= now) {
-            self.emulator.set_latency_ms(Some(LATENCY));
+            set_latency(&self.emulator, LATENCY);
             self.spike_until = None;
         }
         if now >= self.next_fault {
@@ -221,7 +231,7 @@ impl Chaos {
 
     fn fault(&mut self, now: Duration) {
         if self.rng.random_bool(0.25) && self.spike_until.is_none() {
-            self.emulator.set_latency_ms(Some(800..=2_000));
+            set_latency(&self.emulator, 800..=2_000);
             self.spikes += 1;
             self.spike_until = Some(now + Duration::from_secs(2));
             return;
@@ -244,7 +254,7 @@ impl Chaos {
     /// by itself (it never should: killed ones are respawned by the test)
     /// fails the test.
     pub async fn calm(&mut self) {
-        self.emulator.set_latency_ms(Some(LATENCY));
+        set_latency(&self.emulator, LATENCY);
         self.spike_until = None;
         for slot in &mut self.slots {
             if let Some(process) = slot.process.as_mut() {

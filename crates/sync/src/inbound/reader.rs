@@ -170,7 +170,7 @@ async fn apply_page(
             apply_upserts(&mut tx, &input, group, &mut counts).await?;
         }
     }
-    for (_, payload_changes) in &changes {
+    for (payload, payload_changes) in &changes {
         let mut upserts: BTreeMap<usize, Vec<Observation>> = BTreeMap::new();
         let mut deletes: BTreeMap<usize, Vec<String>> = BTreeMap::new();
         for (position, change) in payload_changes {
@@ -187,7 +187,15 @@ async fn apply_page(
         // Dependents first, so a cascade finds nothing left to do.
         for (position, records) in deletes.iter().rev() {
             if let Some(entity) = base.entities.get(*position) {
-                apply_deletes(&mut tx, base, entity, records, &mut counts).await?;
+                apply_deletes(
+                    &mut tx,
+                    base,
+                    entity,
+                    records,
+                    payload.timestamp,
+                    &mut counts,
+                )
+                .await?;
             }
         }
     }

@@ -212,7 +212,7 @@ async fn reconcile_table(
     } else if !missing.is_empty() {
         for chunk in missing.chunks(500) {
             let mut tx = begin_inbound(ctx.pool()).await?;
-            apply_deletes(&mut tx, base, entity, chunk, &mut counts).await?;
+            apply_deletes(&mut tx, base, entity, chunk, None, &mut counts).await?;
             tx.commit().await?;
         }
         out.deleted = missing.len() as u64;

@@ -19,7 +19,7 @@ mod unseen;
 
 pub use lane::LaneGuard;
 pub use metrics::{WorkerMetrics, WorkerMetricsSnapshot};
-pub use send::{ReadRecord, RecordWriter, SendError};
+pub use send::{ReadRecord, RecordWriter, SendError, Upserted};
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -54,17 +54,20 @@ impl SendError {
 /// A record read by [`RecordWriter::read`]: its id and the cells asked for.
 pub type ReadRecord = (String, Map<String, Value>);
 
+/// A record an upsert created or found: its id and when Airtable created it.
+pub type Upserted = (String, DateTime<Utc>);
+
 /// The writes the worker makes. The Airtable client implements it; the
 /// boundary keeps the worker's rules apart from HTTP.
 pub trait RecordWriter: Send + Sync {
     /// Creates or finds records by upsert on `merge_field`, at most ten;
-    /// answers their record ids in input order.
+    /// answers their record ids, with their creation times, in input order.
     fn upsert(
         &self,
         table: &str,
         merge_field: &str,
         records: Vec<Map<String, Value>>,
-    ) -> impl Future<Output = std::result::Result<Vec<String>, SendError>> + Send;
+    ) -> impl Future<Output = std::result::Result<Vec<Upserted>, SendError>> + Send;
 
     /// Updates records by id, merging the given cells, at most ten.
     fn update(
@@ -168,8 +171,8 @@ pub(crate) async fn send_chunk<W: RecordWriter>(
     };
     let sent_at = record_sending(ctx, entity, &chunk.actions).await?;
     match write(ctx, entity, &chunk.actions).await {
-        Ok(record_ids) => {
-            record_success(ctx, entity, &chunk.actions, &record_ids, sent_at).await?;
+        Ok(written) => {
+            record_success(ctx, entity, &chunk.actions, &written, sent_at).await?;
             outcome.sent = chunk.actions.len() as u64;
         }
         // A failure of the request, not of a record in it: all wait.
@@ -201,11 +204,14 @@ pub(crate) async fn send_chunk<W: RecordWriter>(
     Ok(outcome)
 }
 
+/// Sends one chunk; answers each record's id, with its creation time for
+/// a create.
 async fn write<W: RecordWriter>(
     ctx: &WorkerContext<W>,
     entity: &EntityMapping,
     actions: &[Action],
-) -> std::result::Result<Vec<String>, SendError> {
+) -> std::result::Result<Vec<(String, Option<DateTime<Utc>>)>, SendError> {
+    let untimed = |ids: Vec<String>| ids.into_iter().map(|id| (id, None)).collect();
     let table = entity.airtable_table.as_str();
     match actions.first() {
         Some(Action::Create { .. }) => {
@@ -220,7 +226,11 @@ async fn write<W: RecordWriter>(
                     _ => None,
                 })
                 .collect();
-            ctx.writer.upsert(table, merge_field, records).await
+            let upserted = ctx.writer.upsert(table, merge_field, records).await?;
+            Ok(upserted
+                .into_iter()
+                .map(|(id, created)| (id, Some(created)))
+                .collect())
         }
         Some(Action::Update { .. }) => {
             let records = actions
@@ -232,7 +242,7 @@ async fn write<W: RecordWriter>(
                     _ => None,
                 })
                 .collect();
-            ctx.writer.update(table, records).await
+            ctx.writer.update(table, records).await.map(untimed)
         }
         Some(Action::Delete { .. }) => {
             let ids = actions
@@ -242,7 +252,7 @@ async fn write<W: RecordWriter>(
                     _ => None,
                 })
                 .collect();
-            ctx.writer.delete(table, ids).await
+            ctx.writer.delete(table, ids).await.map(untimed)
         }
         None => Ok(Vec::new()),
     }
@@ -295,7 +305,7 @@ async fn record_success<W: RecordWriter>(
     ctx: &WorkerContext<W>,
     entity: &EntityMapping,
     actions: &[Action],
-    record_ids: &[String],
+    written_records: &[(String, Option<DateTime<Utc>>)],
     sent_at: DateTime<Utc>,
 ) -> Result<()> {
     let mut tx = ctx.pool.begin().await?;
@@ -305,14 +315,26 @@ async fn record_success<W: RecordWriter>(
         .map(|a| a.event().row_id)
         .collect();
     versions::record_landed(&mut tx, &entity.name, &written, sent_at).await?;
-    for (action, record_id) in actions.iter().zip(record_ids) {
+    for (action, (record_id, created_at)) in actions.iter().zip(written_records) {
         let event = action.event();
-        match action {
-            Action::Delete { .. } => {
+        match (action, created_at) {
+            (Action::Delete { .. }, _) => {
                 id_map::forget(&mut *tx, &entity.name, event.row_id).await?;
                 versions::forget(&mut *tx, &entity.name, &[event.row_id]).await?;
             }
-            Action::Create { fields, .. } | Action::Update { fields, .. } => {
+            (Action::Create { fields, .. }, Some(created_at)) => {
+                id_map::record_create(
+                    &mut tx,
+                    &entity.name,
+                    event.row_id,
+                    record_id,
+                    *created_at,
+                    fields,
+                    ctx.settings.hold_after_push,
+                )
+                .await?
+            }
+            (Action::Create { fields, .. } | Action::Update { fields, .. }, _) => {
                 id_map::record_push(
                     &mut tx,
                     &entity.name,

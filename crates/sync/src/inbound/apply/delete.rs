@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 
+use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
@@ -11,17 +12,23 @@ use super::Counts;
 use crate::inbound::deferred;
 use crate::inbound::schema::{ResolvedBase, ResolvedEntity};
 use crate::mapping::{DeletePolicy, FieldKind};
+use crate::outbox::{self, Operation};
 use crate::rows::quote_ident;
 use crate::versions;
 use crate::{Error, Result};
 
 /// Applies the deletes of `record_ids` of one entity: the id map forgets
 /// them, and their rows are deleted, deactivated or kept per the policy.
+/// `at` is when Airtable made the deletes (a payload's time), when known: a
+/// delete of a row's earlier record made before the row's current record
+/// was created is the team deleting the row (docs/sync.md, "A create tried
+/// again").
 pub(crate) async fn apply_deletes(
     conn: &mut PgConnection,
     base: &ResolvedBase,
     entity: &ResolvedEntity,
     record_ids: &[String],
+    at: Option<DateTime<Utc>>,
     counts: &mut Counts,
 ) -> Result<()> {
     if record_ids.is_empty() {
@@ -35,15 +42,89 @@ pub(crate) async fn apply_deletes(
     .bind(record_ids)
     .fetch_all(&mut *conn)
     .await?;
-    let rows: Vec<Uuid> = forgotten.iter().map(|(row, _)| *row).collect();
     let records: Vec<&str> = record_ids.iter().map(String::as_str).collect();
     deferred::clear(conn, &records).await?;
-    if rows.is_empty() {
-        return Ok(());
+    let earlier = deleted_earlier_records(conn, entity, record_ids, at).await?;
+    if !forgotten.is_empty() {
+        // Remembered: a row kept (deactivated, ignored) has no record to
+        // link to any more, and its links are left out of pushes.
+        versions::bury_deleted_in_airtable(&mut *conn, entity.name(), &forgotten).await?;
+        let rows: Vec<Uuid> = forgotten.iter().map(|(row, _)| *row).collect();
+        apply_policy(conn, base, entity, &rows, counts).await?;
     }
-    // Remembered: a row kept (deactivated, ignored) has no record to link
-    // to any more, and its links are left out of pushes.
-    versions::bury_deleted_in_airtable(&mut *conn, entity.name(), &forgotten).await?;
+    if !earlier.is_empty() {
+        versions::bury_deleted_in_airtable(&mut *conn, entity.name(), &earlier).await?;
+        let rows: Vec<Uuid> = earlier.iter().map(|(row, _)| *row).collect();
+        apply_policy(conn, base, entity, &rows, counts).await?;
+        // The row's current record is still in Airtable: a row deleted
+        // takes it along, a row kept sends it its state.
+        for row in rows {
+            let kept: bool = sqlx::query_scalar(&format!(
+                "SELECT EXISTS (SELECT 1 FROM {} WHERE id = $1)",
+                quote_ident(&entity.mapping.table)
+            ))
+            .bind(row)
+            .fetch_one(&mut *conn)
+            .await?;
+            let operation = if kept {
+                Operation::Upsert
+            } else {
+                Operation::Delete
+            };
+            outbox::enqueue_change(&mut *conn, entity.name(), row, operation).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Of `record_ids`, the earlier records of rows (`sync_earlier_record`)
+/// whose delete, made at `at`, came before the row's current record was
+/// created: (row, deleted record). Every one of them is forgotten; a delete
+/// made after the current record existed removed a duplicate, and the row
+/// keeps its record.
+async fn deleted_earlier_records(
+    conn: &mut PgConnection,
+    entity: &ResolvedEntity,
+    record_ids: &[String],
+    at: Option<DateTime<Utc>>,
+) -> Result<Vec<(Uuid, String)>> {
+    let noted: Vec<(Uuid, String, Option<DateTime<Utc>>)> = sqlx::query_as(
+        "WITH gone AS (
+             DELETE FROM sync_earlier_record WHERE entity = $1 AND airtable_id = ANY($2)
+             RETURNING row_id, airtable_id)
+         SELECT gone.row_id, gone.airtable_id, m.record_created_at
+           FROM gone LEFT JOIN airtable_id_map m ON m.entity = $1 AND m.row_id = gone.row_id",
+    )
+    .bind(entity.name())
+    .bind(record_ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut out = Vec::new();
+    for (row, record, current_created) in noted {
+        match (at, current_created) {
+            (Some(at), Some(created)) if at < created => {
+                tracing::info!(entity = %entity.name(), row_id = %row, %record,
+                    "the team deleted the first record of a create tried again, before the retry made the row's current one; the delete wins");
+                out.push((row, record));
+            }
+            _ => {
+                tracing::info!(entity = %entity.name(), row_id = %row, %record,
+                    "a duplicate record of a row was deleted; the row keeps its record");
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// What the entity's `on_airtable_delete` policy does to rows whose record
+/// the team deleted.
+async fn apply_policy(
+    conn: &mut PgConnection,
+    base: &ResolvedBase,
+    entity: &ResolvedEntity,
+    rows: &[Uuid],
+    counts: &mut Counts,
+) -> Result<()> {
     let table = quote_ident(&entity.mapping.table);
     match entity.mapping.on_airtable_delete {
         DeletePolicy::Ignore => {
@@ -53,14 +134,14 @@ pub(crate) async fn apply_deletes(
             let done = sqlx::query(&format!(
                 "UPDATE {table} SET active = false WHERE id = ANY($1) AND active"
             ))
-            .bind(&rows)
+            .bind(rows)
             .execute(&mut *conn)
             .await?;
             counts.rows_deactivated += done.rows_affected();
         }
         DeletePolicy::Delete => {
-            delete_rows(conn, entity, &table, &rows, counts).await?;
-            versions::forget(&mut *conn, entity.name(), &rows).await?;
+            delete_rows(conn, entity, &table, rows, counts).await?;
+            versions::forget(&mut *conn, entity.name(), rows).await?;
             enqueue_cascaded_deletes(conn, base, entity).await?;
         }
     }

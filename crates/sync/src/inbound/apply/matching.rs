@@ -1,9 +1,11 @@
 //! Finding the row of a record the id map does not know: by a remembered
-//! delete of the row it had, by its pg_id, then by the entity's natural key
-//! (a user's email); otherwise it becomes a new row.
+//! delete of the row it had, as an earlier record of a row, by its pg_id,
+//! then by the entity's natural key (a user's email); otherwise it becomes a
+//! new row.
 
 use std::collections::{HashMap, HashSet};
 
+use chrono::{DateTime, Utc};
 use serde_json::Value;
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -37,6 +39,11 @@ pub(crate) enum Match {
     /// and does not remember deleting: left alone (a listing of such a
     /// record, e.g. a backfill from an earlier database, creates the row).
     UnknownRow(Uuid),
+    /// A record that carries the pg_id of a row whose record was created
+    /// after it: the first try of a create whose answer was lost. Noted
+    /// (`sync_earlier_record`) and left alone: its delete is the team
+    /// deleting the row (docs/sync.md, "A create tried again").
+    Earlier(Uuid),
 }
 
 /// The text a natural key is compared by, case-insensitively.
@@ -72,18 +79,23 @@ pub(crate) async fn match_unknown(
         None => HashMap::new(),
     };
     let wanted: Vec<Uuid> = pg_ids.values().copied().collect();
-    let by_id: HashMap<Uuid, bool> = if wanted.is_empty() {
+    // Each row named: whether a record maps to it, and when Airtable
+    // created that record, where a push of ours learnt it.
+    let by_id: HashMap<Uuid, (bool, Option<DateTime<Utc>>)> = if wanted.is_empty() {
         HashMap::new()
     } else {
-        sqlx::query_as::<_, (Uuid, bool)>(&format!(
-            "SELECT t.id, EXISTS (SELECT 1 FROM airtable_id_map m WHERE m.entity = $1 AND m.row_id = t.id)
-               FROM {table} t WHERE t.id = ANY($2)"
+        sqlx::query_as::<_, (Uuid, bool, Option<DateTime<Utc>>)>(&format!(
+            "SELECT t.id, m.row_id IS NOT NULL, m.record_created_at
+               FROM {table} t
+               LEFT JOIN airtable_id_map m ON m.entity = $1 AND m.row_id = t.id
+              WHERE t.id = ANY($2)"
         ))
         .bind(entity.name())
         .bind(&wanted)
         .fetch_all(&mut *conn)
         .await?
         .into_iter()
+        .map(|(id, mapped, created)| (id, (mapped, created)))
         .collect()
     };
 
@@ -96,6 +108,7 @@ pub(crate) async fn match_unknown(
     let records: Vec<String> = unknown.iter().map(|o| o.record_id.clone()).collect();
     let buried_records =
         versions::tombstones_of_records(&mut *conn, entity.name(), &records).await?;
+    let noted_earlier = earlier_records(&mut *conn, entity.name(), &records).await?;
 
     let natural = entity.natural_key();
     let keys: HashMap<&str, String> = match natural {
@@ -150,11 +163,19 @@ pub(crate) async fn match_unknown(
             Some((id, DeletedBy::Airtable)) if mode == Mode::Payload => {
                 Some(Match::DeletedInAirtable(*id))
             }
-            _ => None,
+            _ => noted_earlier.get(record).map(|id| Match::Earlier(*id)),
         };
         if let (None, Some(id)) = (&decided, pg_ids.get(record)) {
             match by_id.get(id) {
-                Some(false) if !claimed.contains(id) => decided = Some(Match::Row(*id)),
+                Some((false, _)) if !claimed.contains(id) => decided = Some(Match::Row(*id)),
+                // Another record maps to that row, one a push of ours created
+                // after this one: this is the first try of that create.
+                Some((true, Some(current)))
+                    if entity.mapping.syncs_outbound()
+                        && observation.created_at.is_some_and(|at| at < *current) =>
+                {
+                    decided = Some(Match::Earlier(*id));
+                }
                 // Another record maps to that row: this one is a copy.
                 Some(_) => {}
                 None if buried.get(id) == Some(&DeletedBy::Postgres)
@@ -182,10 +203,49 @@ pub(crate) async fn match_unknown(
             }
         }
         let decided = decided.unwrap_or_else(|| Match::New(Uuid::new_v4()));
+        if let Match::Earlier(id) = &decided {
+            note_earlier(&mut *conn, entity.name(), record, *id).await?;
+        }
         if let Match::Row(id) | Match::New(id) = &decided {
             claimed.insert(*id);
         }
         out.insert(record.to_owned(), decided);
     }
     Ok(out)
+}
+
+/// The rows of records noted as earlier records: record id -> row id.
+async fn earlier_records(
+    conn: &mut PgConnection,
+    entity: &str,
+    record_ids: &[String],
+) -> Result<HashMap<String, Uuid>> {
+    let rows: Vec<(String, Uuid)> = sqlx::query_as(
+        "SELECT airtable_id, row_id FROM sync_earlier_record
+          WHERE entity = $1 AND airtable_id = ANY($2)",
+    )
+    .bind(entity)
+    .bind(record_ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Notes `record` as an earlier record of `row`.
+async fn note_earlier(
+    conn: &mut PgConnection,
+    entity: &str,
+    record: &str,
+    row: Uuid,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO sync_earlier_record (entity, airtable_id, row_id) VALUES ($1, $2, $3)
+         ON CONFLICT (entity, airtable_id) DO NOTHING",
+    )
+    .bind(entity)
+    .bind(record)
+    .bind(row)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }

@@ -151,6 +151,12 @@ pub(crate) fn plan_record(
             counts.rows_unchanged += 1;
             Planned::Skip
         }
+        Target::Matched(Match::Earlier(id)) => {
+            tracing::info!(entity = %entity.name(), record = %observation.record_id, row_id = %id,
+                "a record created before the row's current one, by a create tried again; left alone");
+            counts.rows_unchanged += 1;
+            Planned::Skip
+        }
         Target::Matched(Match::UnknownRow(id)) => {
             tracing::info!(entity = %entity.name(), record = %observation.record_id, row_id = %id,
                 "a change of a record whose row PostgreSQL does not have; left alone");
