@@ -908,6 +908,7 @@ pub async fn run() {
             problems.join("\n  ")
         ),
     }
+    let stale = stale_listings_skipped(&harness.api()).await;
     // Serve first: the events its last inbound applies queued still go out.
     serve.stop();
     let drained = drain_outbox(db, Duration::from_secs(60)).await;
@@ -930,6 +931,7 @@ pub async fn run() {
         unrecorded,
         settled.err(),
         drained.err(),
+        &stale,
         &settings,
     )
     .await;
@@ -949,6 +951,7 @@ async fn verdict(
     unrecorded: Option<checker::Unrecorded>,
     unsettled: Option<Vec<String>>,
     undrained: Option<String>,
+    stale: &str,
     settings: &Settings,
 ) -> String {
     let db = &harness.db;
@@ -984,7 +987,7 @@ async fn verdict(
         .map(|(winner, n)| format!("{n} won by {winner}"))
         .collect();
     let summary = format!(
-        "ops: {}; {} goals in PostgreSQL and {} in Airtable at the end, {} seen; sync conflicts: {}; {} dead letters; webhook {}; {} team edits lost while Airtable recorded nothing (excused); seed {}",
+        "ops: {}; {} goals in PostgreSQL and {} in Airtable at the end, {} seen; sync conflicts: {}; {} dead letters; webhook {}; {} team edits lost while Airtable recorded nothing (excused); {} listed records read before their last agreement (not applied); seed {}",
         checker::summary(ops),
         end.rows.len(),
         end.records.len(),
@@ -993,6 +996,7 @@ async fn verdict(
         dead_letters.len(),
         settings.webhook_name(),
         report.excused.len(),
+        stale,
         settings.seed,
     );
     let mut failures = Vec::new();
@@ -1083,4 +1087,19 @@ fn unrecorded(
         .and_then(|(_, v)| time(v, "history_since").or_else(|| time(v, "created_at")))
         .unwrap_or(chrono::DateTime::<Utc>::MAX_UTC);
     Some(checker::Unrecorded { from, until })
+}
+
+/// How many listed records the inbound sync of `serve` did not apply
+/// because they were read before the record's last agreement (the guard of
+/// cause 2), from its metrics; "?" when they cannot be read.
+async fn stale_listings_skipped(api: &str) -> String {
+    let metric = "airsync_inbound_stale_listings_skipped_total";
+    let text = match reqwest::get(format!("{api}/metrics")).await {
+        Ok(answer) => answer.text().await.unwrap_or_default(),
+        Err(_) => return "?".to_owned(),
+    };
+    text.lines()
+        .find(|line| line.starts_with(metric))
+        .and_then(|line| line.rsplit(' ').next())
+        .map_or_else(|| "?".to_owned(), str::to_owned)
 }
