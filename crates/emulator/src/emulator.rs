@@ -241,6 +241,13 @@ impl Emulator {
         self.app.faults.set_answer_latency(range);
     }
 
+    /// Changes the latency added to the answer of a record listing on top
+    /// of the answer latency (`None`: none): a page comes back slower than
+    /// a write's answer, and a write made meanwhile may be answered first.
+    pub fn set_listing_answer_latency_ms(&self, range: Option<std::ops::RangeInclusive<u64>>) {
+        self.app.faults.set_listing_answer_latency(range);
+    }
+
     /// Changes the rate limits.
     pub fn set_limits(&self, limits: RateLimits) {
         self.app.limiter.set_limits(limits);

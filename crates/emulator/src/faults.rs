@@ -56,6 +56,7 @@ pub struct FaultBurst {
 pub(crate) struct Faults {
     latency_ms: Mutex<Option<RangeInclusive<u64>>>,
     answer_latency_ms: Mutex<Option<RangeInclusive<u64>>>,
+    listing_answer_latency_ms: Mutex<Option<RangeInclusive<u64>>>,
     rate: Mutex<f64>,
     bursts: Mutex<VecDeque<FaultBurst>>,
 }
@@ -65,6 +66,7 @@ impl Faults {
         Faults {
             latency_ms: Mutex::new(latency_ms),
             answer_latency_ms: Mutex::new(None),
+            listing_answer_latency_ms: Mutex::new(None),
             rate: Mutex::new(rate),
             bursts: Mutex::new(VecDeque::new()),
         }
@@ -127,6 +129,16 @@ impl Faults {
 
     pub fn set_answer_latency(&self, latency_ms: Option<RangeInclusive<u64>>) {
         *self.answer_latency_ms.lock() = latency_ms;
+    }
+
+    pub fn set_listing_answer_latency(&self, latency_ms: Option<RangeInclusive<u64>>) {
+        *self.listing_answer_latency_ms.lock() = latency_ms;
+    }
+
+    /// A further delay for the answer of a listing: a page takes longer to
+    /// come back than a write's answer.
+    pub fn listing_answer_delay(&self) -> Option<std::time::Duration> {
+        draw_ms(self.listing_answer_latency_ms.lock().clone())
     }
 
     pub fn reset(&self) {

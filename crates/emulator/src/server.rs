@@ -283,11 +283,37 @@ async fn api_gate(app: &App, req: Request, next: Next, base: Option<&str>) -> Re
     if !app.limiter.admit(base, token, app.now()) {
         return ApiError::rate_limited().into_response();
     }
+    let listing = is_listing(req.method(), req.uri().path());
     let response = next.run(req).await;
-    if let Some(delay) = app.faults.answer_delay() {
+    let delay = [
+        app.faults.answer_delay(),
+        app.faults.listing_answer_delay().filter(|_| listing),
+    ]
+    .into_iter()
+    .flatten()
+    .sum::<std::time::Duration>();
+    if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
     response
+}
+
+/// Whether a request lists a table's records (`GET /v0/{base}/{table}`,
+/// `POST /v0/{base}/{table}/listRecords`): its answer is a page, larger and
+/// slower than a write's.
+fn is_listing(method: &Method, path: &str) -> bool {
+    let segs: Vec<&str> = path
+        .trim_matches('/')
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .collect();
+    match segs.as_slice() {
+        ["v0", base, _] => *method == Method::GET && !matches!(*base, "meta" | "bases"),
+        ["v0", base, _, "listRecords"] => {
+            *method == Method::POST && !matches!(*base, "meta" | "bases")
+        }
+        _ => false,
+    }
 }
 
 fn cors_preflight() -> Response {
@@ -311,6 +337,17 @@ fn cors_preflight() -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn listings_are_known_by_method_and_path() {
+        assert!(is_listing(&Method::GET, "/v0/appA/Table"));
+        assert!(is_listing(&Method::GET, "/v0/appA/Table/"));
+        assert!(is_listing(&Method::POST, "/v0/appA/tblX/listRecords"));
+        assert!(!is_listing(&Method::GET, "/v0/appA/Table/recX"));
+        assert!(!is_listing(&Method::PATCH, "/v0/appA/Table"));
+        assert!(!is_listing(&Method::GET, "/v0/meta/bases"));
+        assert!(!is_listing(&Method::GET, "/v0/bases/appA/webhooks"));
+    }
 
     #[test]
     fn the_base_is_found_in_record_meta_and_webhook_paths() {

@@ -34,7 +34,13 @@ pub fn set_latency(emulator: &Emulator, range: RangeInclusive<u64>) {
     let half = *range.start() / 2..=*range.end() / 2;
     emulator.set_latency_ms(Some(half.clone()));
     emulator.set_answer_latency_ms(Some(half));
+    emulator.set_listing_answer_latency_ms(Some(LISTING_ANSWER));
 }
+
+/// What a page's answer takes beyond a write's: pushes made while a poll's
+/// page is on its way are often answered and recorded before the page
+/// arrives, which a page applied as it was read would undo (cause 2).
+const LISTING_ANSWER: RangeInclusive<u64> = 100..=500;
 /// A 429 storm: the base answers 429 for Airtable's 30 s penalty; once in
 /// a short run, every five minutes in a long one.
 const STORM_EVERY: Duration = Duration::from_secs(300);
