@@ -40,7 +40,7 @@ pub fn set_latency(emulator: &Emulator, range: RangeInclusive<u64>) {
 /// What a page's answer takes beyond a write's: pushes made while a poll's
 /// page is on its way are often answered and recorded before the page
 /// arrives, which a page applied as it was read would undo (cause 2).
-const LISTING_ANSWER: RangeInclusive<u64> = 100..=500;
+const LISTING_ANSWER: RangeInclusive<u64> = 300..=1_500;
 /// A 429 storm: the base answers 429 for Airtable's 30 s penalty; once in
 /// a short run, every five minutes in a long one.
 const STORM_EVERY: Duration = Duration::from_secs(300);
