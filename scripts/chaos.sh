@@ -13,13 +13,16 @@
 #                                    (default 1) of SECONDS of load (default
 #                                    60), each one's seed and result; stops at
 #                                    the first failure
-#   scripts/chaos.sh mutation        applies scripts/mutations/*.patch (bugs
-#                                    put in on purpose, e.g. acknowledging an
-#                                    event before Airtable answered) to a
-#                                    scratch copy of HEAD and checks that the
-#                                    chaos test or the history test fails on
-#                                    each (the history test keeps the
-#                                    webhook there unless
+#   scripts/chaos.sh mutation [PATCH...]
+#                                    applies scripts/mutations/*.patch (or
+#                                    the patches named: bugs put in on
+#                                    purpose, e.g. acknowledging an event
+#                                    before Airtable answered) to a scratch
+#                                    copy of HEAD and checks that the chaos
+#                                    test or the history test fails on each
+#                                    (the history test up to
+#                                    AIRSYNC_MUTATION_HISTORY_RUNS times,
+#                                    default 3, keeping the webhook unless
 #                                    AIRSYNC_HISTORY_WEBHOOK says otherwise),
 #                                    and the mutant's own test where its
 #                                    patch names one ("Test: ...")
@@ -85,7 +88,11 @@ case "${1:-once}" in
     ;;
   mutation)
     status=0
-    for patch in "$ROOT"/scripts/mutations/*.patch; do
+    shift
+    patches=("$@")
+    [[ ${#patches[@]} -gt 0 ]] || patches=("$ROOT"/scripts/mutations/*.patch)
+    for patch in "${patches[@]}"; do
+      patch="$(realpath "$patch")"
       scratch="$(mktemp -d)"
       git worktree add --quiet --detach "$scratch" HEAD
       git -C "$scratch" apply "$patch"
@@ -102,18 +109,25 @@ case "${1:-once}" in
           caught="$caught $name"
         fi
       fi
+      # The chaos test once; the history test up to
+      # AIRSYNC_MUTATION_HISTORY_RUNS times (default 3), until it fails.
       for test in "$CHAOS_TEST" "$HISTORY_TEST"; do
-        echo "mutation $(basename "$patch"): running $test ..."
-        if (cd "$scratch" && AIRSYNC_HISTORY_SECS="${AIRSYNC_HISTORY_SECS:-60}" \
-              AIRSYNC_HISTORY_WEBHOOK="${AIRSYNC_HISTORY_WEBHOOK:-keep}" \
-              CARGO_TARGET_DIR="$ROOT/target/mutation" run_test "$test") >"$scratch.log" 2>&1; then
-          grep -q "running 1 test" "$scratch.log" \
-            || echo "mutation $(basename "$patch"): $test is not in HEAD"
-        else
-          caught="$caught $test"
-          grep -E "panicked at|DIFFERS|differ in|lost|duplicated|dead letters|in (PostgreSQL|Airtable)|^VIOLATION|violations of" "$scratch.log" \
-            | grep -v " ok " | head -8 | sed 's/^/  /' || true
-        fi
+        tries=1
+        [[ "$test" == "$HISTORY_TEST" ]] && tries="${AIRSYNC_MUTATION_HISTORY_RUNS:-3}"
+        for try in $(seq 1 "$tries"); do
+          echo "mutation $(basename "$patch"): running $test (run $try of $tries) ..."
+          if (cd "$scratch" && AIRSYNC_HISTORY_SECS="${AIRSYNC_HISTORY_SECS:-60}" \
+                AIRSYNC_HISTORY_WEBHOOK="${AIRSYNC_HISTORY_WEBHOOK:-keep}" \
+                CARGO_TARGET_DIR="$ROOT/target/mutation" run_test "$test") >"$scratch.log" 2>&1; then
+            grep -q "running 1 test" "$scratch.log" \
+              || echo "mutation $(basename "$patch"): $test is not in HEAD"
+          else
+            caught="$caught $test(run $try)"
+            grep -E "panicked at|DIFFERS|differ in|lost|duplicated|dead letters|in (PostgreSQL|Airtable)|^VIOLATION|violations of" "$scratch.log" \
+              | grep -v " ok " | head -8 | sed 's/^/  /' || true
+            break
+          fi
+        done
       done
       if [[ -n "$caught" ]]; then
         echo "mutation $(basename "$patch"): caught by:$caught"
@@ -127,7 +141,7 @@ case "${1:-once}" in
     exit "$status"
     ;;
   *)
-    echo "usage: scripts/chaos.sh [once | runs N | soak [SECONDS] | history [RUNS] [SECONDS] | mutation]" >&2
+    echo "usage: scripts/chaos.sh [once | runs N | soak [SECONDS] | history [RUNS] [SECONDS] | mutation [PATCH...]]" >&2
     exit 2
     ;;
 esac

@@ -609,7 +609,7 @@ fn sides_equal(goal: &GoalHistory, flag: &mut Flag<'_>) {
     }
 }
 
-/// Rule 2: each final value of the cell was written, not refused, and not
+/// Rules 2 and 3: each final value of the cell was written, not refused, and not
 /// overwritten by a write acknowledged after it was acknowledged.
 fn cell(
     ops: &[Op],
@@ -719,7 +719,7 @@ fn cell(
     }
 }
 
-/// Rule 4, on the way there: the inbound sync never replaces a cell's value
+/// Rule 5, on the way there: the inbound sync never replaces a cell's value
 /// in PostgreSQL by the value of a write acknowledged before the write of
 /// the value it replaces began. Per field the later change wins, so the
 /// sync may apply a team edit over an older value, never an older edit over
@@ -760,7 +760,7 @@ fn never_back(ops: &[Op], goal: &GoalHistory, flag: &mut Flag<'_>) {
     }
 }
 
-/// Rule 3: an acknowledged delete leaves nothing; an acknowledged create
+/// Rule 4: an acknowledged delete leaves nothing; an acknowledged create
 /// stays unless a delete may have happened; nothing exists that nobody
 /// created.
 fn deletes_and_creates(ops: &[Op], goal: &GoalHistory, flag: &mut Flag<'_>) {
