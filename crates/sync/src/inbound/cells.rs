@@ -9,7 +9,7 @@
 //! sides of a merge compare equal exactly when Airtable would show the same
 //! cell.
 
-use chrono::{DateTime, NaiveDate, SecondsFormat, TimeZone, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, SecondsFormat, TimeZone, Utc};
 use serde_json::{json, Value};
 use uuid::Uuid;
 
@@ -115,8 +115,11 @@ fn number(n: f64) -> Value {
     }
 }
 
+/// A dateTime cell's instant. Only years 0 to 9999 count: RFC 3339, which
+/// Airtable answers in, has four digits for the year, so a later instant
+/// (epoch milliseconds can name one) has no text form that parses back.
 fn date_time(value: &Value) -> Option<DateTime<Utc>> {
-    match value {
+    let instant = match value {
         Value::String(s) => DateTime::parse_from_rfc3339(s)
             .ok()
             .map(|t| t.with_timezone(&Utc)),
@@ -125,7 +128,8 @@ fn date_time(value: &Value) -> Option<DateTime<Utc>> {
             .as_i64()
             .and_then(|ms| Utc.timestamp_millis_opt(ms).single()),
         _ => None,
-    }
+    };
+    instant.filter(|t| (0..=9999).contains(&t.year()))
 }
 
 fn items(value: &Value) -> Vec<Value> {

@@ -209,3 +209,21 @@ fn a_value_the_column_cannot_hold_is_refused_with_its_field() {
     ));
     assert_eq!(cell_to_column(&start, true, &Value::Null), Ok(Value::Null));
 }
+
+#[test]
+fn an_instant_past_year_9999_is_no_date_time() {
+    // 253402300800000 ms is 10000-01-01: its text would need five digits
+    // of year, which RFC 3339 has no room for, so it would not parse back.
+    let late = json!(253_402_300_800_000_i64);
+    assert_eq!(
+        canonical_cell(FieldKind::DateTime, Some(&late)),
+        Value::Null
+    );
+    let last = json!(253_402_300_799_999_i64);
+    let canonical = canonical_cell(FieldKind::DateTime, Some(&last));
+    assert_eq!(canonical, json!("9999-12-31T23:59:59.999Z"));
+    assert_eq!(
+        canonical_cell(FieldKind::DateTime, Some(&canonical)),
+        canonical
+    );
+}
