@@ -258,6 +258,13 @@ impl Emulator {
         self.app.counters.snapshot()
     }
 
+    /// How many pages of records have listed a record so far, counted as
+    /// each page is made (before its answer's way back): a test can act
+    /// while a page showing the record is on its way.
+    pub fn pages_listing(&self, base_id: &str, record_id: &str) -> u64 {
+        self.app.counters.pages_listing(base_id, record_id)
+    }
+
     /// Zeroes the request counters.
     pub fn reset_stats(&self) {
         self.app.counters.reset();

@@ -450,6 +450,201 @@ async fn team_editor(index: usize, work: Arc<Workload>, seed: u64) -> Vec<Op> {
     actor.ops
 }
 
+/// The closing round, after the load and its faults, on every goal both
+/// sides hold, all at once (a pair of actors per goal, `tz`/`az` and the
+/// goal's place). It makes the two situations in which a push and the
+/// inbound sync meet halfway (causes 1 and 2 of `docs/reliability.md`)
+/// certain instead of left to chance, and ends with writes nothing covers,
+/// so that rule 3 judges them at the end and not only rule 5 on the way.
+/// Per goal:
+/// 1. the team writes both fields, and the test waits until PostgreSQL
+///    holds them: both values agreed on are team edits, which no push of
+///    ours ever sent (a value a push sent is known as its echo);
+/// 2. once every goal is there, as soon as Airtable has made a page that
+///    lists the goal's record (a poll's, a reconcile's), whose answer is now
+///    on its way back for 2.5 to 3.5 s, the app writes one field (X): its
+///    push is answered before the page arrives, and a page applied as it
+///    was read would put X's team value back over the app's (cause 2: X's
+///    app write must survive);
+/// 3. as soon as the worker has recorded that push as leaving, the team
+///    writes the other field (Y), before the push arrives: a push of every
+///    field would put Y's older value over the team's edit (cause 1: Y's
+///    team edit must survive).
+///
+/// Answers the operations, and for how many goals each step came on time
+/// (PostgreSQL held the team's values, a page listed the record, the push
+/// left).
+async fn closing_round(work: Arc<Workload>, api: String, seed: u64) -> (Vec<Op>, [usize; 3]) {
+    // The goals both sides hold; a goal just created is given a few
+    // seconds to reach the other side.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let goals: Vec<(String, Uuid)> = loop {
+        let rows = work.rows().await.unwrap_or_default();
+        let records = work.records();
+        let both: Vec<(String, Uuid)> = records
+            .iter()
+            .filter_map(|(record, pg)| {
+                pg.filter(|id| rows.contains(id))
+                    .map(|id| (record.clone(), id))
+            })
+            .collect();
+        let everywhere = both.len() == rows.len() && both.len() == records.len();
+        if everywhere || Instant::now() >= deadline {
+            break both;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    // Step 1 everywhere before step 2 anywhere: the slow pages of step 2
+    // would hold step 1 up.
+    let step_two = Arc::new(tokio::sync::Barrier::new(goals.len()));
+    let mut duels = tokio::task::JoinSet::new();
+    for (n, (record, goal)) in goals.into_iter().enumerate() {
+        let work = work.clone();
+        let api = api.clone();
+        let step_two = step_two.clone();
+        let seed = seed.wrapping_add(n as u64);
+        duels.spawn(async move {
+            let mut team = Actor::new(&format!("tz{n}"), seed);
+            let mut app = Actor::new(&format!("az{n}"), seed ^ 0xA11);
+            let mut client = Client::new(api, clients::email(0));
+            // Signed in beforehand: a sign-in takes long enough (its
+            // password hash) for the page to arrive before the push.
+            client.ensure_login().await;
+            let x = team.field();
+            let y = match x {
+                Field::Name => Field::Description,
+                Field::Description => Field::Name,
+            };
+            for field in [x, y] {
+                team_write(&mut team, &work.emulator, &record, goal, field);
+            }
+            let deadline = Instant::now() + Duration::from_secs(20);
+            let mut held = true;
+            for op in &team.ops {
+                if let (Kind::Write { field, value }, Outcome::Ok) = (&op.kind, op.outcome) {
+                    held &= held_in_postgres(&work.pool, goal, *field, value, deadline).await;
+                }
+            }
+            if step_two.wait().await.is_leader() {
+                work.emulator
+                    .set_listing_answer_latency_ms(Some(2_500..=3_500));
+            }
+            // A poll reads every table in turn, each page slow now: a minute
+            // covers a round of them.
+            let pages = work.emulator.pages_listing(BASE, &record);
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while work.emulator.pages_listing(BASE, &record) == pages && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            let paged = work.emulator.pages_listing(BASE, &record) > pages;
+            let value = app.value();
+            let body = match x {
+                Field::Name => json!({"name": value}),
+                Field::Description => json!({"description": value}),
+            };
+            let path = goal_path(goal);
+            let kind = Kind::Write {
+                field: x,
+                value: value.clone(),
+            };
+            let request = (Method::PATCH, path.as_str());
+            app.app(&mut client, kind, Some(goal), request, Some(body))
+                .await;
+            let leaving = push_leaving(&work.pool, goal, x, &value).await;
+            team_write(&mut team, &work.emulator, &record, goal, y);
+            team.ops.extend(app.ops);
+            (team.ops, [held, paged, leaving])
+        });
+    }
+    let mut ops = Vec::new();
+    let mut on_time = [0; 3];
+    while let Some(done) = duels.join_next().await {
+        let (done, steps) = done.expect("a closing duel panicked");
+        ops.extend(done);
+        for (count, step) in on_time.iter_mut().zip(steps) {
+            *count += usize::from(step);
+        }
+    }
+    (ops, on_time)
+}
+
+/// One team write of `field` on a goal's record, recorded.
+fn team_write(actor: &mut Actor, emulator: &Emulator, record: &str, goal: Uuid, field: Field) {
+    let value = actor.value();
+    let cell = (field.airtable().to_owned(), Value::from(value.clone()));
+    let edit = ClientEdit {
+        update: vec![RecordPatch {
+            id: record.to_owned(),
+            fields: Map::from_iter([cell]),
+        }],
+        ..ClientEdit::default()
+    };
+    let target = Target {
+        pg: Some(goal),
+        record: Some(record.to_owned()),
+    };
+    actor.team(emulator, Kind::Write { field, value }, target, edit);
+}
+
+/// Waits until PostgreSQL holds `value` in a goal's `field`, until
+/// `deadline` at the latest; whether it did.
+async fn held_in_postgres(
+    pool: &PgPool,
+    goal: Uuid,
+    field: Field,
+    value: &str,
+    deadline: Instant,
+) -> bool {
+    let column = match field {
+        Field::Name => "name",
+        Field::Description => "description",
+    };
+    let query = format!("SELECT {column} = $2 FROM personal_goals_pg WHERE id = $1");
+    loop {
+        let held: Option<bool> = sqlx::query_scalar(&query)
+            .bind(goal)
+            .bind(value)
+            .fetch_optional(pool)
+            .await
+            .ok()
+            .flatten();
+        if held == Some(true) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits, up to 15 s, until a worker has recorded a push of `value` to a
+/// goal's `field` as leaving (`sync_row_version.sent`, written just before
+/// the request goes); whether it did.
+async fn push_leaving(pool: &PgPool, goal: Uuid, field: Field, value: &str) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let sent: Option<bool> = sqlx::query_scalar(
+            "SELECT sent -> $2 @> jsonb_build_array(jsonb_build_object('v', $3::text)) \
+             FROM sync_row_version WHERE entity = 'personal_goal' AND row_id = $1",
+        )
+        .bind(goal)
+        .bind(field.airtable())
+        .bind(value)
+        .fetch_optional(pool)
+        .await
+        .ok()
+        .flatten();
+        if sent == Some(true) {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
 /// Brings back, as a copy with its `pg_id`, the record of a goal the app
 /// deleted whose record is gone from Airtable, when there is one this
 /// editor saw; whether it tried.
@@ -888,6 +1083,17 @@ pub async fn run() {
     }
     chaos.calm().await;
     println!("history: {}", chaos.summary());
+    let (closing, on_time) =
+        closing_round(work.clone(), harness.api(), settings.seed.wrapping_add(200)).await;
+    chaos.calm().await;
+    println!(
+        "history: closing round: {} goals; on time: the team's values held {}, a page listed the record {}, the push left {}",
+        closing.iter().filter(|op| op.actor.starts_with("az")).count(),
+        on_time[0],
+        on_time[1],
+        on_time[2]
+    );
+    ops.extend(closing);
 
     // Settled: the outbox empty, both sides equal for a few seconds.
     let settled = settle(

@@ -40,7 +40,14 @@ fn list(app: &App, base_id: &str, table: &str, params: &ListParams) -> Result<Re
         offset_ttl_ms: ttl,
         iterators: &app.iterators,
     };
-    Ok(ok(&list_page(&cx, params)?))
+    let page = list_page(&cx, params)?;
+    let listed = page["records"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["id"].as_str());
+    app.counters.page_read(base_id, &base.tables[t].id, listed);
+    Ok(ok(&page))
 }
 
 /// `GET /v0/{base}/{table}`: list records.

@@ -186,3 +186,54 @@ async fn a_fault_rate_of_one_fails_every_request_and_latency_delays_answers() {
     client.get(&format!("/v0/{BASE}/People")).await.expect(200);
     assert!(started.elapsed() >= Duration::from_millis(80));
 }
+
+#[tokio::test]
+async fn a_page_of_records_is_counted_when_it_is_made_before_its_answer_arrives() {
+    let emu = emulator().await;
+    let table = people(&emu);
+    emu.set_listing_answer_latency_ms(Some(600..=600));
+    let url = format!("{}/v0/{BASE}/People", emu.url());
+    let pending = tokio::spawn(async move {
+        reqwest::Client::new()
+            .get(url)
+            .bearer_auth(crate::support::TOKEN)
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+    });
+    let deadline = Instant::now() + Duration::from_millis(500);
+    while emu.stats().pages(BASE, &table.id) == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the page was not counted as it was made"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!pending.is_finished(), "the answer is still on its way");
+    assert_eq!(pending.await.expect("joined").expect("answered"), 200);
+    emu.set_listing_answer_latency_ms(None);
+    let client = Client::new(&emu);
+    let path = format!("/v0/{BASE}/{}/listRecords", table.id);
+    client.post(&path, json!({})).await.expect(200);
+    assert_eq!(emu.stats().pages(BASE, &table.id), 2);
+    // A record read alone is no page.
+    let record = client
+        .post(
+            &format!("/v0/{BASE}/People"),
+            json!({"fields": {"Name": "Ada"}}),
+        )
+        .await
+        .expect(200);
+    let id = record["id"].as_str().expect("id").to_owned();
+    client
+        .get(&format!("/v0/{BASE}/People/{id}"))
+        .await
+        .expect(200);
+    assert_eq!(emu.stats().pages(BASE, &table.id), 2);
+    assert_eq!(emu.pages_listing(BASE, &id), 0);
+    client.get(&format!("/v0/{BASE}/People")).await.expect(200);
+    assert_eq!(emu.pages_listing(BASE, &id), 1);
+    let filter = format!("/v0/{BASE}/People?filterByFormula={}", enc("{Name} = 'Bo'"));
+    client.get(&filter).await.expect(200);
+    assert_eq!(emu.pages_listing(BASE, &id), 1, "a page without the record");
+}
