@@ -206,3 +206,41 @@ pub async fn forget<'e>(executor: impl PgExecutor<'e>, entity: &str, row_id: Uui
     .await?;
     Ok(())
 }
+
+/// The rows of records noted as earlier records of a row (the first
+/// record of a create tried again, `sync_earlier_record`): record id -> row
+/// id.
+pub(crate) async fn earlier_records(
+    conn: &mut sqlx::PgConnection,
+    entity: &str,
+    record_ids: &[String],
+) -> Result<HashMap<String, Uuid>> {
+    let rows: Vec<(String, Uuid)> = sqlx::query_as(
+        "SELECT airtable_id, row_id FROM sync_earlier_record
+          WHERE entity = $1 AND airtable_id = ANY($2)",
+    )
+    .bind(entity)
+    .bind(record_ids)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows.into_iter().collect())
+}
+
+/// Notes `record` as an earlier record of `row`.
+pub(crate) async fn note_earlier(
+    conn: &mut sqlx::PgConnection,
+    entity: &str,
+    record: &str,
+    row: Uuid,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO sync_earlier_record (entity, airtable_id, row_id) VALUES ($1, $2, $3)
+         ON CONFLICT (entity, airtable_id) DO NOTHING",
+    )
+    .bind(entity)
+    .bind(record)
+    .bind(row)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}

@@ -58,15 +58,15 @@ pub(crate) async fn apply_deletes(
         apply_policy(conn, base, entity, &rows, counts).await?;
         // The row's current record is still in Airtable: a row deleted
         // takes it along, a row kept sends it its state.
+        let kept: Vec<Uuid> = sqlx::query_scalar(&format!(
+            "SELECT id FROM {} WHERE id = ANY($1)",
+            quote_ident(&entity.mapping.table)
+        ))
+        .bind(&rows)
+        .fetch_all(&mut *conn)
+        .await?;
         for row in rows {
-            let kept: bool = sqlx::query_scalar(&format!(
-                "SELECT EXISTS (SELECT 1 FROM {} WHERE id = $1)",
-                quote_ident(&entity.mapping.table)
-            ))
-            .bind(row)
-            .fetch_one(&mut *conn)
-            .await?;
-            let operation = if kept {
+            let operation = if kept.contains(&row) {
                 Operation::Upsert
             } else {
                 Operation::Delete

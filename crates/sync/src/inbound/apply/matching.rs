@@ -11,6 +11,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::Mode;
+use crate::id_map;
 use crate::inbound::observe::Observation;
 use crate::inbound::schema::ResolvedEntity;
 use crate::mapping::FieldKind;
@@ -108,7 +109,7 @@ pub(crate) async fn match_unknown(
     let records: Vec<String> = unknown.iter().map(|o| o.record_id.clone()).collect();
     let buried_records =
         versions::tombstones_of_records(&mut *conn, entity.name(), &records).await?;
-    let noted_earlier = earlier_records(&mut *conn, entity.name(), &records).await?;
+    let noted_earlier = id_map::earlier_records(&mut *conn, entity.name(), &records).await?;
 
     let natural = entity.natural_key();
     let keys: HashMap<&str, String> = match natural {
@@ -204,7 +205,7 @@ pub(crate) async fn match_unknown(
         }
         let decided = decided.unwrap_or_else(|| Match::New(Uuid::new_v4()));
         if let Match::Earlier(id) = &decided {
-            note_earlier(&mut *conn, entity.name(), record, *id).await?;
+            id_map::note_earlier(&mut *conn, entity.name(), record, *id).await?;
         }
         if let Match::Row(id) | Match::New(id) = &decided {
             claimed.insert(*id);
@@ -212,40 +213,4 @@ pub(crate) async fn match_unknown(
         out.insert(record.to_owned(), decided);
     }
     Ok(out)
-}
-
-/// The rows of records noted as earlier records: record id -> row id.
-async fn earlier_records(
-    conn: &mut PgConnection,
-    entity: &str,
-    record_ids: &[String],
-) -> Result<HashMap<String, Uuid>> {
-    let rows: Vec<(String, Uuid)> = sqlx::query_as(
-        "SELECT airtable_id, row_id FROM sync_earlier_record
-          WHERE entity = $1 AND airtable_id = ANY($2)",
-    )
-    .bind(entity)
-    .bind(record_ids)
-    .fetch_all(&mut *conn)
-    .await?;
-    Ok(rows.into_iter().collect())
-}
-
-/// Notes `record` as an earlier record of `row`.
-async fn note_earlier(
-    conn: &mut PgConnection,
-    entity: &str,
-    record: &str,
-    row: Uuid,
-) -> Result<()> {
-    sqlx::query(
-        "INSERT INTO sync_earlier_record (entity, airtable_id, row_id) VALUES ($1, $2, $3)
-         ON CONFLICT (entity, airtable_id) DO NOTHING",
-    )
-    .bind(entity)
-    .bind(record)
-    .bind(row)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
 }
