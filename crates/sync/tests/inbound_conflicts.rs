@@ -418,6 +418,20 @@ impl Meddling {
         }
     }
 
+    /// A worker whose writes all land and whose answers are all lost, as
+    /// when a worker is killed mid-request or a request times out.
+    fn lossy_worker(
+        h: &Harness,
+        ctx: &InboundContext,
+        settings: airsync_sync::worker::WorkerSettings,
+    ) -> Worker<Meddling> {
+        let writer = Meddling::new(h, ctx);
+        writer
+            .lose_answers
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        Worker::new(h.pool().clone(), h.mapping.clone(), writer, settings)
+    }
+
     async fn meddle<T>(
         &self,
         sent: impl std::future::Future<Output = Result<T, SendError>>,
@@ -706,13 +720,9 @@ async fn a_row_the_app_deleted_does_not_come_back_from_an_orphaned_record() {
     let (ctx, _receiver) = Receiver::start(&h, inbound_settings()).await;
     let worker = h.worker_sharing(&ctx);
     ensure_webhook(&ctx).await.expect("webhook");
-    let writer = Meddling::new(&h, &ctx);
-    writer
-        .lose_answers
-        .store(true, std::sync::atomic::Ordering::SeqCst);
     let mut settings = h.settings();
     settings.max_attempts = 1;
-    let lossy = Worker::new(h.pool().clone(), h.mapping.clone(), writer, settings);
+    let lossy = Meddling::lossy_worker(&h, &ctx, settings);
 
     let row = h.insert_user("gone@example.com").await;
     lossy.run_once().await.expect("worker step");
@@ -1115,11 +1125,7 @@ async fn first_try_deleted_by_the_team(read_before_retry: bool) {
     let (ctx, _receiver) = Receiver::start(&h, inbound_settings()).await;
     let worker = h.worker_sharing(&ctx);
     ensure_webhook(&ctx).await.expect("webhook");
-    let writer = Meddling::new(&h, &ctx);
-    writer
-        .lose_answers
-        .store(true, std::sync::atomic::Ordering::SeqCst);
-    let lossy = Worker::new(h.pool().clone(), h.mapping.clone(), writer, h.settings());
+    let lossy = Meddling::lossy_worker(&h, &ctx, h.settings());
 
     let row = h.insert_user("retried@example.com").await;
     lossy.run_once().await.expect("worker step");
