@@ -467,7 +467,8 @@ async fn team_editor(index: usize, work: Arc<Workload>, seed: u64) -> Vec<Op> {
 ///    was read would put X's team value back over the app's (cause 2: X's
 ///    app write must survive);
 /// 3. as soon as the worker has recorded that push as leaving, the team
-///    writes the other field (Y), before the push arrives: a push of every
+///    writes the other field (Y), before the push arrives (requests now
+///    wait 200 to 300 ms before Airtable handles them): a push of every
 ///    field would put Y's older value over the team's edit (cause 1: Y's
 ///    team edit must survive).
 ///
@@ -528,6 +529,9 @@ async fn closing_round(work: Arc<Workload>, api: String, seed: u64) -> (Vec<Op>,
             if step_two.wait().await.is_leader() {
                 work.emulator
                     .set_listing_answer_latency_ms(Some(2_500..=3_500));
+                // A request waits before Airtable handles it: the team's
+                // write of step 3 lands before the push it follows.
+                work.emulator.set_latency_ms(Some(200..=300));
             }
             // A poll reads every table in turn, each page slow now: a minute
             // covers a round of them.
