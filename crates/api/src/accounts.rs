@@ -6,7 +6,7 @@ use std::time::Duration;
 use chrono::Utc;
 use sqlx::PgPool;
 
-use crate::auth::password::{HashCost, PasswordHasher};
+use crate::auth::password::{HashCost, HashingLimits, PasswordHasher};
 use crate::auth::tokens::{new_token, token_hash};
 use crate::domain::{Email, Name, Password, Role};
 use crate::error::Error;
@@ -61,9 +61,10 @@ pub async fn create_user(
         field: "password",
         message,
     })?;
-    let hash = PasswordHasher::new(HashCost::Standard)?
+    let hash = PasswordHasher::new(HashCost::Standard, HashingLimits::default())?
         .hash(&password)
-        .await?;
+        .await
+        .map_err(Error::from)?;
     let new = users::NewUser {
         email: email.clone(),
         name,
@@ -114,5 +115,8 @@ pub async fn hash_password(password: &str, cost: HashCost) -> Result<String, Acc
             field: "password",
             message,
         })?;
-    Ok(PasswordHasher::new(cost)?.hash(&password).await?)
+    Ok(PasswordHasher::new(cost, HashingLimits::default())?
+        .hash(&password)
+        .await
+        .map_err(Error::from)?)
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use crate::auth::password::HashCost;
+use crate::auth::password::{HashCost, HashingLimits};
 use crate::auth::throttle::ThrottleLimits;
 use crate::backend_mode::{DataBackendMode, EndpointGroup};
 
@@ -34,6 +34,8 @@ pub struct ApiConfig {
     pub login_throttle: ThrottleLimits,
     /// Cost of password hashing.
     pub password_hash_cost: HashCost,
+    /// How many password hashes run and wait at once.
+    pub hashing: HashingLimits,
 }
 
 impl ApiConfig {
@@ -50,6 +52,7 @@ impl ApiConfig {
             airtable: None,
             login_throttle: ThrottleLimits::default(),
             password_hash_cost: HashCost::Standard,
+            hashing: HashingLimits::default(),
         }
     }
 
@@ -74,6 +77,7 @@ impl fmt::Debug for ApiConfig {
             .field("airtable", &self.airtable)
             .field("login_throttle", &self.login_throttle)
             .field("password_hash_cost", &self.password_hash_cost)
+            .field("hashing", &self.hashing)
             .finish()
     }
 }

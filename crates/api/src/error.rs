@@ -46,6 +46,10 @@ pub enum Error {
     /// 429: too many failed logins; try again after the given seconds.
     #[error("too many attempts")]
     TooManyAttempts { retry_after_secs: u64 },
+    /// 503: the server is too busy for this request now; try again after
+    /// the given seconds. Nothing was done.
+    #[error("the server is too busy")]
+    Overloaded { retry_after_secs: u64 },
     /// 502: the Airtable base could not answer (airtable modes only).
     #[error("the Airtable base did not answer: {0}")]
     Upstream(String),
@@ -111,6 +115,7 @@ impl Error {
             Error::Conflict { .. } => StatusCode::CONFLICT,
             Error::Rule { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Error::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Error::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Error::Upstream(_) => StatusCode::BAD_GATEWAY,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -155,6 +160,10 @@ impl Error {
                 "too_many_attempts",
                 "too many failed sign-in attempts; try again later".to_owned(),
             ),
+            Error::Overloaded { .. } => (
+                "overloaded",
+                "the server is too busy right now; try again shortly".to_owned(),
+            ),
             Error::Upstream(_) => (
                 "upstream_unavailable",
                 "the data backend did not answer; try again".to_owned(),
@@ -186,7 +195,9 @@ impl IntoResponse for Error {
             _ => {}
         }
         let mut response = (status, axum::Json(self.body())).into_response();
-        if let Error::TooManyAttempts { retry_after_secs } = self {
+        if let Error::TooManyAttempts { retry_after_secs }
+        | Error::Overloaded { retry_after_secs } = self
+        {
             if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
             }
@@ -207,5 +218,20 @@ impl std::fmt::Display for ErrorChain<'_> {
             source = cause.source();
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_for_being_busy_is_a_503_that_says_when_to_come_back() {
+        let response = Error::Overloaded {
+            retry_after_secs: 2,
+        }
+        .into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "2");
     }
 }

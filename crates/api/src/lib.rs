@@ -28,7 +28,7 @@ use axum::response::IntoResponse;
 use axum::Router;
 
 pub use accounts::{create_user, invite_user, AccountError};
-pub use auth::password::HashCost;
+pub use auth::password::{HashCost, HashingLimits};
 pub use auth::throttle::ThrottleLimits;
 pub use backend_mode::{DataBackendMode, EndpointGroup};
 pub use config::{AirtableAccess, ApiConfig, MIN_JWT_SECRET_BYTES};

@@ -70,7 +70,7 @@ impl AppState {
         let airtable = crate::backends::airtable_store(&pool, &config)?;
         let shadow = Arc::new(ShadowMetrics::default());
         let stores = crate::backends::stores_for(&pool, &config, airtable.as_ref(), &shadow)?;
-        let hasher = PasswordHasher::new(config.password_hash_cost)
+        let hasher = PasswordHasher::new(config.password_hash_cost, config.hashing)
             .map_err(|err| SetupError::Hashing(err.to_string()))?;
         Ok(AppState {
             inner: Arc::new(Inner {

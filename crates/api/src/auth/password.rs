@@ -1,5 +1,14 @@
-//! Password hashing with argon2id. Hashing is slow on purpose, so it runs on
-//! the blocking pool, never on the request's executor thread.
+//! Password hashing with argon2id. Hashing is slow on purpose and takes
+//! 19 MiB each time, so it runs on the blocking pool, never on the request's
+//! executor thread, and only as many at once as there are cores. A bounded
+//! number more may wait for a core; past that a request is refused at once
+//! as too busy (503), so that a flood of logins costs neither unbounded
+//! memory nor unbounded waiting.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
 
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier as _, SaltString};
@@ -18,6 +27,25 @@ pub enum HashCost {
     InsecureFastForTests,
 }
 
+/// How many hashes may run, and wait, at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HashingLimits {
+    /// Hashes that run at once; the cores of the machine by default.
+    pub parallel: usize,
+    /// Hashes that may wait for one of those; more are refused at once.
+    pub queued: usize,
+}
+
+impl Default for HashingLimits {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        HashingLimits {
+            parallel: cores,
+            queued: 4 * cores,
+        }
+    }
+}
+
 /// Hashes and verifies passwords.
 #[derive(Debug, Clone)]
 pub struct PasswordHasher {
@@ -25,18 +53,32 @@ pub struct PasswordHasher {
     /// A hash of a random password, verified against when an email is unknown
     /// so that an unknown email costs the same time as a wrong password.
     dummy_hash: String,
+    /// Permits to run or wait: `parallel + queued`, taken without waiting.
+    admitted: Arc<Semaphore>,
+    /// Permits to run: `parallel`, waited for.
+    running: Arc<Semaphore>,
+    /// Hashes computed (new passwords and verifications), for tests and
+    /// metrics.
+    computed: Arc<AtomicU64>,
+    /// Hashes refused as too busy.
+    refused: Arc<AtomicU64>,
 }
 
 impl PasswordHasher {
-    pub fn new(cost: HashCost) -> Result<PasswordHasher> {
+    pub fn new(cost: HashCost, limits: HashingLimits) -> Result<PasswordHasher> {
         let params = match cost {
             HashCost::Standard => Params::new(19 * 1024, 2, 1, None),
             HashCost::InsecureFastForTests => Params::new(256, 1, 1, None),
         }
         .map_err(|err| Error::invariant(format!("argon2 parameters: {err}")))?;
+        let parallel = limits.parallel.max(1);
         let mut hasher = PasswordHasher {
             params,
             dummy_hash: String::new(),
+            admitted: Arc::new(Semaphore::new(parallel + limits.queued)),
+            running: Arc::new(Semaphore::new(parallel)),
+            computed: Arc::new(AtomicU64::new(0)),
+            refused: Arc::new(AtomicU64::new(0)),
         };
         let dummy = uuid::Uuid::new_v4().to_string();
         hasher.dummy_hash = hasher.hash_now(&dummy)?;
@@ -55,26 +97,67 @@ impl PasswordHasher {
             .map_err(|err| Error::invariant(format!("hashing a password: {err}")))
     }
 
+    /// Hashes computed so far, new passwords and verifications alike.
+    pub fn computed(&self) -> u64 {
+        self.computed.load(Ordering::Relaxed)
+    }
+
+    /// Hashes refused so far because the limits were full.
+    pub fn refused(&self) -> u64 {
+        self.refused.load(Ordering::Relaxed)
+    }
+
+    /// Runs `work` on the blocking pool once a core is free, or refuses at
+    /// once when the limits are full. The permits stay with the work, so a
+    /// client that hangs up does not free a core that is still hashing.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, HashingOutcome> {
+        let Ok(admitted) = self.admitted.clone().try_acquire_owned() else {
+            self.refused.fetch_add(1, Ordering::Relaxed);
+            return Err(HashingOutcome::Busy);
+        };
+        let running = self
+            .running
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|err| HashingOutcome::Failed(Error::internal(err)))?;
+        let computed = self.computed.clone();
+        tokio::task::spawn_blocking(move || {
+            let _permits = (admitted, running);
+            computed.fetch_add(1, Ordering::Relaxed);
+            work()
+        })
+        .await
+        .map_err(|err| HashingOutcome::Failed(Error::internal(err)))
+    }
+
     /// The PHC string of a new password.
-    pub async fn hash(&self, password: &Password) -> Result<String> {
+    pub async fn hash(&self, password: &Password) -> Result<String, HashingOutcome> {
         let hasher = self.clone();
         let clear = password.expose().to_owned();
-        tokio::task::spawn_blocking(move || hasher.hash_now(&clear))
-            .await
-            .map_err(Error::internal)?
+        self.run(move || hasher.hash_now(&clear))
+            .await?
+            .map_err(HashingOutcome::Failed)
     }
 
     /// Whether `password` matches `stored`. With no stored hash (unknown
     /// email, or no password set yet) a dummy hash is verified instead and
     /// the answer is false, so that every "no" takes about the same time.
-    pub async fn verify(&self, password: &Password, stored: Option<&str>) -> Result<bool> {
+    pub async fn verify(
+        &self,
+        password: &Password,
+        stored: Option<&str>,
+    ) -> Result<bool, HashingOutcome> {
         let hasher = self.clone();
         let clear = password.expose().to_owned();
         let (hash, real) = match stored {
             Some(hash) => (hash.to_owned(), true),
             None => (self.dummy_hash.clone(), false),
         };
-        tokio::task::spawn_blocking(move || {
+        self.run(move || {
             let parsed = match PasswordHash::new(&hash) {
                 Ok(parsed) => parsed,
                 Err(_) => {
@@ -97,7 +180,26 @@ impl PasswordHasher {
             matches && real
         })
         .await
-        .map_err(Error::internal)
+    }
+}
+
+/// Why a hash gave no answer.
+#[derive(Debug)]
+pub enum HashingOutcome {
+    /// The limits were full: the request is to be refused as too busy.
+    Busy,
+    /// Hashing itself failed.
+    Failed(Error),
+}
+
+impl From<HashingOutcome> for Error {
+    fn from(outcome: HashingOutcome) -> Error {
+        match outcome {
+            HashingOutcome::Busy => Error::Overloaded {
+                retry_after_secs: 1,
+            },
+            HashingOutcome::Failed(err) => err,
+        }
     }
 }
 
@@ -107,7 +209,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_hashed_password_verifies_and_a_wrong_one_does_not() {
-        let hasher = PasswordHasher::new(HashCost::InsecureFastForTests).unwrap();
+        let hasher =
+            PasswordHasher::new(HashCost::InsecureFastForTests, HashingLimits::default()).unwrap();
         let password = Password::parse_new("correct horse battery").unwrap();
         let hash = hasher.hash(&password).await.unwrap();
         assert!(hash.starts_with("$argon2id$"));
@@ -115,5 +218,56 @@ mod tests {
         let wrong = Password::parse_presented("wrong horse battery").unwrap();
         assert!(!hasher.verify(&wrong, Some(&hash)).await.unwrap());
         assert!(!hasher.verify(&password, None).await.unwrap());
+    }
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn past_the_running_and_waiting_hashes_a_hash_is_refused_at_once() {
+        let hasher = PasswordHasher::new(
+            HashCost::InsecureFastForTests,
+            HashingLimits {
+                parallel: 1,
+                queued: 1,
+            },
+        )
+        .unwrap();
+        let before = hasher.computed();
+        // Hold both permits with work that waits for a signal.
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let released = Arc::new(std::sync::Mutex::new(released));
+        let mut holders = Vec::new();
+        for _ in 0..2 {
+            let hasher = hasher.clone();
+            let released = released.clone();
+            holders.push(tokio::spawn(async move {
+                hasher
+                    .run(move || {
+                        let _ = released.lock().unwrap().recv();
+                    })
+                    .await
+            }));
+        }
+        while hasher.admitted.available_permits() > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let password = Password::parse_presented("any password").unwrap();
+        // Refused without waiting: were it to wait, it would wait for ever.
+        let refused = hasher.verify(&password, None).await;
+        assert!(matches!(refused, Err(HashingOutcome::Busy)));
+        assert_eq!(hasher.refused(), 1);
+        release.send(()).unwrap();
+        release.send(()).unwrap();
+        for holder in holders {
+            assert!(holder.await.unwrap().is_ok());
+        }
+        // With the permits back, hashing works again.
+        assert!(!hasher.verify(&password, None).await.unwrap());
+        assert_eq!(hasher.computed(), before + 3);
     }
 }

@@ -1,6 +1,9 @@
-//! Login throttling: failed attempts are counted per email and per client
-//! address in fixed windows; past the limit, logins for that key answer 429
-//! until the window ends. Counting failures (not attempts) keeps a user who
+//! Throttling of password and token guesses: failed attempts are counted
+//! per subject (the email a login names, the user whose current password is
+//! given) and per client address in fixed windows; past the limit, attempts
+//! for that key answer 429 until the window ends. An attempt is counted as a
+//! failure when it is admitted, before its work starts, so that parallel
+//! guesses cannot all pass the check before any is counted. Counting failures (not attempts) keeps a user who
 //! signs in often from being locked out, and keying by the email as typed
 //! (whether or not it exists) tells an attacker nothing about which exist.
 //!
@@ -36,6 +39,13 @@ impl Default for ThrottleLimits {
     }
 }
 
+/// The two counters an attempt can touch.
+#[derive(Debug, Clone, Copy)]
+enum Counter {
+    Subject,
+    Address,
+}
+
 #[derive(Debug, Clone, Copy)]
 struct Window {
     started: DateTime<Utc>,
@@ -57,48 +67,46 @@ impl LoginThrottle {
         }
     }
 
-    fn keys(email: &str, address: Option<IpAddr>) -> [(String, bool); 2] {
-        [
-            (format!("email:{email}"), true),
-            (
-                format!(
-                    "addr:{}",
-                    address.map_or_else(|| "unknown".to_owned(), |a| a.to_string())
-                ),
-                false,
+    /// The counters an attempt touches: its subject's (an email as typed,
+    /// or a user), when it has one, and its client address's.
+    fn keys(subject: Option<&str>, address: Option<IpAddr>) -> Vec<(String, Counter)> {
+        let mut keys = Vec::with_capacity(2);
+        if let Some(subject) = subject {
+            keys.push((format!("subject:{subject}"), Counter::Subject));
+        }
+        keys.push((
+            format!(
+                "addr:{}",
+                address.map_or_else(|| "unknown".to_owned(), |a| a.to_string())
             ),
-        ]
+            Counter::Address,
+        ));
+        keys
+    }
+
+    fn limit(&self, counter: Counter) -> u32 {
+        match counter {
+            Counter::Subject => self.limits.per_email,
+            Counter::Address => self.limits.per_address,
+        }
     }
 
     fn window_len(&self) -> chrono::Duration {
         chrono::Duration::from_std(self.limits.window).unwrap_or(chrono::Duration::minutes(15))
     }
 
-    /// Seconds to wait when `email` or `address` is over its limit.
-    pub fn check(&self, email: &str, address: Option<IpAddr>, now: DateTime<Utc>) -> Option<u64> {
-        let windows = self
-            .windows
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let window_len = self.window_len();
-        Self::keys(email, address)
-            .iter()
-            .filter_map(|(key, is_email)| {
-                let window = windows.get(key)?;
-                let limit = if *is_email {
-                    self.limits.per_email
-                } else {
-                    self.limits.per_address
-                };
-                let ends = window.started + window_len;
-                (window.failures >= limit && ends > now)
-                    .then(|| (ends - now).num_seconds().max(1) as u64)
-            })
-            .max()
-    }
-
-    /// Counts a failed login.
-    pub fn record_failure(&self, email: &str, address: Option<IpAddr>, now: DateTime<Utc>) {
+    /// Reserves one attempt for `subject` from `address`: counts it as a
+    /// failure at once, under the lock that checked the limits, so that
+    /// parallel guesses cannot all pass the check before any is counted.
+    /// Over a limit, answers the seconds to wait and counts nothing. A
+    /// successful attempt gives its reservation back with [`Self::succeeded`],
+    /// one that never ran (the server was too busy) with [`Self::cancel`].
+    pub fn reserve(
+        &self,
+        subject: Option<&str>,
+        address: Option<IpAddr>,
+        now: DateTime<Utc>,
+    ) -> Result<(), u64> {
         let mut windows = self
             .windows
             .lock()
@@ -108,7 +116,20 @@ impl LoginThrottle {
         if windows.len() > 10_000 {
             windows.retain(|_, window| window.started + window_len > now);
         }
-        for (key, _) in Self::keys(email, address) {
+        let keys = Self::keys(subject, address);
+        let wait = keys
+            .iter()
+            .filter_map(|(key, counter)| {
+                let window = windows.get(key)?;
+                let ends = window.started + window_len;
+                (window.failures >= self.limit(*counter) && ends > now)
+                    .then(|| (ends - now).num_seconds().max(1) as u64)
+            })
+            .max();
+        if let Some(wait) = wait {
+            return Err(wait);
+        }
+        for (key, _) in keys {
             let window = windows.entry(key).or_insert(Window {
                 started: now,
                 failures: 0,
@@ -121,17 +142,44 @@ impl LoginThrottle {
             }
             window.failures += 1;
         }
+        Ok(())
     }
 
-    /// Forgets the failures of `email` after a successful login. The
-    /// address keeps its count: one success must not reset a guesser's
-    /// budget for the other emails it tries.
-    pub fn record_success(&self, email: &str) {
+    /// The reserved attempt succeeded: the subject's failures are forgotten
+    /// and the address gets its reservation back. The address keeps its
+    /// other failures: one success must not reset a guesser's budget for
+    /// the other emails it tries.
+    pub fn succeeded(&self, subject: Option<&str>, address: Option<IpAddr>) {
         let mut windows = self
             .windows
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        windows.remove(&format!("email:{email}"));
+        for (key, counter) in Self::keys(subject, address) {
+            match counter {
+                Counter::Subject => {
+                    windows.remove(&key);
+                }
+                Counter::Address => {
+                    if let Some(window) = windows.get_mut(&key) {
+                        window.failures = window.failures.saturating_sub(1);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The reserved attempt never ran (e.g. the server refused it as too
+    /// busy): it gives back its reservation and counts as nothing.
+    pub fn cancel(&self, subject: Option<&str>, address: Option<IpAddr>) {
+        let mut windows = self
+            .windows
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for (key, _) in Self::keys(subject, address) {
+            if let Some(window) = windows.get_mut(&key) {
+                window.failures = window.failures.saturating_sub(1);
+            }
+        }
     }
 }
 
@@ -139,40 +187,81 @@ impl LoginThrottle {
 mod tests {
     use super::*;
 
-    #[test]
-    fn an_email_is_throttled_after_its_limit_of_failures_until_the_window_ends() {
-        let throttle = LoginThrottle::new(ThrottleLimits {
-            per_email: 2,
-            per_address: 100,
+    fn throttle(per_email: u32, per_address: u32) -> LoginThrottle {
+        LoginThrottle::new(ThrottleLimits {
+            per_email,
+            per_address,
             window: Duration::from_secs(60),
-        });
-        let now = Utc::now();
-        assert_eq!(throttle.check("a@x", None, now), None);
-        throttle.record_failure("a@x", None, now);
-        throttle.record_failure("a@x", None, now);
-        assert_eq!(throttle.check("a@x", None, now), Some(60));
-        assert_eq!(throttle.check("b@x", None, now), None);
-        assert_eq!(
-            throttle.check("a@x", None, now + chrono::Duration::seconds(61)),
-            None
-        );
+        })
     }
 
     #[test]
-    fn an_address_is_throttled_across_emails() {
-        let throttle = LoginThrottle::new(ThrottleLimits {
-            per_email: 100,
-            per_address: 3,
-            window: Duration::from_secs(60),
-        });
+    fn a_subject_is_throttled_after_its_limit_of_failures_until_the_window_ends() {
+        let throttle = throttle(2, 100);
+        let now = Utc::now();
+        assert_eq!(throttle.reserve(Some("a@x"), None, now), Ok(()));
+        assert_eq!(throttle.reserve(Some("a@x"), None, now), Ok(()));
+        assert_eq!(throttle.reserve(Some("a@x"), None, now), Err(60));
+        assert_eq!(throttle.reserve(Some("b@x"), None, now), Ok(()));
+        let later = now + chrono::Duration::seconds(61);
+        assert_eq!(throttle.reserve(Some("a@x"), None, later), Ok(()));
+    }
+
+    #[test]
+    fn an_address_is_throttled_across_subjects_and_without_one() {
+        let throttle = throttle(100, 3);
         let now = Utc::now();
         let address = Some("10.0.0.1".parse().unwrap());
-        for email in ["a@x", "b@x", "c@x"] {
-            throttle.record_failure(email, address, now);
+        for email in ["a@x", "b@x"] {
+            throttle.reserve(Some(email), address, now).unwrap();
         }
-        assert!(throttle.check("d@x", address, now).is_some());
-        assert!(throttle
-            .check("d@x", Some("10.0.0.2".parse().unwrap()), now)
-            .is_none());
+        throttle.reserve(None, address, now).unwrap();
+        assert!(throttle.reserve(Some("d@x"), address, now).is_err());
+        assert!(throttle.reserve(None, address, now).is_err());
+        let other = Some("10.0.0.2".parse().unwrap());
+        assert!(throttle.reserve(Some("d@x"), other, now).is_ok());
+    }
+
+    #[test]
+    fn a_success_forgets_the_subject_and_returns_only_its_own_reservation_to_the_address() {
+        let throttle = throttle(2, 3);
+        let now = Utc::now();
+        let address = Some("10.0.0.1".parse().unwrap());
+        throttle.reserve(Some("a@x"), address, now).unwrap();
+        throttle.reserve(Some("b@x"), address, now).unwrap();
+        throttle.reserve(Some("b@x"), address, now).unwrap();
+        throttle.succeeded(Some("b@x"), address);
+        // b's failures are gone, and the address has two left of three.
+        throttle.reserve(Some("b@x"), address, now).unwrap();
+        assert!(throttle.reserve(Some("c@x"), address, now).is_err());
+    }
+
+    #[test]
+    fn a_cancelled_reservation_counts_as_nothing() {
+        let throttle = throttle(1, 100);
+        let now = Utc::now();
+        throttle.reserve(Some("a@x"), None, now).unwrap();
+        throttle.cancel(Some("a@x"), None);
+        assert_eq!(throttle.reserve(Some("a@x"), None, now), Ok(()));
+        assert!(throttle.reserve(Some("a@x"), None, now).is_err());
+    }
+
+    #[test]
+    fn parallel_reservations_never_pass_the_limit() {
+        let throttle = std::sync::Arc::new(throttle(5, 1000));
+        let now = Utc::now();
+        let admitted = std::sync::atomic::AtomicU32::new(0);
+        std::thread::scope(|scope| {
+            for _ in 0..16 {
+                scope.spawn(|| {
+                    for _ in 0..10 {
+                        if throttle.reserve(Some("a@x"), None, now).is_ok() {
+                            admitted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(admitted.into_inner(), 5);
     }
 }

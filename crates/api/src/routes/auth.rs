@@ -1,6 +1,8 @@
 //! `/api/auth/*`: login, the signed-in user, token refresh, setting a
 //! password.
 
+use std::net::IpAddr;
+
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
@@ -8,6 +10,7 @@ use serde::Serialize;
 use tracing::instrument;
 use uuid::Uuid;
 
+use crate::auth::password::HashingOutcome;
 use crate::auth::tokens::{new_token, token_hash};
 use crate::auth::{ClientAddress, CurrentUser};
 use crate::domain::{Email, Password, Role, UserId};
@@ -51,9 +54,7 @@ async fn login(
     body.finish()?;
     let now = state.now();
     let key = email.normalized();
-    if let Some(retry_after_secs) = state.throttle().check(&key, address, now) {
-        return Err(Error::TooManyAttempts { retry_after_secs });
-    }
+    let attempt = Attempt::reserve(&state, Some(key), address)?;
     let mut credentials = users::find_credentials_by_email(state.pool(), &email).await?;
     if credentials.is_none() {
         credentials = crate::backends::read_through_user(&state, &email).await?;
@@ -63,13 +64,12 @@ async fn login(
         .and_then(|c| c.password_hash.as_deref());
     // Verified also when the email is unknown (against a dummy hash), so
     // that both answers take about the same time.
-    let matches = state.hasher().verify(&password, stored_hash).await?;
+    let matches = attempt.verify(&password, stored_hash).await?;
     let Some(credentials) = credentials.filter(|_| matches) else {
-        state.throttle().record_failure(&key, address, now);
         tracing::info!("login refused");
         return Err(Error::Unauthorized(WRONG_CREDENTIALS));
     };
-    state.throttle().record_success(&key);
+    attempt.succeeded();
     let mut tx = state.pool().begin().await?;
     users::record_login(&mut *tx, credentials.id, now).await?;
     auth_tokens::delete_expired(&mut *tx, credentials.id, now).await?;
@@ -182,16 +182,27 @@ async fn set_password(
             ));
         }
         (Some(token), None) => {
-            let hash = state.hasher().hash(&new_password).await?;
-            let mut tx = state.pool().begin().await?;
-            let user = auth_tokens::consume_setup_token(&mut *tx, &token_hash(&token), now)
+            // A guess at a setup token counts against the client's address.
+            // The token is checked before the new password is hashed, so a
+            // wrong one costs one indexed read, never a hash.
+            let attempt = Attempt::reserve(&state, None, address)?;
+            let invalid = Error::Unauthorized("the setup token is invalid, used or expired");
+            let token = token_hash(&token);
+            if auth_tokens::find_setup_token(state.pool(), &token, now)
                 .await?
-                .ok_or(Error::Unauthorized(
-                    "the setup token is invalid, used or expired",
-                ))?;
+                .is_none()
+            {
+                return Err(invalid);
+            }
+            let hash = attempt.hash(&new_password).await?;
+            let mut tx = state.pool().begin().await?;
+            let user = auth_tokens::consume_setup_token(&mut *tx, &token, now)
+                .await?
+                .ok_or(invalid)?;
             users::set_password_hash(&mut *tx, user, &hash).await?;
             auth_tokens::revoke_user_tokens(&mut *tx, user, now).await?;
             tx.commit().await?;
+            attempt.succeeded();
             user
         }
         (None, current) => {
@@ -202,26 +213,22 @@ async fn set_password(
                 current.ok_or_else(|| Error::invalid("currentPassword", "is required"))?;
             // Guessing the current password with a stolen access token is
             // throttled like guessing at login.
-            let key = format!("user:{}", user.id);
-            if let Some(retry_after_secs) = state.throttle().check(&key, address, now) {
-                return Err(Error::TooManyAttempts { retry_after_secs });
-            }
+            let attempt = Attempt::reserve(&state, Some(format!("user:{}", user.id)), address)?;
             let credentials = users::find_credentials_by_id(state.pool(), user.id)
                 .await?
                 .ok_or(Error::Unauthorized("the signed-in user no longer exists"))?;
-            if !state
-                .hasher()
+            if !attempt
                 .verify(&current, credentials.password_hash.as_deref())
                 .await?
             {
-                state.throttle().record_failure(&key, address, now);
                 return Err(Error::rule(
                     "wrong_password",
                     "the current password is wrong",
                     Some("currentPassword"),
                 ));
             }
-            let hash = state.hasher().hash(&new_password).await?;
+            let hash = attempt.hash(&new_password).await?;
+            attempt.succeeded();
             let mut tx = state.pool().begin().await?;
             users::set_password_hash(&mut *tx, user.id, &hash).await?;
             auth_tokens::revoke_user_tokens(&mut *tx, user.id, now).await?;
@@ -238,4 +245,57 @@ async fn set_password(
     tx.commit().await?;
     tracing::info!(user_id = %user_id, "password set");
     Ok(Json(session))
+}
+
+/// One throttled attempt at a secret (a password or a setup token). It is
+/// counted as a failure when it is reserved, before any work, and stays one
+/// unless it succeeds; an attempt the server refused as too busy is given
+/// back, since nothing was tried.
+struct Attempt<'a> {
+    state: &'a AppState,
+    subject: Option<String>,
+    address: Option<IpAddr>,
+}
+
+impl<'a> Attempt<'a> {
+    fn reserve(
+        state: &'a AppState,
+        subject: Option<String>,
+        address: Option<IpAddr>,
+    ) -> Result<Attempt<'a>> {
+        state
+            .throttle()
+            .reserve(subject.as_deref(), address, state.now())
+            .map_err(|retry_after_secs| Error::TooManyAttempts { retry_after_secs })?;
+        Ok(Attempt {
+            state,
+            subject,
+            address,
+        })
+    }
+
+    async fn verify(&self, password: &Password, stored: Option<&str>) -> Result<bool> {
+        let verified = self.state.hasher().verify(password, stored).await;
+        verified.map_err(|outcome| self.refused(outcome))
+    }
+
+    async fn hash(&self, password: &Password) -> Result<String> {
+        let hashed = self.state.hasher().hash(password).await;
+        hashed.map_err(|outcome| self.refused(outcome))
+    }
+
+    fn refused(&self, outcome: HashingOutcome) -> Error {
+        if matches!(outcome, HashingOutcome::Busy) {
+            self.state
+                .throttle()
+                .cancel(self.subject.as_deref(), self.address);
+        }
+        outcome.into()
+    }
+
+    fn succeeded(self) {
+        self.state
+            .throttle()
+            .succeeded(self.subject.as_deref(), self.address);
+    }
 }

@@ -4,7 +4,7 @@ use airsync_api::ThrottleLimits;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::support::{assert_error, test_config, TestApp, PASSWORD};
+use crate::support::{assert_error, statuses_of, test_config, TestApp, PASSWORD};
 
 #[tokio::test]
 async fn login_returns_tokens_and_the_user() {
@@ -223,6 +223,98 @@ async fn login_is_throttled_per_client_address_across_emails() {
         )
         .await;
     assert_eq!(status, 429);
+}
+
+#[tokio::test]
+async fn parallel_wrong_logins_never_pass_the_limit_of_failures() {
+    let mut config = test_config();
+    config.login_throttle = ThrottleLimits {
+        per_email: 3,
+        per_address: 1000,
+        window: Duration::from_secs(600),
+    };
+    let app = TestApp::start_with(config).await;
+    app.create_user("ann@example.com", "user").await;
+    let wrong = json!({ "email": "ann@example.com", "password": "not the password" });
+    let guesses = (0..24).map(|_| {
+        app.client
+            .post(format!("{}/api/auth/login", app.base))
+            .json(&wrong)
+            .send()
+    });
+    let statuses = statuses_of(guesses).await;
+    let refused = statuses.iter().filter(|s| **s == 401).count();
+    let throttled = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!((refused, throttled), (3, 21), "{statuses:?}");
+}
+
+#[tokio::test]
+async fn a_wrong_setup_token_costs_no_hash_and_is_throttled_per_address() {
+    let mut config = test_config();
+    config.login_throttle = ThrottleLimits {
+        per_email: 1000,
+        per_address: 3,
+        window: Duration::from_secs(600),
+    };
+    let app = TestApp::start_with(config).await;
+    let hashes = app.state.hasher().computed();
+    for n in 0..3 {
+        let body = json!({ "setupToken": format!("guess {n}"), "newPassword": "a new password" });
+        app.call(
+            Method::POST,
+            "/api/auth/set-password",
+            None,
+            Some(body),
+            401,
+        )
+        .await;
+    }
+    assert_eq!(app.state.hasher().computed(), hashes);
+    let body = json!({ "setupToken": "guess 4", "newPassword": "a new password" });
+    let body = app
+        .call(
+            Method::POST,
+            "/api/auth/set-password",
+            None,
+            Some(body),
+            429,
+        )
+        .await;
+    assert_error(&body, "too_many_attempts", None);
+}
+
+#[tokio::test]
+async fn a_right_setup_token_gives_back_its_reservation() {
+    let mut config = test_config();
+    config.login_throttle = ThrottleLimits {
+        per_email: 1000,
+        per_address: 1,
+        window: Duration::from_secs(600),
+    };
+    let app = TestApp::start_with(config).await;
+    app.create_user("ann@example.com", "user").await;
+    let token = airsync_api::invite_user(app.pool(), "ann@example.com", Duration::from_secs(3600))
+        .await
+        .unwrap();
+    let body = json!({ "setupToken": token, "newPassword": "my first password" });
+    app.call(
+        Method::POST,
+        "/api/auth/set-password",
+        None,
+        Some(body),
+        200,
+    )
+    .await;
+    // The success left the address its one attempt.
+    let body = json!({ "setupToken": "a guess", "newPassword": "a new password" });
+    app.call(
+        Method::POST,
+        "/api/auth/set-password",
+        None,
+        Some(body),
+        401,
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -13,7 +13,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use sha2::{Sha256, Sha512};
 
-use crate::support::{assert_error, default_now, TestApp, TestUser, SECRET};
+use crate::support::{assert_error, default_now, statuses_of, TestApp, TestUser, SECRET};
 
 /// A JWT with this header and claims, signed with HMAC-SHA256 under `key`.
 fn mint(header: &Value, claims: &Value, key: &[u8]) -> String {
@@ -432,7 +432,7 @@ async fn concurrent_refreshes_with_one_token_succeed_at_most_once() {
             .json(&json!({ "refreshToken": ann.refresh_token }))
             .send()
     });
-    let answers = futures_statuses(attempts).await;
+    let answers = statuses_of(attempts).await;
     let ok = answers.iter().filter(|s| **s == 200).count();
     assert!(
         ok <= 1,
@@ -451,19 +451,6 @@ async fn concurrent_refreshes_with_one_token_succeed_at_most_once() {
     .await
     .unwrap();
     assert_eq!(live, 0);
-}
-
-async fn futures_statuses<F>(requests: impl Iterator<Item = F>) -> Vec<u16>
-where
-    F: std::future::Future<Output = reqwest::Result<reqwest::Response>> + Send + 'static,
-{
-    let handles: Vec<_> = requests.map(tokio::spawn).collect();
-    let mut statuses = Vec::new();
-    for handle in handles {
-        let response = handle.await.expect("task").expect("request");
-        statuses.push(response.status().as_u16());
-    }
-    statuses
 }
 
 #[tokio::test]
@@ -549,7 +536,7 @@ async fn concurrent_uses_of_one_setup_token_succeed_at_most_once() {
             .json(&json!({ "setupToken": setup, "newPassword": format!("password number {i}") }))
             .send()
     });
-    let answers = futures_statuses(attempts).await;
+    let answers = statuses_of(attempts).await;
     assert_eq!(
         answers.iter().filter(|s| **s == 200).count(),
         1,

@@ -43,6 +43,7 @@ pub struct TestUser {
 
 pub struct TestApp {
     pub db: TestDb,
+    pub state: AppState,
     pub base: String,
     pub client: reqwest::Client,
     pub clock: Arc<ManualClock>,
@@ -89,6 +90,7 @@ impl TestApp {
         let reference = seed_reference(db.pool()).await;
         TestApp {
             db,
+            state,
             base,
             client: reqwest::Client::new(),
             clock,
@@ -401,4 +403,19 @@ pub async fn seed_reference(pool: &sqlx::PgPool) -> Reference {
         overtuigingen,
         company,
     }
+}
+
+/// Sends every request at once (each on its own task) and answers their
+/// statuses, in order.
+pub async fn statuses_of<F>(requests: impl Iterator<Item = F>) -> Vec<u16>
+where
+    F: std::future::Future<Output = reqwest::Result<reqwest::Response>> + Send + 'static,
+{
+    let handles: Vec<_> = requests.map(tokio::spawn).collect();
+    let mut statuses = Vec::new();
+    for handle in handles {
+        let response = handle.await.expect("task").expect("request");
+        statuses.push(response.status().as_u16());
+    }
+    statuses
 }

@@ -136,6 +136,23 @@ pub async fn replace_setup_token(
     Ok(())
 }
 
+/// The user of a setup token that is unused and unexpired, without using
+/// it up.
+pub async fn find_setup_token<'e>(
+    executor: impl PgExecutor<'e>,
+    hash: &[u8],
+    now: DateTime<Utc>,
+) -> Result<Option<UserId>> {
+    Ok(sqlx::query_scalar(
+        "SELECT user_id FROM auth_setup_tokens
+          WHERE token_hash = $1 AND used_at IS NULL AND expires_at > $2",
+    )
+    .bind(hash)
+    .bind(now)
+    .fetch_optional(executor)
+    .await?)
+}
+
 /// Uses up a setup token: the user it was issued to, if it is unused and
 /// unexpired. One statement, so two concurrent uses cannot both succeed.
 pub async fn consume_setup_token<'e>(
