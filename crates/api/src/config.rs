@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
+use crate::admission::AdmissionLimits;
 use crate::auth::password::{HashCost, HashingLimits};
 use crate::auth::throttle::ThrottleLimits;
 use crate::backend_mode::{DataBackendMode, EndpointGroup};
@@ -36,6 +37,8 @@ pub struct ApiConfig {
     pub password_hash_cost: HashCost,
     /// How many password hashes run and wait at once.
     pub hashing: HashingLimits,
+    /// How many requests are worked on and wait at once, and their deadline.
+    pub admission: AdmissionLimits,
 }
 
 impl ApiConfig {
@@ -53,6 +56,7 @@ impl ApiConfig {
             login_throttle: ThrottleLimits::default(),
             password_hash_cost: HashCost::Standard,
             hashing: HashingLimits::default(),
+            admission: AdmissionLimits::default(),
         }
     }
 
@@ -78,6 +82,7 @@ impl fmt::Debug for ApiConfig {
             .field("login_throttle", &self.login_throttle)
             .field("password_hash_cost", &self.password_hash_cost)
             .field("hashing", &self.hashing)
+            .field("admission", &self.admission)
             .finish()
     }
 }

@@ -50,6 +50,10 @@ pub enum Error {
     /// the given seconds. Nothing was done.
     #[error("the server is too busy")]
     Overloaded { retry_after_secs: u64 },
+    /// 503: the request passed its deadline and was stopped; a write may or
+    /// may not have taken effect.
+    #[error("the request took too long")]
+    TimedOut,
     /// 502: the Airtable base could not answer (airtable modes only).
     #[error("the Airtable base did not answer: {0}")]
     Upstream(String),
@@ -115,7 +119,7 @@ impl Error {
             Error::Conflict { .. } => StatusCode::CONFLICT,
             Error::Rule { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             Error::TooManyAttempts { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Error::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Error::Overloaded { .. } | Error::TimedOut => StatusCode::SERVICE_UNAVAILABLE,
             Error::Upstream(_) => StatusCode::BAD_GATEWAY,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -164,6 +168,12 @@ impl Error {
                 "overloaded",
                 "the server is too busy right now; try again shortly".to_owned(),
             ),
+            Error::TimedOut => (
+                "timed_out",
+                "the request took too long and was stopped; read before repeating a write, \
+                 it may have taken effect"
+                    .to_owned(),
+            ),
             Error::Upstream(_) => (
                 "upstream_unavailable",
                 "the data backend did not answer; try again".to_owned(),
@@ -178,7 +188,18 @@ impl Error {
 
 impl From<sqlx::Error> for Error {
     fn from(err: sqlx::Error) -> Error {
-        Error::internal(err)
+        match err {
+            // Every connection stayed busy for the pool's whole acquire
+            // timeout: the server is overloaded, which is no fault to hide
+            // behind a 500. Nothing was done.
+            sqlx::Error::PoolTimedOut => {
+                tracing::warn!("no database connection came free in time");
+                Error::Overloaded {
+                    retry_after_secs: 1,
+                }
+            }
+            err => Error::internal(err),
+        }
     }
 }
 
@@ -195,9 +216,13 @@ impl IntoResponse for Error {
             _ => {}
         }
         let mut response = (status, axum::Json(self.body())).into_response();
-        if let Error::TooManyAttempts { retry_after_secs }
-        | Error::Overloaded { retry_after_secs } = self
-        {
+        let retry_after_secs = match self {
+            Error::TooManyAttempts { retry_after_secs }
+            | Error::Overloaded { retry_after_secs } => Some(retry_after_secs),
+            Error::TimedOut => Some(1),
+            _ => None,
+        };
+        if let Some(retry_after_secs) = retry_after_secs {
             if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
                 response.headers_mut().insert(header::RETRY_AFTER, value);
             }
@@ -233,5 +258,14 @@ mod tests {
         .into_response();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers()[header::RETRY_AFTER], "2");
+    }
+
+    #[test]
+    fn a_pool_with_no_free_connection_is_a_refusal_for_being_busy_not_a_fault() {
+        let error = Error::from(sqlx::Error::PoolTimedOut);
+        assert!(matches!(error, Error::Overloaded { .. }), "{error:?}");
+        let response = error.into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(response.headers().contains_key(header::RETRY_AFTER));
     }
 }

@@ -5,6 +5,7 @@
 //! and calls [`serve`]; tests call [`router`] and drive it in-process.
 
 pub mod accounts;
+mod admission;
 mod auth;
 mod backend_mode;
 mod backends;
@@ -17,33 +18,40 @@ mod pagination;
 mod routes;
 mod routing;
 mod rules;
+mod server;
 mod state;
 mod store;
 
 use std::future::Future;
-use std::net::SocketAddr;
 
 use axum::http::{StatusCode, Uri};
 use axum::response::IntoResponse;
 use axum::Router;
 
 pub use accounts::{create_user, invite_user, AccountError};
+pub use admission::{Admission, AdmissionLimits};
 pub use auth::password::{HashCost, HashingLimits};
 pub use auth::throttle::ThrottleLimits;
 pub use backend_mode::{DataBackendMode, EndpointGroup};
 pub use config::{AirtableAccess, ApiConfig, MIN_JWT_SECRET_BYTES};
 pub use error::Error;
 pub use routing::Verb;
+pub use server::{serve_router, ServerLimits};
 pub use state::{AppState, SetupError};
 pub use store::shadow::ShadowSnapshot;
 
 /// The whole API as a router.
 pub fn router(state: AppState) -> Router {
+    let admission = state.admission().clone();
     routes::api_routes()
         .merge(routes::openapi::router())
         .into_router()
         .fallback(unknown_route)
         .with_state(state)
+        .layer(axum::middleware::from_fn_with_state(
+            admission,
+            admission::admit,
+        ))
 }
 
 async fn unknown_route(uri: Uri) -> impl IntoResponse {
@@ -72,8 +80,5 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve_router(listener, router(state), ServerLimits::default(), shutdown).await
 }

@@ -6,6 +6,7 @@ use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
+use crate::admission::Admission;
 use crate::auth::jwt::TokenSigner;
 use crate::auth::password::PasswordHasher;
 use crate::auth::throttle::LoginThrottle;
@@ -47,6 +48,7 @@ struct Inner {
     signer: TokenSigner,
     hasher: PasswordHasher,
     throttle: LoginThrottle,
+    admission: Arc<Admission>,
     clock: Arc<dyn Clock>,
     airtable: Option<AirtableStore>,
     shadow: Arc<ShadowMetrics>,
@@ -76,6 +78,7 @@ impl AppState {
             inner: Arc::new(Inner {
                 signer: TokenSigner::new(&config.jwt_secret),
                 throttle: LoginThrottle::new(config.login_throttle),
+                admission: Arc::new(Admission::new(config.admission)),
                 stores,
                 hasher,
                 pool,
@@ -109,6 +112,11 @@ impl AppState {
 
     pub fn throttle(&self) -> &LoginThrottle {
         &self.inner.throttle
+    }
+
+    /// The admission control of the API's requests.
+    pub fn admission(&self) -> &Arc<Admission> {
+        &self.inner.admission
     }
 
     /// The Airtable store, when a base is configured (login read-through).

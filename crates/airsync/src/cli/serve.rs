@@ -38,6 +38,12 @@ fn api_config(config: &Config, airtable: Option<AirtableAccess>) -> Result<ApiCo
     api.backends = config.backends.clone();
     api.user_readthrough_fallback = config.switches.user_readthrough_fallback;
     api.airtable = airtable;
+    api.admission = airsync_api::AdmissionLimits {
+        in_flight: config.http.max_in_flight as usize,
+        queued: config.http.max_queued as usize,
+        request_timeout: config.http.request_timeout,
+        ..airsync_api::AdmissionLimits::default()
+    };
     Ok(api)
 }
 
@@ -146,17 +152,19 @@ pub async fn serve_on(
     tracing::info!(%address, "serving");
     ready(address);
 
-    let app = server::router(services).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            tokio::select! {
-                () = shutdown_signal() => {}
-                () = stop => {}
-            }
-            tracing::info!("stop requested; finishing requests in flight");
-        })
-        .await
-        .map_err(|err| CliError::Usage(format!("the server failed: {err}")))?;
+    let limits = airsync_api::ServerLimits {
+        max_connections: config.http.max_connections as usize,
+        header_read_timeout: config.http.header_read_timeout,
+    };
+    airsync_api::serve_router(listener, server::router(services), limits, async move {
+        tokio::select! {
+            () = shutdown_signal() => {}
+            () = stop => {}
+        }
+        tracing::info!("stop requested; finishing requests in flight");
+    })
+    .await
+    .map_err(|err| CliError::Usage(format!("the server failed: {err}")))?;
     let _ = stop_background.send(true);
     while background.join_next().await.is_some() {}
     tracing::info!("stopped");

@@ -36,6 +36,7 @@ pub struct Config {
     pub switches: Switches,
     pub sync: SyncConfig,
     pub worker: WorkerConfig,
+    pub http: HttpConfig,
     pub log: LogConfig,
 }
 
@@ -151,6 +152,26 @@ pub struct WorkerConfig {
     pub metrics_listen: Option<SocketAddr>,
 }
 
+/// `API_*`: how much work the HTTP listener of `airsync serve` takes on at
+/// once, and how long it waits for clients.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// `API_MAX_IN_FLIGHT`: API requests worked on at once (default: the
+    /// database pool's size, `DATABASE_MAX_CONNECTIONS`).
+    pub max_in_flight: u32,
+    /// `API_MAX_QUEUED`: API requests that may wait 25 ms for a place
+    /// (default: four times `API_MAX_IN_FLIGHT`); more get 503 at once.
+    pub max_queued: u32,
+    /// `API_REQUEST_TIMEOUT_SECS` (default 30): an API request's deadline,
+    /// its body included.
+    pub request_timeout: Duration,
+    /// `API_MAX_CONNECTIONS` (default 1024): connections open at once.
+    pub max_connections: u32,
+    /// `API_HEADER_READ_TIMEOUT_SECS` (default 10): how long a client may
+    /// take to send a request's headers, and stay idle between requests.
+    pub header_read_timeout: Duration,
+}
+
 /// `AIRSYNC_LOG_FORMAT` and `RUST_LOG`.
 #[derive(Debug, Clone)]
 pub struct LogConfig {
@@ -171,13 +192,23 @@ impl Config {
     /// value; tests pass a map.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let mut env = Reader::new(&lookup);
+        let database = DatabaseConfig {
+            url: env.optional("DATABASE_URL", DatabaseUrl::parse),
+            max_connections: env.number("DATABASE_MAX_CONNECTIONS", 10, 1..=1000),
+            min_connections: env.number("DATABASE_MIN_CONNECTIONS", 0, 0..=1000),
+            acquire_timeout: env.seconds("DATABASE_ACQUIRE_TIMEOUT_SECS", 5, 1..=600),
+        };
+        let max_in_flight = env.number("API_MAX_IN_FLIGHT", database.max_connections, 1..=10_000);
+        let http = HttpConfig {
+            max_in_flight,
+            max_queued: env.number("API_MAX_QUEUED", 4 * max_in_flight, 0..=100_000),
+            request_timeout: env.seconds("API_REQUEST_TIMEOUT_SECS", 30, 1..=600),
+            max_connections: env.number("API_MAX_CONNECTIONS", 1024, 1..=1_000_000),
+            header_read_timeout: env.seconds("API_HEADER_READ_TIMEOUT_SECS", 10, 1..=600),
+        };
         let config = Config {
-            database: DatabaseConfig {
-                url: env.optional("DATABASE_URL", DatabaseUrl::parse),
-                max_connections: env.number("DATABASE_MAX_CONNECTIONS", 10, 1..=1000),
-                min_connections: env.number("DATABASE_MIN_CONNECTIONS", 0, 0..=1000),
-                acquire_timeout: env.seconds("DATABASE_ACQUIRE_TIMEOUT_SECS", 5, 1..=600),
-            },
+            database,
+            http,
             airtable: AirtableConfig {
                 api_url: env
                     .optional("AIRTABLE_API_URL", types::parse_http_url)

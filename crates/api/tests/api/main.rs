@@ -3,6 +3,7 @@
 
 mod auth;
 mod authorization;
+mod limits;
 mod modes;
 mod openapi;
 mod programs;
