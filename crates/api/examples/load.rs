@@ -11,7 +11,12 @@
 //! ```text
 //! cargo run --release -p airsync-api --example load -- [--rate 500] [--secs 30] [--users 50]
 //! cargo run --release -p airsync-api --example load -- --airtable-only [--rate 1] [--secs 30] [--users 5]
+//! cargo run --release -p airsync-api --example load -- --post-only --rate 4000 --secs 10
 //! ```
+//!
+//! Past what the machine sustains, the server refuses the excess with 503
+//! and `Retry-After`; a second line per route gives the admitted requests'
+//! latency apart, and the refusals.
 //!
 //! With `--airtable-only` the same data is pushed to an in-process Airtable
 //! emulator (by the outbound worker) and the routes are driven with every
@@ -31,17 +36,20 @@ struct Options {
     secs: u64,
     users: usize,
     airtable_only: bool,
+    post_only: bool,
 }
 
 fn options() -> Options {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let airtable_only = args.iter().any(|a| a == "--airtable-only");
-    args.retain(|a| a != "--airtable-only");
+    let post_only = args.iter().any(|a| a == "--post-only");
+    args.retain(|a| a != "--airtable-only" && a != "--post-only");
     let mut options = Options {
         rate: if airtable_only { 1.0 } else { 500.0 },
         secs: 30,
         users: if airtable_only { 5 } else { 50 },
         airtable_only,
+        post_only,
     };
     for pair in args.chunks(2) {
         let value = pair
@@ -53,7 +61,9 @@ fn options() -> Options {
             ("--secs", Some(v)) => options.secs = v as u64,
             ("--users", Some(v)) => options.users = v as usize,
             _ => {
-                eprintln!("usage: load [--airtable-only] [--rate N] [--secs N] [--users N]");
+                eprintln!(
+                    "usage: load [--airtable-only] [--post-only] [--rate N] [--secs N] [--users N]"
+                );
                 std::process::exit(2);
             }
         }
@@ -64,6 +74,9 @@ fn options() -> Options {
 #[derive(Default)]
 struct Tally {
     latencies: Vec<Duration>,
+    /// Latencies of the requests answered 2xx: those the server admitted.
+    admitted: Vec<Duration>,
+    refused_without_retry_after: u64,
     /// The slowest request: when it was scheduled (from the start) and how
     /// long it took, to tell a stall at the start from one later.
     slowest: (Duration, Duration),
@@ -120,6 +133,12 @@ where
                 Ok(response) => {
                     let status = response.status().as_u16();
                     *tally.statuses.entry(status).or_default() += 1;
+                    if response.status().is_success() {
+                        tally.admitted.push(latency);
+                    }
+                    if status == 503 && !response.headers().contains_key("retry-after") {
+                        tally.refused_without_retry_after += 1;
+                    }
                     if !response.status().is_success() {
                         tally.errors += 1;
                     }
@@ -140,6 +159,7 @@ where
     );
     let mut tally = tally.lock().await;
     tally.latencies.sort();
+    tally.admitted.sort();
     let sorted = &tally.latencies;
     println!(
         "{name}: {} requests in {:.1}s ({:.0}/s), p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms (sent at {:.1} s), errors {}, statuses {:?}",
@@ -153,6 +173,20 @@ where
         tally.slowest.0.as_secs_f64(),
         tally.errors,
         tally.statuses,
+    );
+    let refused = tally.statuses.get(&503).copied().unwrap_or(0);
+    let faults: u64 = tally
+        .statuses
+        .iter()
+        .filter(|(status, _)| **status >= 500 && **status != 503)
+        .map(|(_, count)| count)
+        .sum();
+    println!(
+        "{name}: admitted (2xx) {}, p50 {:.2} ms, p99 {:.2} ms; refused (503) {refused}, of them without Retry-After {}; other 5xx {faults}",
+        tally.admitted.len(),
+        percentile(&tally.admitted, 0.50).as_secs_f64() * 1e3,
+        percentile(&tally.admitted, 0.99).as_secs_f64() * 1e3,
+        tally.refused_without_retry_after,
     );
 }
 
@@ -169,6 +203,10 @@ async fn main() {
         .expect("pool");
     let mut config = ApiConfig::new("load-benchmark-secret-load-benchmark-secret");
     config.password_hash_cost = HashCost::InsecureFastForTests;
+    // As `airsync serve` does: as many requests at once as the pool has
+    // connections.
+    config.admission.in_flight = settings.max_connections as usize;
+    config.admission.queued = 4 * settings.max_connections as usize;
     let state = AppState::new(pool.clone(), config).expect("state");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -262,12 +300,14 @@ async fn main() {
 
     let today = chrono::Utc::now().date_naive();
     let users = options.users as u64;
-    drive("GET /api/programs", &options, |n| {
-        client
-            .get(format!("{base}/api/programs"))
-            .bearer_auth(&tokens[(n % users) as usize])
-    })
-    .await;
+    if !options.post_only {
+        drive("GET /api/programs", &options, |n| {
+            client
+                .get(format!("{base}/api/programs"))
+                .bearer_auth(&tokens[(n % users) as usize])
+        })
+        .await;
+    }
     drive("POST /api/habit-usage", &options, |n| {
         // Every request a new (user, habit, day): a real insert each time.
         let user = (n % users) as usize;

@@ -1,9 +1,15 @@
 //! Password hashing with argon2id. Hashing is slow on purpose and takes
-//! 19 MiB each time, so it runs on the blocking pool, never on the request's
-//! executor thread, and only as many at once as there are cores. A bounded
-//! number more may wait for a core; past that a request is refused at once
-//! as too busy (503), so that a flood of logins costs neither unbounded
-//! memory nor unbounded waiting.
+//! 19 MiB each time, so it runs on threads of its own, as many as there are
+//! cores, never on the request's executor thread. A bounded number more may
+//! wait for a thread; past that a request is refused at once as too busy
+//! (503), so that a flood of logins costs neither unbounded memory nor
+//! unbounded waiting.
+//!
+//! Threads of their own, not tokio's blocking pool: the blocking pool
+//! starts new threads while old ones idle, and an allocator may keep a freed
+//! block in the arena of the thread that used it. A fixed set of threads
+//! bounds that to one block per thread; the `airsync` binary also has glibc
+//! give such blocks back (`src/main.rs` of the `airsync` crate).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -55,8 +61,9 @@ pub struct PasswordHasher {
     dummy_hash: String,
     /// Permits to run or wait: `parallel + queued`, taken without waiting.
     admitted: Arc<Semaphore>,
-    /// Permits to run: `parallel`, waited for.
-    running: Arc<Semaphore>,
+    /// The hashing threads' queue of work; they stop when every hasher
+    /// holding it is gone.
+    jobs: std::sync::mpsc::Sender<Job>,
     /// Hashes computed (new passwords and verifications), for tests and
     /// metrics.
     computed: Arc<AtomicU64>,
@@ -76,7 +83,7 @@ impl PasswordHasher {
             params,
             dummy_hash: String::new(),
             admitted: Arc::new(Semaphore::new(parallel + limits.queued)),
-            running: Arc::new(Semaphore::new(parallel)),
+            jobs: start_threads(parallel)?,
             computed: Arc::new(AtomicU64::new(0)),
             refused: Arc::new(AtomicU64::new(0)),
         };
@@ -107,9 +114,9 @@ impl PasswordHasher {
         self.refused.load(Ordering::Relaxed)
     }
 
-    /// Runs `work` on the blocking pool once a core is free, or refuses at
-    /// once when the limits are full. The permits stay with the work, so a
-    /// client that hangs up does not free a core that is still hashing.
+    /// Runs `work` on a hashing thread once one is free, or refuses at
+    /// once when the limits are full. The permit stays with the work, so a
+    /// client that hangs up does not free a place that is still hashing.
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
@@ -118,20 +125,16 @@ impl PasswordHasher {
             self.refused.fetch_add(1, Ordering::Relaxed);
             return Err(HashingOutcome::Busy);
         };
-        let running = self
-            .running
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|err| HashingOutcome::Failed(Error::internal(err)))?;
         let computed = self.computed.clone();
-        tokio::task::spawn_blocking(move || {
-            let _permits = (admitted, running);
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _admitted = admitted;
             computed.fetch_add(1, Ordering::Relaxed);
-            work()
-        })
-        .await
-        .map_err(|err| HashingOutcome::Failed(Error::internal(err)))
+            let _ = answer.send(work());
+        });
+        let stopped = || HashingOutcome::Failed(Error::invariant("the hashing threads stopped"));
+        self.jobs.send(job).map_err(|_| stopped())?;
+        answered.await.map_err(|_| stopped())
     }
 
     /// The PHC string of a new password.
@@ -181,6 +184,33 @@ impl PasswordHasher {
         })
         .await
     }
+}
+
+/// Work for a hashing thread.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// Starts `count` hashing threads that take work from one queue until every
+/// sender of it is gone.
+fn start_threads(count: usize) -> Result<std::sync::mpsc::Sender<Job>> {
+    let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+    let queue = Arc::new(std::sync::Mutex::new(queue));
+    for n in 0..count {
+        let queue = queue.clone();
+        std::thread::Builder::new()
+            .name(format!("password-hash-{n}"))
+            .spawn(move || loop {
+                let job = match queue.lock() {
+                    Ok(queue) => queue.recv(),
+                    Err(poisoned) => poisoned.into_inner().recv(),
+                };
+                let Ok(job) = job else { break };
+                // A panic in one hash must not take the thread with it; its
+                // request gets an error when the answer's sender drops.
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+            })
+            .map_err(|err| Error::invariant(format!("starting a hashing thread: {err}")))?;
+    }
+    Ok(jobs)
 }
 
 /// Why a hash gave no answer.
