@@ -21,6 +21,9 @@ pub struct ApiConfig {
     pub access_token_ttl: Duration,
     /// Lifetime of a refresh token (`JWT_REFRESH_TTL_SECS`).
     pub refresh_token_ttl: Duration,
+    /// Longest life of a refresh token family, from the sign-in, however
+    /// often it is rotated (`JWT_REFRESH_FAMILY_TTL_SECS`).
+    pub refresh_family_ttl: Duration,
     /// Lifetime of a password setup token from `airsync users invite`.
     pub setup_token_ttl: Duration,
     /// The data backend of each endpoint group; a group left out is
@@ -49,6 +52,7 @@ impl ApiConfig {
             jwt_secret: jwt_secret.into(),
             access_token_ttl: Duration::from_secs(900),
             refresh_token_ttl: Duration::from_secs(30 * 24 * 3600),
+            refresh_family_ttl: Duration::from_secs(90 * 24 * 3600),
             setup_token_ttl: Duration::from_secs(7 * 24 * 3600),
             backends: BTreeMap::new(),
             user_readthrough_fallback: true,
@@ -75,6 +79,7 @@ impl fmt::Debug for ApiConfig {
             .field("jwt_secret", &"***")
             .field("access_token_ttl", &self.access_token_ttl)
             .field("refresh_token_ttl", &self.refresh_token_ttl)
+            .field("refresh_family_ttl", &self.refresh_family_ttl)
             .field("setup_token_ttl", &self.setup_token_ttl)
             .field("backends", &self.backends)
             .field("user_readthrough_fallback", &self.user_readthrough_fallback)

@@ -198,7 +198,17 @@ impl From<sqlx::Error> for Error {
                     retry_after_secs: 1,
                 }
             }
-            err => Error::internal(err),
+            err => match airsync_db::constraint_violation(&err) {
+                // A row of the signed-in user's could not point at the
+                // user: the user was deleted while the token still lives.
+                Some(violation)
+                    if violation.kind == airsync_db::ConstraintKind::ForeignKey
+                        && violation.constraint.ends_with("_user_id_fkey") =>
+                {
+                    Error::Unauthorized("the signed-in user no longer exists")
+                }
+                _ => Error::internal(err),
+            },
         }
     }
 }

@@ -35,6 +35,7 @@ fn api_config(config: &Config, airtable: Option<AirtableAccess>) -> Result<ApiCo
     let mut api = ApiConfig::new(secret.expose().as_bytes().to_vec());
     api.access_token_ttl = config.auth.access_token_ttl;
     api.refresh_token_ttl = config.auth.refresh_token_ttl;
+    api.refresh_family_ttl = config.auth.refresh_family_ttl;
     api.backends = config.backends.clone();
     api.user_readthrough_fallback = config.switches.user_readthrough_fallback;
     api.airtable = airtable;

@@ -92,6 +92,10 @@ pub struct AuthConfig {
     pub access_token_ttl: Duration,
     /// `JWT_REFRESH_TTL_SECS` (default 30 days).
     pub refresh_token_ttl: Duration,
+    /// `JWT_REFRESH_FAMILY_TTL_SECS` (default 90 days): a sign-in's
+    /// refresh tokens stop working this long after it, however often they
+    /// were rotated.
+    pub refresh_family_ttl: Duration,
 }
 
 /// Switches that turn one path off alone during an incident.
@@ -230,6 +234,11 @@ impl Config {
                     "JWT_REFRESH_TTL_SECS",
                     30 * 86_400,
                     3_600..=365 * 86_400,
+                ),
+                refresh_family_ttl: env.seconds(
+                    "JWT_REFRESH_FAMILY_TTL_SECS",
+                    90 * 86_400,
+                    3_600..=3_650 * 86_400,
                 ),
             },
             backends: EndpointGroup::ALL

@@ -7,10 +7,22 @@ use chrono_tz::Tz;
 /// planned day) stays small enough to answer in one response.
 pub const MAX_PROGRAM_DAYS: i64 = 366;
 
-/// Parses a calendar date written `YYYY-MM-DD`.
+/// Parses a calendar date written `YYYY-MM-DD`: four digits of a year from
+/// 0001 to 9999, no sign. chrono alone also takes signed and longer years
+/// (`-5000-01-01`, `+10000-01-01`), which PostgreSQL's `date` cannot all hold
+/// and no client means.
 pub fn parse_date(raw: &str) -> Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d")
-        .map_err(|_| "must be a date written YYYY-MM-DD".to_owned())
+    let raw = raw.trim();
+    let wrong = || "must be a date written YYYY-MM-DD, with a year from 0001 to 9999".to_owned();
+    let shaped = raw.len() == 10
+        && raw.bytes().enumerate().all(|(i, byte)| match i {
+            4 | 7 => byte == b'-',
+            _ => byte.is_ascii_digit(),
+        });
+    if !shaped || raw.starts_with("0000") {
+        return Err(wrong());
+    }
+    NaiveDate::parse_from_str(raw, "%Y-%m-%d").map_err(|_| wrong())
 }
 
 /// A range of dates, both ends included, that runs forwards.
@@ -91,6 +103,29 @@ impl UserTimeZone {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn a_date_has_a_four_digit_year_from_0001_and_no_sign() {
+        assert_eq!(
+            parse_date(" 2024-02-29 "),
+            Ok(NaiveDate::from_ymd_opt(2024, 2, 29).unwrap())
+        );
+        assert!(parse_date("0001-01-01").is_ok());
+        assert!(parse_date("9999-12-31").is_ok());
+        for wrong in [
+            "-5000-01-01",
+            "+2024-01-01",
+            "+10000-01-01",
+            "0000-01-01",
+            "12024-01-01",
+            "2024-1-01",
+            "2023-02-29",
+            "2024-02-30",
+            "２０２４-01-01",
+        ] {
+            assert!(parse_date(wrong).is_err(), "{wrong}");
+        }
+    }
 
     #[test]
     fn a_range_may_not_run_backwards_or_be_too_long() {

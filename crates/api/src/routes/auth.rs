@@ -73,10 +73,40 @@ async fn login(
     let mut tx = state.pool().begin().await?;
     users::record_login(&mut *tx, credentials.id, now).await?;
     auth_tokens::delete_expired(&mut *tx, credentials.id, now).await?;
-    let session = issue_session(&state, &mut tx, &credentials, Uuid::new_v4()).await?;
+    let session = issue_session(&state, &mut tx, &credentials, Family::new(&state)).await?;
     tx.commit().await?;
     tracing::info!(user_id = %credentials.id, "signed in");
     Ok(Json(session))
+}
+
+/// A refresh token family: its id and when it ends, however often its
+/// tokens are rotated.
+struct Family {
+    id: Uuid,
+    expires_at: chrono::DateTime<chrono::Utc>,
+}
+
+impl Family {
+    /// A new family, for a sign-in.
+    fn new(state: &AppState) -> Family {
+        let lifetime = chrono::Duration::from_std(state.config().refresh_family_ttl)
+            .unwrap_or(chrono::Duration::days(90));
+        Family {
+            id: Uuid::new_v4(),
+            expires_at: state.now() + lifetime,
+        }
+    }
+
+    /// The family of a stored token; one from before families had an end
+    /// gets one now.
+    fn of(state: &AppState, stored: &auth_tokens::RefreshTokenRow) -> Family {
+        Family {
+            id: stored.family_id,
+            expires_at: stored
+                .family_expires_at
+                .unwrap_or_else(|| Family::new(state).expires_at),
+        }
+    }
 }
 
 /// Issues an access token and a refresh token of `family`.
@@ -84,7 +114,7 @@ async fn issue_session(
     state: &AppState,
     connection: &mut sqlx::PgConnection,
     credentials: &users::Credentials,
-    family: Uuid,
+    family: Family,
 ) -> Result<Session> {
     let now = state.now();
     let config = state.config();
@@ -101,10 +131,11 @@ async fn issue_session(
         chrono::Duration::from_std(config.refresh_token_ttl).unwrap_or(chrono::Duration::days(30));
     auth_tokens::insert_refresh_token(
         &mut *connection,
-        family,
+        family.id,
         credentials.id,
         &token_hash(&refresh_token),
         now + refresh_ttl,
+        family.expires_at,
     )
     .await?;
     let user = profile(state, credentials.id).await?;
@@ -157,7 +188,7 @@ async fn refresh(State(state): State<AppState>, mut body: JsonObject) -> Result<
     let credentials = users::find_credentials_by_id(&mut *tx, stored.user_id)
         .await?
         .ok_or(invalid)?;
-    let session = issue_session(&state, &mut tx, &credentials, stored.family_id).await?;
+    let session = issue_session(&state, &mut tx, &credentials, Family::of(&state, &stored)).await?;
     tx.commit().await?;
     Ok(Json(session))
 }
@@ -241,7 +272,7 @@ async fn set_password(
     let credentials = users::find_credentials_by_id(&mut *tx, user_id)
         .await?
         .ok_or(Error::Unauthorized("the user no longer exists"))?;
-    let session = issue_session(&state, &mut tx, &credentials, Uuid::new_v4()).await?;
+    let session = issue_session(&state, &mut tx, &credentials, Family::new(&state)).await?;
     tx.commit().await?;
     tracing::info!(user_id = %user_id, "password set");
     Ok(Json(session))

@@ -461,6 +461,50 @@ async fn refresh_refuses_an_unknown_or_expired_token_and_names_a_missing_field()
 }
 
 #[tokio::test]
+async fn rotating_refresh_tokens_keeps_a_sign_in_only_until_its_familys_end() {
+    let mut config = test_config();
+    config.refresh_token_ttl = Duration::from_secs(30 * 24 * 3600);
+    config.refresh_family_ttl = Duration::from_secs(90 * 24 * 3600);
+    let app = TestApp::start_with(config).await;
+    let ann = app.user("ann@example.com").await;
+    // Rotated every 20 days, each token well within its own 30 days.
+    let mut token = ann.refresh_token.clone();
+    for _ in 0..4 {
+        app.clock.advance(chrono::Duration::days(20));
+        let session = app
+            .call(
+                Method::POST,
+                "/api/auth/refresh",
+                None,
+                Some(json!({ "refreshToken": token })),
+                200,
+            )
+            .await;
+        token = session["refreshToken"].as_str().unwrap().to_owned();
+    }
+    // Day 80: the newest token lives until day 90, the family's end, not
+    // until day 110.
+    app.clock.advance(chrono::Duration::days(11));
+    app.call(
+        Method::POST,
+        "/api/auth/refresh",
+        None,
+        Some(json!({ "refreshToken": token })),
+        401,
+    )
+    .await;
+    // A new sign-in starts a new family.
+    app.call(
+        Method::POST,
+        "/api/auth/login",
+        None,
+        Some(json!({ "email": "ann@example.com", "password": PASSWORD })),
+        200,
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn set_password_with_the_current_password_changes_it_and_signs_out_other_sessions() {
     let app = TestApp::start().await;
     let ann = app.user("ann@example.com").await;

@@ -202,3 +202,39 @@ async fn every_route_but_the_public_ones_answers_401_without_a_valid_token() {
     }
     assert!(checked >= 25, "only {checked} routes checked");
 }
+
+#[tokio::test]
+async fn a_deleted_users_valid_token_gets_401_on_every_write_never_500() {
+    let app = TestApp::start().await;
+    let ann = app.user("ann@example.com").await;
+    let r = &app.reference;
+    sqlx::query("DELETE FROM users_pg WHERE id = $1")
+        .bind(ann.id)
+        .execute(app.pool())
+        .await
+        .unwrap();
+    let writes = [
+        (
+            "/api/programs",
+            json!({ "name": "P", "methodIds": [r.walking], "dayIds": [r.days[0]],
+                    "startDate": "2024-03-11", "endDate": "2024-03-24" }),
+        ),
+        ("/api/personal-goals", json!({ "name": "Run" })),
+        (
+            "/api/habit-usage",
+            json!({ "methodId": r.water, "usedOn": "2024-03-14" }),
+        ),
+        (
+            "/api/method-usage",
+            json!({ "methodId": r.walking, "usedOn": "2024-03-14" }),
+        ),
+        (
+            "/api/overtuiging-usage",
+            json!({ "overtuigingId": r.overtuigingen[0], "usedOn": "2024-03-14" }),
+        ),
+    ];
+    for (path, body) in writes {
+        let answer = app.post(&ann, path, body, 401).await;
+        assert_error(&answer, "unauthorized", None);
+    }
+}

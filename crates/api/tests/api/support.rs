@@ -63,6 +63,7 @@ pub fn test_config() -> ApiConfig {
     // test sets its own lifetime.
     config.access_token_ttl = std::time::Duration::from_secs(400 * 24 * 3600);
     config.refresh_token_ttl = std::time::Duration::from_secs(400 * 24 * 3600);
+    config.refresh_family_ttl = std::time::Duration::from_secs(400 * 24 * 3600);
     config
 }
 

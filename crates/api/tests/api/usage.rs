@@ -696,3 +696,31 @@ async fn two_concurrent_identical_overtuiging_posts_make_one_row_and_award_once(
         .unwrap();
     assert_eq!(awards, 1);
 }
+
+#[tokio::test]
+async fn a_date_with_a_signed_or_long_year_is_a_400_naming_the_field() {
+    let app = TestApp::start().await;
+    let ann = app.user("ann@example.com").await;
+    let r = &app.reference;
+    for date in ["-5000-01-01", "+10000-01-01", "0000-06-01"] {
+        let body = app
+            .post(
+                &ann,
+                "/api/habit-usage",
+                json!({ "methodId": r.water, "usedOn": date }),
+                400,
+            )
+            .await;
+        assert_error(&body, "invalid_field", Some("usedOn"));
+        let body = app
+            .post(
+                &ann,
+                "/api/programs",
+                json!({ "name": "P", "methodIds": [r.walking], "dayIds": [r.days[0]],
+                        "startDate": date, "endDate": "2024-01-31" }),
+                400,
+            )
+            .await;
+        assert_error(&body, "invalid_field", Some("startDate"));
+    }
+}

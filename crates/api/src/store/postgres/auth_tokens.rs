@@ -16,22 +16,29 @@ pub struct RefreshTokenRow {
     pub expires_at: DateTime<Utc>,
     pub used_at: Option<DateTime<Utc>>,
     pub revoked_at: Option<DateTime<Utc>>,
+    /// When the family ends; none for families from before the column.
+    pub family_expires_at: Option<DateTime<Utc>>,
 }
 
+/// Stores a refresh token of `family_id`; it expires at `expires_at` or at
+/// the family's end, whichever is first.
 pub async fn insert_refresh_token<'e>(
     executor: impl PgExecutor<'e>,
     family_id: Uuid,
     user: UserId,
     hash: &[u8],
     expires_at: DateTime<Utc>,
+    family_expires_at: DateTime<Utc>,
 ) -> Result<()> {
     sqlx::query(
-        "INSERT INTO auth_refresh_tokens (family_id, user_id, token_hash, expires_at) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO auth_refresh_tokens (family_id, user_id, token_hash, expires_at, family_expires_at)
+         VALUES ($1, $2, $3, LEAST($4, $5), $5)",
     )
     .bind(family_id)
     .bind(user)
     .bind(hash)
     .bind(expires_at)
+    .bind(family_expires_at)
     .execute(executor)
     .await?;
     Ok(())
@@ -44,7 +51,7 @@ pub async fn lock_refresh_token(
     hash: &[u8],
 ) -> Result<Option<RefreshTokenRow>> {
     Ok(sqlx::query_as(
-        "SELECT id, family_id, user_id, expires_at, used_at, revoked_at
+        "SELECT id, family_id, user_id, expires_at, used_at, revoked_at, family_expires_at
            FROM auth_refresh_tokens WHERE token_hash = $1 FOR UPDATE",
     )
     .bind(hash)
