@@ -676,7 +676,8 @@ async fn login_brings_in_a_user_the_team_created_in_airtable() {
         .create(
             &[Fields::new()
                 .with("Email", "New.Person@example.com")
-                .with("Name", "New Person")],
+                .with("Name", "New Person")
+                .with("Role", "admin")],
             WriteOptions::default(),
         )
         .await
@@ -693,13 +694,16 @@ async fn login_brings_in_a_user_the_team_created_in_airtable() {
             401,
         )
         .await;
-    let (id, name): (Uuid, String) = sqlx::query_as(
-        "SELECT id, name FROM users_pg WHERE lower(email) = 'new.person@example.com'",
+    let (id, name, role): (Uuid, String, String) = sqlx::query_as(
+        "SELECT id, name, role FROM users_pg WHERE lower(email) = 'new.person@example.com'",
     )
     .fetch_one(modes.app.pool())
     .await
     .unwrap();
     assert_eq!(name, "New Person");
+    // The Role set in the base is not taken: admin rights live in
+    // PostgreSQL alone.
+    assert_eq!(role, "user");
     let events: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_outbox")
         .fetch_one(modes.app.pool())
         .await

@@ -84,7 +84,9 @@ impl AirtableStore {
                 .copied(),
             None => None,
         };
-        let role = Role::from_stored(fields.single_select(f("role")).up()?.unwrap_or("user"));
+        // The record's Role is not taken: admin rights live in PostgreSQL
+        // alone, or anyone who can edit the base could make an admin.
+        let role = Role::User;
         let mut tx = self.pool().begin().await?;
         sqlx::query("SET LOCAL airsync.origin = 'inbound'")
             .execute(&mut *tx)
