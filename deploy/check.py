@@ -36,6 +36,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 try:
@@ -405,6 +406,7 @@ def check_prometheus_config(doc) -> list[str]:
         targets = [t for sc in job.get("static_configs") or [] for t in sc.get("targets") or []]
         if not targets:
             problems.append("the airsync job has no targets")
+        problems += scrape_authorization("airsync", job)
     worker = jobs.get("airsync-worker")
     if worker is None:
         problems.append("no scrape job named airsync-worker (the separate worker's /metrics)")
@@ -415,7 +417,18 @@ def check_prometheus_config(doc) -> list[str]:
         found += [t for sc in worker.get("static_configs") or [] for t in sc.get("targets") or []]
         if not found:
             problems.append("the airsync-worker job has no targets")
+        problems += scrape_authorization("airsync-worker", worker)
     return problems
+
+
+def scrape_authorization(name: str, job: dict) -> list[str]:
+    """airsync answers /metrics only to a bearer of METRICS_TOKEN."""
+    authorization = job.get("authorization") or {}
+    if authorization.get("type", "Bearer") != "Bearer" or not (
+        authorization.get("credentials_file") or authorization.get("credentials")
+    ):
+        return [f"the {name} job gives no bearer token (METRICS_TOKEN) with authorization"]
+    return []
 
 
 def check_dashboard(doc) -> tuple[list[str], str]:
@@ -834,12 +847,22 @@ def run_promtool(report: Report, install: bool) -> None:
         )
         return
     prometheus = DEPLOY / "prometheus"
+    # promtool checks that a scrape job's credentials file exists; the
+    # deployment's lives where Compose puts its secret. The configuration is
+    # checked as a copy that points at a stand-in file.
+    scratch = Path(tempfile.mkdtemp(prefix="airsync-promtool-"))
+    for name in ("alerts.yml", "alerts.test.yml"):
+        shutil.copy(prometheus / name, scratch / name)
+    token = scratch / "metrics_token"
+    token.write_text("stand-in-for-METRICS_TOKEN\n")
+    config = (prometheus / "prometheus.yml").read_text()
+    (scratch / "prometheus.yml").write_text(config.replace("/run/secrets/metrics_token", str(token)))
     for args in (
         ["check", "rules", "alerts.yml"],
         ["check", "config", "prometheus.yml"],
         ["test", "rules", "alerts.test.yml"],
     ):
-        result = subprocess.run([promtool, *args], cwd=prometheus, capture_output=True, text=True)
+        result = subprocess.run([promtool, *args], cwd=scratch, capture_output=True, text=True)
         lines = [line.rstrip() for line in (result.stdout + result.stderr).splitlines() if line.strip()]
         name = f"promtool {' '.join(args)}"
         if result.returncode == 0:
@@ -847,6 +870,7 @@ def run_promtool(report: Report, install: bool) -> None:
             report.result(name, [], "; ".join(said))
         else:
             report.result(name, lines or [f"exit {result.returncode}"])
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------

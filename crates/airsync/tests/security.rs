@@ -90,6 +90,7 @@ async fn start(webhook: bool) -> Running {
         inbound: inbound.as_ref().map(|(_, ctx)| ctx.clone()),
         backends: BTreeMap::new(),
         http: Arc::new(HttpMetrics::default()),
+        metrics_token: None,
     });
     let app = server::router(services).into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await });

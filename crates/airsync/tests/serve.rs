@@ -18,6 +18,7 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 
 const SECRET: &str = "serve-test-secret-serve-test-secret-0000";
+const METRICS_TOKEN: &str = "serve-test-metrics-token-0000";
 
 struct Running {
     url: String,
@@ -50,6 +51,7 @@ async fn start_with_inbound(
         inbound,
         backends: BTreeMap::new(),
         http: Arc::new(HttpMetrics::default()),
+        metrics_token: Some(METRICS_TOKEN.to_owned()),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -138,14 +140,65 @@ async fn health_is_200_while_postgres_answers_and_503_within_a_second_when_it_do
     let down = start(down_pool, None, None).await;
     for path in ["/api/health", "/api/health/detailed"] {
         let started = Instant::now();
-        let (status, body, _) = down.get(path, None).await;
+        let (status, body, _) = down.get(path, Some(METRICS_TOKEN)).await;
         assert_eq!(status, 503, "{path}: {body}");
+        if path == "/api/health" {
+            // Public: it says nothing of why.
+            assert_eq!(body, json!({ "status": "unavailable" }));
+        }
         assert!(
             started.elapsed() < Duration::from_secs(1),
             "{path} took {:?}",
             started.elapsed()
         );
     }
+}
+
+#[tokio::test]
+async fn metrics_and_detailed_health_answer_the_metrics_token_or_an_admin_only() {
+    let db = TestDb::new().await;
+    let running = start(db.pool().clone(), None, None).await;
+    airsync_api::create_user(
+        db.pool(),
+        "ann@example.com",
+        "Ann",
+        "correct horse battery staple",
+        false,
+    )
+    .await
+    .expect("user");
+    let login: Value = running
+        .http
+        .post(format!("{}/api/auth/login", running.url))
+        .json(&json!({ "email": "ann@example.com", "password": "correct horse battery staple" }))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("json");
+    let user_token = login["accessToken"].as_str().expect("token").to_owned();
+    let admin_token = running.admin_token(db.pool()).await;
+    for path in ["/metrics", "/api/health/detailed"] {
+        for refused in [None, Some("a-wrong-token"), Some(user_token.as_str())] {
+            let (status, body, _) = running.get(path, refused).await;
+            assert_eq!(status, 401, "{path} with {refused:?}: {body}");
+            assert_eq!(body["error"]["code"], json!("unauthorized"));
+        }
+        for allowed in [METRICS_TOKEN, admin_token.as_str()] {
+            let answer = running
+                .http
+                .get(format!("{}{path}", running.url))
+                .bearer_auth(allowed)
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(answer.status().as_u16(), 200, "{path}");
+        }
+    }
+    // Liveness stays public.
+    let (status, _, _) = running.get("/api/health", None).await;
+    assert_eq!(status, 200);
 }
 
 #[tokio::test]
@@ -157,7 +210,9 @@ async fn detailed_health_reports_a_planted_dead_letter_and_the_outbox() {
         .await
         .expect("user");
     let running = start(db.pool().clone(), None, None).await;
-    let (status, body, _) = running.get("/api/health/detailed", None).await;
+    let (status, body, _) = running
+        .get("/api/health/detailed", Some(METRICS_TOKEN))
+        .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["status"], json!("degraded"));
     assert_eq!(body["sync"]["deadLetters"], json!(1));
@@ -332,6 +387,7 @@ async fn metrics_after_a_sync_show_every_family_with_plausible_values() {
     let text = running
         .http
         .get(format!("{}/metrics", running.url))
+        .bearer_auth(METRICS_TOKEN)
         .send()
         .await
         .expect("scrape")
@@ -502,6 +558,7 @@ async fn an_inbound_conflict_and_a_provisioned_user_show_on_the_ops_endpoints_an
     let text = running
         .http
         .get(format!("{}/metrics", running.url))
+        .bearer_auth(METRICS_TOKEN)
         .send()
         .await
         .expect("scrape")

@@ -14,6 +14,7 @@ use airsync_testkit::TestDb;
 
 const TOKEN: &str = "patWORKERPROCESS0.0123";
 const BASE: &str = "appWORKERPROCESS1";
+const METRICS_TOKEN: &str = "worker-test-metrics-token-0000";
 
 async fn start_emulator() -> Emulator {
     let emulator = EmulatorConfig::new()
@@ -68,6 +69,7 @@ fn spawn_worker_with(
         .env("AIRTABLE_API_URL", emulator.url())
         .env("AIRTABLE_TOKEN", TOKEN)
         .env("AIRTABLE_BASE_ID", BASE)
+        .env("METRICS_TOKEN", METRICS_TOKEN)
         .env("WORKER_POLL_INTERVAL_MS", "100")
         .env("WORKER_LEASE_SECS", "5")
         .env("WORKER_RETRY_BASE_MS", "100")
@@ -255,8 +257,15 @@ async fn a_worker_with_metrics_listen_serves_its_counters_and_health() {
         .await
         .expect("health");
     assert_eq!(health.status().as_u16(), 200);
+    let refused = http
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .expect("scrape without the token");
+    assert_eq!(refused.status().as_u16(), 401);
     let text = http
         .get(format!("{url}/metrics"))
+        .bearer_auth(METRICS_TOKEN)
         .send()
         .await
         .expect("scrape")

@@ -79,6 +79,11 @@ pub async fn run(config: &Config, args: DemoArgs) -> Result<(), CliError> {
         .take(48)
         .map(char::from)
         .collect();
+    let metrics_token: String = rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(32)
+        .map(char::from)
+        .collect();
     let emulator_url = emulator.url();
     let demo_config = Config::from_lookup(|name| match name {
         "DATABASE_URL" => Some(database_url.clone()),
@@ -86,6 +91,7 @@ pub async fn run(config: &Config, args: DemoArgs) -> Result<(), CliError> {
         "AIRTABLE_TOKEN" => Some(TOKEN.to_owned()),
         "AIRTABLE_BASE_ID" => Some(BASE.to_owned()),
         "JWT_SECRET" => Some(jwt.clone()),
+        "METRICS_TOKEN" => Some(metrics_token.clone()),
         "WORKER_POLL_INTERVAL_MS" => Some("250".to_owned()),
         "AIRTABLE_WEBHOOK_URL" => Some(format!("http://{}/api/sync/inbound", args.listen)),
         "SYNC_PAYLOAD_READER_INTERVAL_SECS" => Some("5".to_owned()),
@@ -130,7 +136,13 @@ pub async fn run(config: &Config, args: DemoArgs) -> Result<(), CliError> {
     };
     let _ = ready_rx.await;
     seed_program(&api, &seeded).await?;
-    print_tour(&api, &emulator, &seeded.walk_record, started.elapsed());
+    print_tour(
+        &api,
+        &emulator,
+        &seeded.walk_record,
+        &metrics_token,
+        started.elapsed(),
+    );
 
     let result = match serving.await {
         Ok(result) => result,
@@ -376,7 +388,13 @@ async fn seed_program(api: &str, seeded: &Seeded) -> Result<(), CliError> {
     Ok(())
 }
 
-fn print_tour(api: &str, emulator: &Emulator, walk_record: &str, took: Duration) {
+fn print_tour(
+    api: &str,
+    emulator: &Emulator,
+    walk_record: &str,
+    metrics_token: &str,
+    took: Duration,
+) {
     let at = emulator.url();
     println!(
         r#"
@@ -384,8 +402,9 @@ airsync demo is running (ready in {:.0} s). Ctrl-C stops everything.
 
   API           {api}            (OpenAPI: {api}/api/openapi.json)
   ops page      {api}/ops        sign in as admin@example.com / {PASSWORD}
-  health        {api}/api/health/detailed
-  metrics       {api}/metrics
+  health        {api}/api/health/detailed   (with the metrics token below)
+  metrics       {api}/metrics               (with the metrics token below)
+  metrics token {metrics_token}   (METRICS_TOKEN; an admin's access token works too)
   Airtable      {at}  (emulator; token {TOKEN}, base {BASE})
 
 Sign in as the sample user:
@@ -409,7 +428,7 @@ Your programs and rewards:
   curl -s {api}/api/rewards -H "authorization: Bearer $TOKEN"
 
 See the sync's state:
-  curl -s {api}/api/health/detailed
+  curl -s {api}/api/health/detailed -H 'authorization: Bearer {metrics_token}'
 "#,
         took.as_secs_f64()
     );

@@ -146,6 +146,11 @@ pub async fn serve_on(
         inbound,
         backends: config.backends.clone(),
         http: Arc::new(HttpMetrics::default()),
+        metrics_token: config
+            .http
+            .metrics_token
+            .as_ref()
+            .map(|token| token.expose().to_owned()),
     });
     let address = listener
         .local_addr()

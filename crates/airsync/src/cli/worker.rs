@@ -51,7 +51,19 @@ pub async fn run(config: &Config, args: WorkerArgs) -> Result<(), CliError> {
             Ok(())
         })
     });
+    let metrics_token = config
+        .http
+        .metrics_token
+        .as_ref()
+        .map(|token| token.expose().to_owned());
     let metrics_listener = match args.metrics_listen.or(config.worker.metrics_listen) {
+        Some(_) if metrics_token.is_none() => {
+            return Err(crate::config::ConfigError::missing(
+                "METRICS_TOKEN",
+                "a random token of at least 24 bytes, which the worker's /metrics asks scrapers for",
+            )
+            .into());
+        }
         Some(address) => Some(
             tokio::net::TcpListener::bind(address)
                 .await
@@ -80,6 +92,7 @@ pub async fn run(config: &Config, args: WorkerArgs) -> Result<(), CliError> {
                 worker: worker.metrics(),
                 airtable: client,
                 http: Arc::new(HttpMetrics::default()),
+                metrics_token,
             });
             let mut stopped = shutdown.clone();
             let server = axum::serve(listener, worker_router(endpoints)).with_graceful_shutdown(

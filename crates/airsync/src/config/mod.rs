@@ -174,6 +174,10 @@ pub struct HttpConfig {
     /// `API_HEADER_READ_TIMEOUT_SECS` (default 10): how long a client may
     /// take to send a request's headers, and stay idle between requests.
     pub header_read_timeout: Duration,
+    /// `METRICS_TOKEN`: the bearer token that opens `/metrics` and
+    /// `/api/health/detailed` (of `serve`, where an admin's access token
+    /// does too, and of the worker's `--metrics-listen`, which needs it).
+    pub metrics_token: Option<Secret>,
 }
 
 /// `AIRSYNC_LOG_FORMAT` and `RUST_LOG`.
@@ -209,6 +213,7 @@ impl Config {
             request_timeout: env.seconds("API_REQUEST_TIMEOUT_SECS", 30, 1..=600),
             max_connections: env.number("API_MAX_CONNECTIONS", 1024, 1..=1_000_000),
             header_read_timeout: env.seconds("API_HEADER_READ_TIMEOUT_SECS", 10, 1..=600),
+            metrics_token: env.optional("METRICS_TOKEN", Secret::parse_bearer_token),
         };
         let config = Config {
             database,

@@ -27,6 +27,18 @@ impl Secret {
         Ok(Secret::new(raw))
     }
 
+    /// A bearer token of our own (`METRICS_TOKEN`): one word, long enough
+    /// that it cannot be guessed.
+    pub(super) fn parse_bearer_token(raw: &str) -> Result<Secret, String> {
+        if raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err("must be a single token without spaces".to_owned());
+        }
+        if raw.len() < 24 {
+            return Err(format!("must be at least 24 bytes long, got {}", raw.len()));
+        }
+        Ok(Secret::new(raw))
+    }
+
     /// A base64 value (standard alphabet, padding optional).
     pub(super) fn parse_base64(raw: &str) -> Result<Secret, String> {
         let body = raw.trim_end_matches('=');

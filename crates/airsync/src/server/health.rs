@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
@@ -35,14 +35,18 @@ pub async fn liveness(State(services): State<Arc<Services>>) -> Response {
 }
 
 /// The liveness answer of any process that uses `pool`.
+/// Public, so it says nothing of why: the reason is logged.
 pub async fn liveness_of(pool: &PgPool) -> Response {
     match ping(pool).await {
         Ok(_) => (StatusCode::OK, Json(json!({ "status": "ok" }))).into_response(),
-        Err(reason) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "status": "unavailable", "database": reason })),
-        )
-            .into_response(),
+        Err(reason) => {
+            tracing::warn!(reason, "health check: the database did not answer");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({ "status": "unavailable" })),
+            )
+                .into_response()
+        }
     }
 }
 
@@ -88,7 +92,14 @@ async fn totals(pool: &PgPool) -> Result<OutboxTotals, String> {
 
 /// The sync's state: outbox, dead letters, worker leases, inbound
 /// positions, and Airtable's rate state per base.
-pub async fn detailed(State(services): State<Arc<Services>>) -> Response {
+pub async fn detailed(State(services): State<Arc<Services>>, headers: HeaderMap) -> Response {
+    if let Some(refused) = super::monitor::refuse_unless_monitor(
+        &headers,
+        services.metrics_token.as_deref(),
+        Some(&services.api),
+    ) {
+        return refused;
+    }
     let database = ping(&services.pool).await;
     let airtable = services.airtable.as_ref().map(|client| {
         let metrics = client.metrics();

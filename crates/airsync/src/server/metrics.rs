@@ -13,6 +13,7 @@ use airsync_sync::status::outbound_status;
 use airsync_sync::worker::WorkerMetrics;
 use axum::extract::State;
 use axum::http::header::CONTENT_TYPE;
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use sqlx::PgPool;
 
@@ -33,7 +34,14 @@ pub struct MetricSources<'a> {
 }
 
 /// `airsync serve`'s exposition.
-pub async fn exposition(State(services): State<Arc<Services>>) -> Response {
+pub async fn exposition(State(services): State<Arc<Services>>, headers: HeaderMap) -> Response {
+    if let Some(refused) = super::monitor::refuse_unless_monitor(
+        &headers,
+        services.metrics_token.as_deref(),
+        Some(&services.api),
+    ) {
+        return refused;
+    }
     let sources = MetricSources {
         pool: &services.pool,
         mapping: &services.mapping,

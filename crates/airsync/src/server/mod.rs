@@ -6,6 +6,7 @@
 mod health;
 mod http;
 mod metrics;
+mod monitor;
 mod ops;
 mod prom;
 mod webhook;
@@ -46,6 +47,9 @@ pub struct Services {
     pub backends: BTreeMap<EndpointGroup, DataBackendMode>,
     /// HTTP requests of this process.
     pub http: Arc<HttpMetrics>,
+    /// `METRICS_TOKEN`: the bearer token that opens `/metrics` and
+    /// `/api/health/detailed` besides an admin's access token.
+    pub metrics_token: Option<String>,
 }
 
 /// The whole HTTP surface: the API, then the operations routes, every

@@ -8,6 +8,7 @@ use airsync_airtable::AirtableClient;
 use airsync_sync::mapping::Mapping;
 use airsync_sync::worker::WorkerMetrics;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -29,6 +30,8 @@ pub struct WorkerEndpoints {
     pub airtable: AirtableClient,
     /// Requests to these endpoints.
     pub http: Arc<HttpMetrics>,
+    /// `METRICS_TOKEN`: the bearer token that opens `/metrics`.
+    pub metrics_token: Option<String>,
 }
 
 /// `/metrics` and `/api/health` of the worker process.
@@ -43,7 +46,12 @@ pub fn worker_router(endpoints: Arc<WorkerEndpoints>) -> Router {
         ))
 }
 
-async fn metrics(State(endpoints): State<Arc<WorkerEndpoints>>) -> Response {
+async fn metrics(State(endpoints): State<Arc<WorkerEndpoints>>, headers: HeaderMap) -> Response {
+    if let Some(refused) =
+        super::monitor::refuse_unless_monitor(&headers, endpoints.metrics_token.as_deref(), None)
+    {
+        return refused;
+    }
     let sources = MetricSources {
         pool: &endpoints.pool,
         mapping: &endpoints.mapping,

@@ -1304,7 +1304,11 @@ fn unrecorded(
 /// cause 2), from its metrics; "?" when they cannot be read.
 async fn stale_listings_skipped(api: &str) -> String {
     let metric = "airsync_inbound_stale_listings_skipped_total";
-    let text = match reqwest::get(format!("{api}/metrics")).await {
+    let scrape = reqwest::Client::new()
+        .get(format!("{api}/metrics"))
+        .bearer_auth(crate::METRICS_TOKEN)
+        .send();
+    let text = match scrape.await {
         Ok(answer) => answer.text().await.unwrap_or_default(),
         Err(_) => return "?".to_owned(),
     };

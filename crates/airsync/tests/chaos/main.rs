@@ -47,6 +47,8 @@ use team::{Edited, TeamLedger};
 
 pub const TOKEN: &str = "patCHAOSCHAOSCHAO.0123";
 pub const BASE: &str = "appCHAOSCHAOSCHAO";
+/// Opens `/metrics` of the processes under test.
+pub const METRICS_TOKEN: &str = "chaos-test-metrics-token-0000";
 const CLIENTS: usize = 3;
 const WORKERS: usize = 2;
 
@@ -110,6 +112,7 @@ fn environment(
             "chaos-test-secret-chaos-test-secret-0000".into(),
         ),
         ("JWT_ACCESS_TTL_SECS", "7200".into()),
+        ("METRICS_TOKEN", METRICS_TOKEN.into()),
         ("SYNC_PAYLOAD_READER_INTERVAL_SECS", "2".into()),
         ("SYNC_INCREMENTAL_POLL_INTERVAL_SECS", "5".into()),
         ("SYNC_WEBHOOK_CHECK_INTERVAL_SECS", "5".into()),
