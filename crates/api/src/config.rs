@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use crate::admission::AdmissionLimits;
 use crate::auth::password::{HashCost, HashingLimits};
+use crate::auth::proxies::TrustedProxies;
 use crate::auth::throttle::ThrottleLimits;
 use crate::backend_mode::{DataBackendMode, EndpointGroup};
 
@@ -42,6 +43,9 @@ pub struct ApiConfig {
     pub hashing: HashingLimits,
     /// How many requests are worked on and wait at once, and their deadline.
     pub admission: AdmissionLimits,
+    /// Proxies whose `X-Forwarded-For` names the client
+    /// (`API_TRUSTED_PROXIES`); none by default.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl ApiConfig {
@@ -61,6 +65,7 @@ impl ApiConfig {
             password_hash_cost: HashCost::Standard,
             hashing: HashingLimits::default(),
             admission: AdmissionLimits::default(),
+            trusted_proxies: TrustedProxies::none(),
         }
     }
 
@@ -88,6 +93,7 @@ impl fmt::Debug for ApiConfig {
             .field("password_hash_cost", &self.password_hash_cost)
             .field("hashing", &self.hashing)
             .field("admission", &self.admission)
+            .field("trusted_proxies", &self.trusted_proxies)
             .finish()
     }
 }

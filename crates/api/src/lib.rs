@@ -31,6 +31,7 @@ use axum::Router;
 pub use accounts::{create_user, invite_user, AccountError};
 pub use admission::{Admission, AdmissionLimits};
 pub use auth::password::{HashCost, HashingLimits};
+pub use auth::proxies::TrustedProxies;
 pub use auth::throttle::ThrottleLimits;
 pub use backend_mode::{DataBackendMode, EndpointGroup};
 pub use config::{AirtableAccess, ApiConfig, MIN_JWT_SECRET_BYTES};

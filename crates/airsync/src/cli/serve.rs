@@ -39,6 +39,7 @@ fn api_config(config: &Config, airtable: Option<AirtableAccess>) -> Result<ApiCo
     api.backends = config.backends.clone();
     api.user_readthrough_fallback = config.switches.user_readthrough_fallback;
     api.airtable = airtable;
+    api.trusted_proxies = config.http.trusted_proxies.clone();
     api.admission = airsync_api::AdmissionLimits {
         in_flight: config.http.max_in_flight as usize,
         queued: config.http.max_queued as usize,

@@ -178,6 +178,10 @@ pub struct HttpConfig {
     /// `/api/health/detailed` (of `serve`, where an admin's access token
     /// does too, and of the worker's `--metrics-listen`, which needs it).
     pub metrics_token: Option<Secret>,
+    /// `API_TRUSTED_PROXIES`: addresses and CIDR networks of the proxies in
+    /// front of `serve`, whose `X-Forwarded-For` names the client (for the
+    /// sign-in throttle); empty by default, so the header is ignored.
+    pub trusted_proxies: airsync_api::TrustedProxies,
 }
 
 /// `AIRSYNC_LOG_FORMAT` and `RUST_LOG`.
@@ -214,6 +218,9 @@ impl Config {
             max_connections: env.number("API_MAX_CONNECTIONS", 1024, 1..=1_000_000),
             header_read_timeout: env.seconds("API_HEADER_READ_TIMEOUT_SECS", 10, 1..=600),
             metrics_token: env.optional("METRICS_TOKEN", Secret::parse_bearer_token),
+            trusted_proxies: env
+                .optional("API_TRUSTED_PROXIES", airsync_api::TrustedProxies::parse)
+                .unwrap_or_default(),
         };
         let config = Config {
             database,

@@ -3,6 +3,7 @@
 
 pub mod jwt;
 pub mod password;
+pub mod proxies;
 pub mod throttle;
 pub mod tokens;
 
@@ -120,21 +121,22 @@ pub(crate) fn user_from_headers(
     }
 }
 
-/// The client's address, for login throttling: the peer of the connection.
-/// `X-Forwarded-For` is not trusted, since any client can send it; behind a
-/// proxy, the proxy should be the one throttling by client.
+/// The client's address, for throttling: the peer of the connection, or
+/// behind the configured proxies the address they forwarded
+/// ([`proxies::TrustedProxies`]).
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddress(pub Option<IpAddr>);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+impl FromRequestParts<AppState> for ClientAddress {
     type Rejection = Error;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self> {
-        Ok(ClientAddress(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|info| info.0.ip()),
-        ))
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0.ip());
+        Ok(ClientAddress(peer.map(|peer| {
+            state.config().trusted_proxies.client(peer, &parts.headers)
+        })))
     }
 }
