@@ -37,6 +37,9 @@ pub struct ApiConfig {
     pub airtable: Option<AirtableAccess>,
     /// Limits of failed logins.
     pub login_throttle: ThrottleLimits,
+    /// Limits of the public company lookup per client address
+    /// (`per_address` lookups a `window`; `per_email` is not used).
+    pub lookup_throttle: ThrottleLimits,
     /// Cost of password hashing.
     pub password_hash_cost: HashCost,
     /// How many password hashes run and wait at once.
@@ -62,6 +65,11 @@ impl ApiConfig {
             user_readthrough_fallback: true,
             airtable: None,
             login_throttle: ThrottleLimits::default(),
+            lookup_throttle: ThrottleLimits {
+                per_email: u32::MAX,
+                per_address: 20,
+                window: Duration::from_secs(60),
+            },
             password_hash_cost: HashCost::Standard,
             hashing: HashingLimits::default(),
             admission: AdmissionLimits::default(),
@@ -90,6 +98,7 @@ impl fmt::Debug for ApiConfig {
             .field("user_readthrough_fallback", &self.user_readthrough_fallback)
             .field("airtable", &self.airtable)
             .field("login_throttle", &self.login_throttle)
+            .field("lookup_throttle", &self.lookup_throttle)
             .field("password_hash_cost", &self.password_hash_cost)
             .field("hashing", &self.hashing)
             .field("admission", &self.admission)

@@ -48,6 +48,7 @@ struct Inner {
     signer: TokenSigner,
     hasher: PasswordHasher,
     throttle: LoginThrottle,
+    lookup_throttle: LoginThrottle,
     admission: Arc<Admission>,
     clock: Arc<dyn Clock>,
     airtable: Option<AirtableStore>,
@@ -78,6 +79,7 @@ impl AppState {
             inner: Arc::new(Inner {
                 signer: TokenSigner::new(&config.jwt_secret),
                 throttle: LoginThrottle::new(config.login_throttle),
+                lookup_throttle: LoginThrottle::new(config.lookup_throttle),
                 admission: Arc::new(Admission::new(config.admission)),
                 stores,
                 hasher,
@@ -112,6 +114,11 @@ impl AppState {
 
     pub fn throttle(&self) -> &LoginThrottle {
         &self.inner.throttle
+    }
+
+    /// Counts public company lookups per client address.
+    pub fn lookup_throttle(&self) -> &LoginThrottle {
+        &self.inner.lookup_throttle
     }
 
     /// The admission control of the API's requests.

@@ -4,7 +4,7 @@ use axum::extract::{Path, State};
 use axum::Json;
 use tracing::instrument;
 
-use crate::auth::CurrentUser;
+use crate::auth::{ClientAddress, CurrentUser};
 use crate::domain::{GoalId, MethodId};
 use crate::error::{Error, Result};
 use crate::extract::{path_id, QueryParams};
@@ -60,11 +60,19 @@ async fn overtuigingen_by_goals(
 
 /// Public: the app checks a company code while someone signs up, before
 /// they have an account. It answers only the company's id, name and code.
+/// Every lookup counts against the client address's budget of the lookup
+/// throttle (20 a minute by default), so that codes cannot be enumerated
+/// and, in the Airtable modes, strangers cannot spend the base's requests.
 #[instrument(skip_all)]
 async fn company_lookup(
     State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
     query: QueryParams,
 ) -> Result<Json<Company>> {
+    state
+        .lookup_throttle()
+        .reserve(None, address, state.now())
+        .map_err(|retry_after_secs| Error::TooManyAttempts { retry_after_secs })?;
     let code = query.required("code", |raw| {
         if raw.chars().count() > 100 {
             Err("must be at most 100 characters".to_owned())

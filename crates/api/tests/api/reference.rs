@@ -140,3 +140,31 @@ async fn an_unknown_route_answers_404_in_the_error_shape() {
         .await;
     assert_error(&body, "not_found", None);
 }
+
+#[tokio::test]
+async fn the_public_company_lookup_is_throttled_per_client_address() {
+    let app = TestApp::start().await;
+    for n in 0..20 {
+        let path = format!("/api/companies/lookup?code=guess-{n}");
+        app.call(Method::GET, &path, None, None, 404).await;
+    }
+    let (status, body) = app
+        .send(
+            Method::GET,
+            "/api/companies/lookup?code=acme-01",
+            None,
+            None,
+        )
+        .await;
+    assert_eq!(status, 429, "{body}");
+    assert_error(&body, "too_many_attempts", None);
+    app.clock.advance(chrono::Duration::seconds(61));
+    app.call(
+        Method::GET,
+        "/api/companies/lookup?code=acme-01",
+        None,
+        None,
+        200,
+    )
+    .await;
+}

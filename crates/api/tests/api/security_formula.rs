@@ -139,8 +139,9 @@ async fn an_injected_email_at_login_finds_no_other_user_in_the_base() {
 
     // Control: the victim's own address finds the victim.
     login("VICTIM@example.com".into()).await;
+    // Brought in as a user: the base's Role is never taken.
     let victim: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM users_pg WHERE lower(email) = 'victim@example.com' AND role = 'admin'",
+        "SELECT count(*) FROM users_pg WHERE lower(email) = 'victim@example.com' AND role = 'user'",
     )
     .fetch_one(modes.app.pool())
     .await
@@ -196,7 +197,10 @@ async fn lookup(modes: &Modes, server: &str, code: &str, expected: u16) -> Value
 #[tokio::test]
 async fn an_injected_company_code_finds_only_the_company_with_that_exact_code() {
     let modes = Modes::start().await;
-    let (server, _) = modes.server(DataBackendMode::AirtableOnly).await;
+    // Many lookups from one address on purpose: no throttling here.
+    let mut config = modes.config(DataBackendMode::AirtableOnly);
+    config.lookup_throttle.per_address = 1_000;
+    let (server, _) = modes.app.another_server(config).await;
     // Control: the mirrored company is found in the base.
     let acme = lookup(&modes, &server, "acme-01", 200).await;
     assert_eq!(acme["code"], "ACME-01");
