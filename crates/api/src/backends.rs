@@ -11,7 +11,7 @@ use crate::domain::Email;
 use crate::error::Result;
 use crate::state::{AppState, SetupError};
 use crate::store::airtable::AirtableStore;
-use crate::store::postgres::{users::Credentials, PgStore};
+use crate::store::postgres::PgStore;
 use crate::store::shadow::{Shadow, ShadowMetrics};
 use crate::store::Stores;
 
@@ -92,22 +92,103 @@ pub fn stores_for(
 
 /// Login's fallback for an email unknown to PostgreSQL: look the user up in
 /// Airtable and bring the record in, so that a user the team just created
-/// exists here (and can be invited to set a password). `None` when the
-/// read-through is off, there is no base, or the base does not know the
-/// email either. A failure of the base is logged and counts as unknown: a
-/// login must not fail because Airtable is slow.
-pub async fn read_through_user(state: &AppState, email: &Email) -> Result<Option<Credentials>> {
+/// exists here (and can be invited to set a password). It runs after the
+/// login has answered, never inside it: a user brought in has no password
+/// yet, so the answer is a 401 either way, and awaiting the base would let
+/// the login's time tell whether an email exists in it. The gate keeps
+/// strangers from spending the base's requests: one lookup at a time, and
+/// one per email in ten minutes; a login the gate turns away costs nothing
+/// (the inbound sync brings the user in anyway). Off when the read-through
+/// is off or there is no base. A failure of the base is logged.
+pub fn read_through_user_later(state: &AppState, email: &Email) {
     if !state.config().user_readthrough_fallback {
-        return Ok(None);
+        return;
     }
-    let Some(airtable) = state.airtable() else {
-        return Ok(None);
+    let Some(airtable) = state.airtable().cloned() else {
+        return;
     };
-    match airtable.import_user(email).await {
-        Ok(found) => Ok(found),
-        Err(err) => {
+    let Some(permit) = state
+        .read_through_gate()
+        .admit(&email.normalized(), state.now())
+    else {
+        tracing::debug!("read-through lookup skipped by its gate");
+        return;
+    };
+    let email = email.clone();
+    tokio::spawn(async move {
+        let _permit = permit;
+        if let Err(err) = airtable.import_user(&email).await {
             tracing::warn!(error = %err, "read-through lookup of a user in Airtable failed");
-            Ok(None)
         }
+    });
+}
+
+/// Admits read-through lookups: one at a time, and one per email in
+/// [`ReadThroughGate::PER_EMAIL`].
+#[derive(Debug)]
+pub struct ReadThroughGate {
+    running: std::sync::Arc<tokio::sync::Semaphore>,
+    recent: std::sync::Mutex<std::collections::HashMap<String, chrono::DateTime<chrono::Utc>>>,
+}
+
+impl Default for ReadThroughGate {
+    fn default() -> Self {
+        ReadThroughGate {
+            running: std::sync::Arc::new(tokio::sync::Semaphore::new(1)),
+            recent: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+}
+
+impl ReadThroughGate {
+    /// How long after a lookup the same email is not looked up again.
+    pub const PER_EMAIL: chrono::Duration = chrono::Duration::minutes(10);
+
+    /// Whether a lookup runs now.
+    pub fn running(&self) -> bool {
+        self.running.available_permits() == 0
+    }
+
+    /// A permit for one lookup of `email` now, or none.
+    pub fn admit(
+        &self,
+        email: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let mut recent = self
+            .recent
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if recent
+            .get(email)
+            .is_some_and(|at| now - *at < Self::PER_EMAIL)
+        {
+            return None;
+        }
+        let permit = self.running.clone().try_acquire_owned().ok()?;
+        if recent.len() > 10_000 {
+            recent.retain(|_, at| now - *at < Self::PER_EMAIL);
+        }
+        recent.insert(email.to_owned(), now);
+        Some(permit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_gate_admits_one_lookup_at_a_time_and_one_per_email_in_ten_minutes() {
+        let gate = ReadThroughGate::default();
+        let now = chrono::Utc::now();
+        let first = gate.admit("a@x", now).expect("the first lookup");
+        // Another email while the first runs: turned away, and not marked.
+        assert!(gate.admit("b@x", now).is_none());
+        drop(first);
+        assert!(gate.admit("a@x", now).is_none(), "the same email again");
+        assert!(gate.admit("b@x", now).is_some());
+        let later = now + ReadThroughGate::PER_EMAIL;
+        assert!(gate.admit("a@x", later).is_some());
     }
 }

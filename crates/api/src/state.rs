@@ -11,6 +11,7 @@ use crate::auth::jwt::TokenSigner;
 use crate::auth::password::PasswordHasher;
 use crate::auth::throttle::LoginThrottle;
 use crate::auth::CurrentUser;
+use crate::backends::ReadThroughGate;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{ApiConfig, MIN_JWT_SECRET_BYTES};
 use crate::error::Result;
@@ -49,6 +50,7 @@ struct Inner {
     hasher: PasswordHasher,
     throttle: LoginThrottle,
     lookup_throttle: LoginThrottle,
+    read_through_gate: ReadThroughGate,
     admission: Arc<Admission>,
     clock: Arc<dyn Clock>,
     airtable: Option<AirtableStore>,
@@ -80,6 +82,7 @@ impl AppState {
                 signer: TokenSigner::new(&config.jwt_secret),
                 throttle: LoginThrottle::new(config.login_throttle),
                 lookup_throttle: LoginThrottle::new(config.lookup_throttle),
+                read_through_gate: ReadThroughGate::default(),
                 admission: Arc::new(Admission::new(config.admission)),
                 stores,
                 hasher,
@@ -114,6 +117,17 @@ impl AppState {
 
     pub fn throttle(&self) -> &LoginThrottle {
         &self.inner.throttle
+    }
+
+    /// Admits login read-through lookups.
+    pub(crate) fn read_through_gate(&self) -> &ReadThroughGate {
+        &self.inner.read_through_gate
+    }
+
+    /// Whether a login read-through lookup is running now (they run after
+    /// the login answered; tests wait for them).
+    pub fn read_through_running(&self) -> bool {
+        self.inner.read_through_gate.running()
     }
 
     /// Counts public company lookups per client address.

@@ -55,16 +55,16 @@ async fn login(
     let now = state.now();
     let key = email.normalized();
     let attempt = Attempt::reserve(&state, Some(key), address)?;
-    let mut credentials = users::find_credentials_by_email(state.pool(), &email).await?;
-    if credentials.is_none() {
-        credentials = crate::backends::read_through_user(&state, &email).await?;
-    }
+    let credentials = users::find_credentials_by_email(state.pool(), &email).await?;
     let stored_hash = credentials
         .as_ref()
         .and_then(|c| c.password_hash.as_deref());
     // Verified also when the email is unknown (against a dummy hash), so
     // that both answers take about the same time.
     let matches = attempt.verify(&password, stored_hash).await?;
+    if credentials.is_none() {
+        crate::backends::read_through_user_later(&state, &email);
+    }
     let Some(credentials) = credentials.filter(|_| matches) else {
         tracing::info!("login refused");
         return Err(Error::Unauthorized(WRONG_CREDENTIALS));

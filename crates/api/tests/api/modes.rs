@@ -682,24 +682,41 @@ async fn login_brings_in_a_user_the_team_created_in_airtable() {
         )
         .await
         .unwrap();
-    // No password yet: the login is refused, but the user now exists here.
-    modes
-        .app
-        .call_at(
-            &server,
-            Method::POST,
-            "/api/auth/login",
-            None,
-            Some(json!({ "email": "new.person@example.com", "password": "anything at all" })),
-            401,
+    // No password yet: the login is refused, and it answers without
+    // waiting for the base (whose answers now take 6 s), so that its time
+    // does not tell whether the email exists there. Were it to wait, it
+    // would pass the deadline.
+    modes.emulator.set_latency_ms(Some(6_000..=6_000));
+    let login = modes.app.call_at(
+        &server,
+        Method::POST,
+        "/api/auth/login",
+        None,
+        Some(json!({ "email": "new.person@example.com", "password": "anything at all" })),
+        401,
+    );
+    tokio::time::timeout(Duration::from_secs(3), login)
+        .await
+        .expect("the login waited for the base");
+    modes.emulator.set_latency_ms(None);
+    // The user is brought in after the answer.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let (id, name, role) = loop {
+        let row: Option<(Uuid, String, String)> = sqlx::query_as(
+            "SELECT id, name, role FROM users_pg WHERE lower(email) = 'new.person@example.com'",
         )
-        .await;
-    let (id, name, role): (Uuid, String, String) = sqlx::query_as(
-        "SELECT id, name, role FROM users_pg WHERE lower(email) = 'new.person@example.com'",
-    )
-    .fetch_one(modes.app.pool())
-    .await
-    .unwrap();
+        .fetch_optional(modes.app.pool())
+        .await
+        .unwrap();
+        if let Some(row) = row {
+            break row;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the user was never brought in"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert_eq!(name, "New Person");
     // The Role set in the base is not taken: admin rights live in
     // PostgreSQL alone.
@@ -709,16 +726,24 @@ async fn login_brings_in_a_user_the_team_created_in_airtable() {
         .await
         .unwrap();
     assert_eq!(events, 0, "an inbound row is not echoed back");
-    let back = modes
-        .client
-        .table(BASE, "Users")
-        .get(&record[0].id, &Default::default())
-        .await
-        .unwrap();
-    assert_eq!(
-        back.fields.text("pg_id").unwrap(),
-        Some(id.to_string().as_str())
-    );
+    // The record is given the row's id once the row is in.
+    let pg_id = loop {
+        let back = modes
+            .client
+            .table(BASE, "Users")
+            .get(&record[0].id, &Default::default())
+            .await
+            .unwrap();
+        if let Some(pg_id) = back.fields.text("pg_id").unwrap() {
+            break pg_id.to_owned();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the record never got its pg_id"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(pg_id, id.to_string());
     // With an invitation the user sets a password and signs in.
     let token = airsync_api::invite_user(
         modes.app.pool(),
