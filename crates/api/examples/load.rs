@@ -206,6 +206,9 @@ async fn main() {
     // As `airsync serve` does: as many requests at once as the pool has
     // connections.
     config.admission.in_flight = settings.max_connections as usize;
+    // Every post a new (user, habit, day), so days go back further than the
+    // week a client may backdate.
+    config.usage_max_days_back = 100_000;
     config.admission.queued = 4 * settings.max_connections as usize;
     let state = AppState::new(pool.clone(), config).expect("state");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -35,6 +35,12 @@ pub struct ApiConfig {
     pub user_readthrough_fallback: bool,
     /// The Airtable base, for the airtable modes and the read-through.
     pub airtable: Option<AirtableAccess>,
+    /// How many days back a usage may be dated through the API: a week by
+    /// default, for the app to catch up on days it was offline. Further back
+    /// would let anyone backdate a streak (and its bonuses) in a minute; the
+    /// team can still record older usage in Airtable. (The load benchmark
+    /// widens it to make a new row with every request.)
+    pub usage_max_days_back: i64,
     /// Limits of failed logins.
     pub login_throttle: ThrottleLimits,
     /// Limits of the public company lookup per client address
@@ -64,6 +70,7 @@ impl ApiConfig {
             backends: BTreeMap::new(),
             user_readthrough_fallback: true,
             airtable: None,
+            usage_max_days_back: 7,
             login_throttle: ThrottleLimits::default(),
             lookup_throttle: ThrottleLimits {
                 per_email: u32::MAX,
@@ -97,6 +104,7 @@ impl fmt::Debug for ApiConfig {
             .field("backends", &self.backends)
             .field("user_readthrough_fallback", &self.user_readthrough_fallback)
             .field("airtable", &self.airtable)
+            .field("usage_max_days_back", &self.usage_max_days_back)
             .field("login_throttle", &self.login_throttle)
             .field("lookup_throttle", &self.lookup_throttle)
             .field("password_hash_cost", &self.password_hash_cost)

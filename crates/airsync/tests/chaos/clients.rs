@@ -204,7 +204,8 @@ pub async fn run(
             }
             continue;
         }
-        let used_on = (today - Days::new(rng.random_range(0..30))).to_string();
+        // Within the week a usage may be dated back (a day to spare for time zones).
+        let used_on = (today - Days::new(rng.random_range(0..7))).to_string();
         match rng.random_range(0..10) {
             0..=1 if goals.len() < 8 => {
                 let name = format!("Goal {index}.{step}");

@@ -346,7 +346,8 @@ async fn app_client(index: usize, work: Arc<Workload>, api: String, seed: u64) -
                     .await;
             }
         } else if roll < 9 {
-            let used_on = today - Days::new(actor.rng.random_range(1..30));
+            // Within the week a usage may be dated back (a day to spare for time zones).
+            let used_on = today - Days::new(actor.rng.random_range(1..7));
             let body = json!({"personalGoalId": goal, "usedOn": used_on.to_string()});
             let request = (Method::POST, "/api/personal-goal-usage");
             actor

@@ -33,7 +33,8 @@ pub fn api_routes() -> ApiRoutes {
 }
 
 /// The day a usage is for: the given date, or today in the user's time zone.
-/// A day after today is refused: nobody has done tomorrow's exercise yet.
+/// A day after today is refused: nobody has done tomorrow's exercise yet;
+/// so is one more than `usage_max_days_back` (a week) days back.
 pub(crate) fn usage_day(
     state: &AppState,
     user: &CurrentUser,
@@ -43,6 +44,15 @@ pub(crate) fn usage_day(
     match given {
         None => Ok(today),
         Some(day) if day > today => Err(Error::invalid("usedOn", "must not be after today")),
+        Some(day) if (today - day).num_days() > state.config().usage_max_days_back => {
+            Err(Error::invalid(
+                "usedOn",
+                format!(
+                    "must be at most {} days before today",
+                    state.config().usage_max_days_back
+                ),
+            ))
+        }
         Some(day) => Ok(day),
     }
 }

@@ -191,6 +191,8 @@ async fn rewards_total_every_kind_of_usage_and_set_the_level() {
         "2024-03-07",
         "2024-03-09",
     ] {
+        // Posted on the day itself: a usage is dated at most a week back.
+        noon(&app, day.parse().unwrap());
         app.post(
             &ann,
             "/api/method-usage",
@@ -199,6 +201,7 @@ async fn rewards_total_every_kind_of_usage_and_set_the_level() {
         )
         .await;
     }
+    noon(&app, date(2024, 3, 15));
     let goal = app
         .post(&ann, "/api/personal-goals", json!({ "name": "Run" }), 201)
         .await;
@@ -282,4 +285,62 @@ async fn an_admin_reads_another_users_rewards() {
         404,
     )
     .await;
+}
+
+#[tokio::test]
+async fn deleting_and_reposting_usage_inside_a_run_awards_no_bonus_again() {
+    let app = TestApp::start().await;
+    let ann = app.user("ann@example.com").await;
+    let today = date(2024, 3, 15);
+    noon(&app, today);
+    let mut ids = std::collections::BTreeMap::new();
+    for back in (0..7).rev() {
+        let day = today - chrono::Duration::days(back);
+        let answer = habit_on(&app, &ann, day).await;
+        ids.insert(back, answer["usage"]["id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(app.get(&ann, "/api/rewards", 200).await["bonusPoints"], 35);
+    // Each deletion splits the run; the later part is still the run the
+    // bonuses were given for, and filling the gap again joins the parts.
+    for back in [5, 4, 3] {
+        app.delete(&ann, &format!("/api/habit-usage/{}", ids[&back]), 204)
+            .await;
+        let day = today - chrono::Duration::days(back);
+        let answer = habit_on(&app, &ann, day).await;
+        assert_eq!(
+            answer["bonusPointsAwarded"], 0,
+            "after deleting day -{back}"
+        );
+        ids.insert(back, answer["usage"]["id"].as_str().unwrap().to_owned());
+    }
+    let rewards = app.get(&ann, "/api/rewards", 200).await;
+    assert_eq!(rewards["bonusPoints"], 35);
+    assert_eq!(rewards["currentStreak"], 7);
+}
+
+#[tokio::test]
+async fn a_usage_is_dated_at_most_a_week_back() {
+    let app = TestApp::start().await;
+    let ann = app.user("ann@example.com").await;
+    let today = date(2024, 3, 15);
+    noon(&app, today);
+    let week_ago = today - chrono::Duration::days(7);
+    habit_on(&app, &ann, week_ago).await;
+    for (path, body) in [
+        (
+            "/api/habit-usage",
+            json!({ "methodId": app.reference.journal, "usedOn": "2024-03-07" }),
+        ),
+        (
+            "/api/method-usage",
+            json!({ "methodId": app.reference.walking, "usedOn": "2024-03-07" }),
+        ),
+        (
+            "/api/overtuiging-usage",
+            json!({ "overtuigingId": app.reference.overtuigingen[0], "usedOn": "2023-03-15" }),
+        ),
+    ] {
+        let answer = app.post(&ann, path, body, 400).await;
+        assert_eq!(answer["error"]["field"], "usedOn", "{path}: {answer}");
+    }
 }

@@ -10,7 +10,7 @@ use crate::domain::{UserId, UserTimeZone};
 use crate::error::{Error, Result};
 use crate::rules::points::{level, points_to_next_level, UsageCounts};
 use crate::rules::streak::{badge, current_run, reached_bonuses, runs, streaks};
-use crate::store::postgres::users;
+use crate::store::postgres::{rewards, users};
 use crate::store::rewards::{RewardStore, Rewards};
 use crate::store::Award;
 
@@ -84,29 +84,12 @@ impl AirtableStore {
         let mut badges = standing.badges.clone();
         if let Some(run) = current_run(&runs(&standing.days), time_zone.today(now)) {
             award.streak = run.days();
-            let given: Vec<i32> = sqlx::query_scalar(
-                "SELECT threshold FROM streak_bonus_awards WHERE user_id = $1 AND run_start BETWEEN $2 AND $3",
-            )
-            .bind(user_id)
-            .bind(run.start)
-            .bind(run.end)
-            .fetch_all(self.pool())
-            .await?;
+            let given = rewards::given_bonuses(self.pool(), user_id, run).await?;
             for (threshold, points) in reached_bonuses(run.days()) {
                 if given.contains(&threshold) {
                     continue;
                 }
-                let inserted = sqlx::query(
-                    "INSERT INTO streak_bonus_awards (user_id, threshold, run_start, points) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(user_id)
-                .bind(threshold)
-                .bind(run.start)
-                .bind(points)
-                .execute(self.pool())
-                .await?;
-                if inserted.rows_affected() == 0 {
+                if !rewards::record_bonus(self.pool(), user_id, threshold, run, points).await? {
                     continue;
                 }
                 award.bonus_points_awarded += points;

@@ -9,7 +9,7 @@ use super::{users, PgStore};
 use crate::domain::{UserId, UserTimeZone};
 use crate::error::{Error, Result};
 use crate::rules::points::{level, points_to_next_level, UsageCounts};
-use crate::rules::streak::{badge, current_run, reached_bonuses, runs, streaks};
+use crate::rules::streak::{badge, current_run, reached_bonuses, runs, streaks, Run};
 use crate::store::rewards::{RewardStore, Rewards};
 use crate::store::Award;
 
@@ -24,6 +24,51 @@ pub async fn usage_days(connection: &mut PgConnection, user: UserId) -> Result<V
     .bind(user)
     .fetch_all(connection)
     .await?)
+}
+
+/// The thresholds whose bonus was given for `run`: for a run that shares a
+/// day with it. Deleting a usage in a run splits it, and the later part
+/// is still the run the bonuses were given for; a run after a real break
+/// shares no day with the earlier one and earns them again.
+pub async fn given_bonuses<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    user: UserId,
+    run: Run,
+) -> Result<Vec<i32>> {
+    Ok(sqlx::query_scalar(
+        "SELECT threshold FROM streak_bonus_awards
+          WHERE user_id = $1 AND run_start <= $3
+            AND coalesce(run_end, run_start + threshold - 1) >= $2",
+    )
+    .bind(user)
+    .bind(run.start)
+    .bind(run.end)
+    .fetch_all(executor)
+    .await?)
+}
+
+/// Records the bonus of `threshold` given for `run`; false when it was
+/// already recorded.
+pub async fn record_bonus<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    user: UserId,
+    threshold: i32,
+    run: Run,
+    points: i32,
+) -> Result<bool> {
+    let inserted = sqlx::query(
+        "INSERT INTO streak_bonus_awards (user_id, threshold, run_start, run_end, points)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(user)
+    .bind(threshold)
+    .bind(run.start)
+    .bind(run.end)
+    .bind(points)
+    .execute(executor)
+    .await?;
+    Ok(inserted.rows_affected() == 1)
 }
 
 #[derive(sqlx::FromRow)]
@@ -83,30 +128,12 @@ pub async fn settle(
     let mut badges = standing.badges.clone();
     if let Some(run) = current_run(&all_runs, today) {
         award.streak = run.days();
-        // An award whose run began inside this run was given for it, even if
-        // a late usage has since moved the run's first day earlier.
-        let given: Vec<i32> = sqlx::query_scalar(
-            "SELECT threshold FROM streak_bonus_awards WHERE user_id = $1 AND run_start BETWEEN $2 AND $3",
-        )
-        .bind(user)
-        .bind(run.start)
-        .bind(run.end)
-        .fetch_all(&mut *connection)
-        .await?;
+        let given = given_bonuses(&mut *connection, user, run).await?;
         for (threshold, points) in reached_bonuses(run.days()) {
             if given.contains(&threshold) {
                 continue;
             }
-            sqlx::query(
-                "INSERT INTO streak_bonus_awards (user_id, threshold, run_start, points) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(user)
-            .bind(threshold)
-            .bind(run.start)
-            .bind(points)
-            .execute(&mut *connection)
-            .await?;
+            record_bonus(&mut *connection, user, threshold, run, points).await?;
             award.bonus_points_awarded += points;
             let code = badge(threshold);
             if !badges.contains(&code) {
