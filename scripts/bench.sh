@@ -20,7 +20,7 @@ LOGS="$TARGET_DIR/bench"
 mkdir -p "$LOGS"
 
 echo "building (release) ..." >&2
-cargo build --quiet --locked --release -p airsync --bin airsync
+cargo build --quiet --locked --release -p airsync --bin airsync --example flood
 cargo build --quiet --locked --release -p airsync-emulator --example bench
 cargo build --quiet --locked --release -p airsync-airtable --example write_bench
 cargo build --quiet --locked --release -p airsync-sync --example outbound_bench --example inbound_bench
@@ -38,12 +38,16 @@ if [[ $QUICK == 1 ]]; then
   run outbound "$EXAMPLES/outbound_bench" 300 10
   run inbound "$EXAMPLES/inbound_bench" 20 2000
   run api "$EXAMPLES/load" --secs 5
+  run api-overload "$EXAMPLES/load" --overload --secs 3
+  run flood "$EXAMPLES/flood" "$TARGET_DIR/release/airsync" --connections 64 --secs 3
 else
   run emulator "$EXAMPLES/bench" "$TARGET_DIR/release/airsync" 10 64
   run write "$EXAMPLES/write_bench"
   run outbound "$EXAMPLES/outbound_bench"
   run inbound "$EXAMPLES/inbound_bench"
   run api "$EXAMPLES/load"
+  run api-overload "$EXAMPLES/load" --overload --secs 10
+  run flood "$EXAMPLES/flood" "$TARGET_DIR/release/airsync"
 fi
 
 python3 "$ROOT/scripts/bench_table.py" "$LOGS" "$QUICK"

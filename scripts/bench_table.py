@@ -48,6 +48,32 @@ def main() -> int:
     quick = len(sys.argv) > 2 and sys.argv[2] == "1"
     emulator, write, outbound = read(logs, "emulator"), read(logs, "write"), read(logs, "outbound")
     inbound, api = read(logs, "inbound"), read(logs, "api")
+    overload, flood = read(logs, "api-overload"), read(logs, "flood")
+    admitted = re.search(
+        r"POST /api/habit-usage: admitted \(2xx\) (\d+), p50 ([\d.]+) ms, p99 ([\d.]+) ms; "
+        r"refused \(503\) (\d+), of them without Retry-After (\d+); other 5xx (\d+)", overload)
+    offered = find(overload, r"sustained (\d+)/s")
+
+    def flooded(name: str):
+        """(peak MiB, health max ms, bad answers) of one flood, or None."""
+        match = re.search(
+            re.escape(name) + r": .*?connection errors (\d+), 5xx other than 503: (\d+), "
+            r"503 without Retry-After: (\d+); server memory [\d.]+ MiB at the start, peak ([\d.]+) MiB; "
+            r"health: \d+ checks, p50 [\d.]+ ms, p99 [\d.]+ ms, max ([\d.]+) ms, unhealthy (\d+)", flood)
+        if not match:
+            return None
+        bad = sum(int(match.group(i)) for i in (1, 2, 3, 6))
+        return float(match.group(4)), float(match.group(5)), bad
+
+    flood_rows = []
+    for name in ("login, wrong password", "set-password, made-up token", "login, right password"):
+        result = flooded(name)
+        flood_rows.append((f"flood ({name}): server peak memory",
+                           result[0] if result else None, "MiB", "< 300, no 5xx but 503",
+                           lambda v, r=result: v < 300 and r[2] == 0, ""))
+        flood_rows.append((f"flood ({name}): slowest health check",
+                           result[1] if result else None, "ms", "<= 100",
+                           lambda v: v <= 100, ""))
     backfill = re.search(r"reconcile \(backfill[^)]*\): ([\d.]+) records in [\d.]+ s = (\d+) records/s.*?peak (\d+) MiB", inbound)
     habit = re.search(r"POST /api/habit-usage: .*?p50 ([\d.]+) ms.*?p99 ([\d.]+) ms.*?errors (\d+)", api)
     programs = re.search(r"GET /api/programs: .*?p50 ([\d.]+) ms.*?p99 ([\d.]+) ms.*?errors (\d+)", api)
@@ -83,7 +109,12 @@ def main() -> int:
         ("API: GET /api/programs at 500/s, p99",
          float(programs.group(2)) if programs else None, "ms", "< 20, zero errors",
          lambda v: v < 20 and programs and programs.group(3) == "0", ""),
-    ]
+        (f"API: POST /api/habit-usage at twice what it sustains (2 x {offered:,.0f}/s), admitted p99"
+         if offered else "API: POST /api/habit-usage at twice what it sustains, admitted p99",
+         float(admitted.group(3)) if admitted else None, "ms",
+         "< 50; refused only 503 + Retry-After, zero 500s",
+         lambda v: v < 50 and admitted.group(5) == "0" and admitted.group(6) == "0", ""),
+    ] + flood_rows
     print(f"Measured {date.today().isoformat()} on {machine()}"
           + (" (quick run: shorter, noisier)" if quick else "") + ".")
     print("Command: `scripts/bench.sh`; each benchmark's output is in `target/bench/`.")

@@ -37,19 +37,23 @@ struct Options {
     users: usize,
     airtable_only: bool,
     post_only: bool,
+    /// Measure what the machine sustains, then offer twice that.
+    overload: bool,
 }
 
 fn options() -> Options {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let airtable_only = args.iter().any(|a| a == "--airtable-only");
-    let post_only = args.iter().any(|a| a == "--post-only");
-    args.retain(|a| a != "--airtable-only" && a != "--post-only");
+    let overload = args.iter().any(|a| a == "--overload");
+    let post_only = overload || args.iter().any(|a| a == "--post-only");
+    args.retain(|a| a != "--airtable-only" && a != "--post-only" && a != "--overload");
     let mut options = Options {
         rate: if airtable_only { 1.0 } else { 500.0 },
         secs: 30,
         users: if airtable_only { 5 } else { 50 },
         airtable_only,
         post_only,
+        overload,
     };
     for pair in args.chunks(2) {
         let value = pair
@@ -62,7 +66,7 @@ fn options() -> Options {
             ("--users", Some(v)) => options.users = v as usize,
             _ => {
                 eprintln!(
-                    "usage: load [--airtable-only] [--post-only] [--rate N] [--secs N] [--users N]"
+                    "usage: load [--airtable-only] [--post-only | --overload] [--rate N] [--secs N] [--users N]"
                 );
                 std::process::exit(2);
             }
@@ -208,7 +212,7 @@ async fn main() {
     config.admission.in_flight = settings.max_connections as usize;
     // Every post a new (user, habit, day), so days go back further than the
     // week a client may backdate.
-    config.usage_max_days_back = 100_000;
+    config.usage_max_days_back = 1_000_000;
     config.admission.queued = 4 * settings.max_connections as usize;
     let state = AppState::new(pool.clone(), config).expect("state");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -311,8 +315,8 @@ async fn main() {
         })
         .await;
     }
-    drive("POST /api/habit-usage", &options, |n| {
-        // Every request a new (user, habit, day): a real insert each time.
+    // Every request a new (user, habit, day): a real insert each time.
+    let post = |n: u64| {
         let user = (n % users) as usize;
         let habit = habits[((n / users) % 2) as usize];
         let day = today - chrono::Duration::days((n / (users * 2)) as i64);
@@ -320,6 +324,66 @@ async fn main() {
             .post(format!("{base}/api/habit-usage"))
             .bearer_auth(&tokens[user])
             .json(&json!({ "methodId": habit, "usedOn": day.to_string() }))
+    };
+    let mut options = options;
+    // The capacity run takes numbers far above the driven ones, so its rows
+    // never collide with theirs.
+    const CAPACITY_FROM: u64 = 10_000_000;
+    if options.overload {
+        let sustained = capacity(|n| post(CAPACITY_FROM + n)).await;
+        if sustained < 1.0 {
+            eprintln!("the capacity run had no request answered 2xx");
+            std::process::exit(1);
+        }
+        options.rate = (2.0 * sustained).round();
+        println!(
+            "POST /api/habit-usage: sustained {sustained:.0}/s (64 clients back to back for 3 s); offering {:.0}/s",
+            options.rate
+        );
+    }
+    drive("POST /api/habit-usage", &options, post).await;
+}
+
+/// What the machine sustains: 64 clients posting back to back for 3 s,
+/// after a second of the same as a warm-up; answers per second that were
+/// not refused.
+async fn capacity<F>(make: F) -> f64
+where
+    F: Fn(u64) -> reqwest::RequestBuilder + Sync,
+{
+    let next = std::sync::atomic::AtomicU64::new(0);
+    let served = std::sync::atomic::AtomicU64::new(0);
+    let run = |secs: f64, count: bool| {
+        let deadline = Instant::now() + Duration::from_secs_f64(secs);
+        let (make, next, served) = (&make, &next, &served);
+        async move {
+            let clients = (0..64).map(|_| async move {
+                while Instant::now() < deadline {
+                    let n = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let answer = make(n).send().await;
+                    if count && answer.is_ok_and(|a| a.status().is_success()) {
+                        served.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            });
+            futures_join(clients).await;
+        }
+    };
+    run(1.0, false).await;
+    run(3.0, true).await;
+    served.load(std::sync::atomic::Ordering::Relaxed) as f64 / 3.0
+}
+
+/// Runs every future to its end, all at once, on this task.
+async fn futures_join<F: std::future::Future<Output = ()>>(futures: impl Iterator<Item = F>) {
+    let mut pending: Vec<std::pin::Pin<Box<F>>> = futures.map(Box::pin).collect();
+    std::future::poll_fn(|cx| {
+        pending.retain_mut(|future| future.as_mut().poll(cx).is_pending());
+        if pending.is_empty() {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
     })
     .await;
 }
