@@ -87,21 +87,18 @@ impl Running {
     }
 
     async fn admin_token(&self, pool: &PgPool) -> String {
-        airsync_api::create_user(
-            pool,
-            "ops@example.com",
-            "Ops",
-            "correct horse battery staple",
-            true,
-        )
-        .await
-        .expect("admin");
+        self.token_of(pool, "ops@example.com", true).await
+    }
+
+    /// Makes a user (an admin or not) and answers its access token.
+    async fn token_of(&self, pool: &PgPool, email: &str, admin: bool) -> String {
+        airsync_api::create_user(pool, email, "Ops", "correct horse battery staple", admin)
+            .await
+            .expect("user");
         let answer: Value = self
             .http
             .post(format!("{}/api/auth/login", self.url))
-            .json(
-                &json!({ "email": "ops@example.com", "password": "correct horse battery staple" }),
-            )
+            .json(&json!({ "email": email, "password": "correct horse battery staple" }))
             .send()
             .await
             .expect("login")
@@ -158,26 +155,7 @@ async fn health_is_200_while_postgres_answers_and_503_within_a_second_when_it_do
 async fn metrics_and_detailed_health_answer_the_metrics_token_or_an_admin_only() {
     let db = TestDb::new().await;
     let running = start(db.pool().clone(), None, None).await;
-    airsync_api::create_user(
-        db.pool(),
-        "ann@example.com",
-        "Ann",
-        "correct horse battery staple",
-        false,
-    )
-    .await
-    .expect("user");
-    let login: Value = running
-        .http
-        .post(format!("{}/api/auth/login", running.url))
-        .json(&json!({ "email": "ann@example.com", "password": "correct horse battery staple" }))
-        .send()
-        .await
-        .expect("login")
-        .json()
-        .await
-        .expect("json");
-    let user_token = login["accessToken"].as_str().expect("token").to_owned();
+    let user_token = running.token_of(db.pool(), "ann@example.com", false).await;
     let admin_token = running.admin_token(db.pool()).await;
     for path in ["/metrics", "/api/health/detailed"] {
         for refused in [None, Some("a-wrong-token"), Some(user_token.as_str())] {

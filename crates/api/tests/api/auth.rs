@@ -317,69 +317,65 @@ async fn a_right_setup_token_gives_back_its_reservation() {
     .await;
 }
 
-/// Four wrong logins for different emails from the "client" that
-/// `X-Forwarded-For` names, then a fifth: its status.
+/// A wrong login for `email` from the "client" that `X-Forwarded-For`
+/// names: its status.
+async fn guess_from(app: &TestApp, forwarded_for: &str, email: &str) -> u16 {
+    app.client
+        .post(format!("{}/api/auth/login", app.base))
+        .header("x-forwarded-for", forwarded_for)
+        .json(&json!({ "email": email, "password": "guess" }))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Four wrong logins for different emails from the forwarded "client",
+/// then a fifth: its status.
 async fn fifth_guess_from(app: &TestApp, forwarded_for: &str) -> u16 {
     let mut last = 0;
     for n in 0..5 {
-        let answer = app
-            .client
-            .post(format!("{}/api/auth/login", app.base))
-            .header("x-forwarded-for", forwarded_for)
-            .json(&json!({ "email": format!("guess{n}@example.com"), "password": "guess" }))
-            .send()
-            .await
-            .unwrap();
-        last = answer.status().as_u16();
+        last = guess_from(app, forwarded_for, &format!("guess{n}@example.com")).await;
     }
     last
 }
 
-#[tokio::test]
-async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget() {
+/// A throttle of four failures per address.
+fn four_per_address() -> airsync_api::ApiConfig {
     let mut config = test_config();
     config.login_throttle = ThrottleLimits {
         per_email: 100,
         per_address: 4,
         window: Duration::from_secs(600),
     };
+    config
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_budget() {
+    let mut config = four_per_address();
     config.trusted_proxies = airsync_api::TrustedProxies::parse("127.0.0.1").unwrap();
     let app = TestApp::start_with(config).await;
     assert_eq!(fifth_guess_from(&app, "203.0.113.1").await, 429);
     // Another client behind the same proxy is not held back by the first.
     assert_eq!(fifth_guess_from(&app, "203.0.113.2").await, 429);
-    let first_of_third = app
-        .client
-        .post(format!("{}/api/auth/login", app.base))
-        .header("x-forwarded-for", "203.0.113.3")
-        .json(&json!({ "email": "guess@example.com", "password": "guess" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(first_of_third.status().as_u16(), 401);
+    assert_eq!(
+        guess_from(&app, "203.0.113.3", "guess@example.com").await,
+        401
+    );
 }
 
 #[tokio::test]
 async fn without_trusted_proxies_a_forwarded_address_changes_nothing() {
-    let mut config = test_config();
-    config.login_throttle = ThrottleLimits {
-        per_email: 100,
-        per_address: 4,
-        window: Duration::from_secs(600),
-    };
-    let app = TestApp::start_with(config).await;
+    let app = TestApp::start_with(four_per_address()).await;
     assert_eq!(fifth_guess_from(&app, "203.0.113.1").await, 429);
     // A guesser that writes another address into the header is still the
     // same peer.
-    let answer = app
-        .client
-        .post(format!("{}/api/auth/login", app.base))
-        .header("x-forwarded-for", "203.0.113.99")
-        .json(&json!({ "email": "guess@example.com", "password": "guess" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status().as_u16(), 429);
+    assert_eq!(
+        guess_from(&app, "203.0.113.99", "guess@example.com").await,
+        429
+    );
 }
 
 #[tokio::test]
