@@ -207,13 +207,14 @@ async fn main() {
         .expect("pool");
     let mut config = ApiConfig::new("load-benchmark-secret-load-benchmark-secret");
     config.password_hash_cost = HashCost::InsecureFastForTests;
-    // As `airsync serve` does: as many requests at once as the pool has
-    // connections.
-    config.admission.in_flight = settings.max_connections as usize;
+    // As `airsync serve` does: four requests at once per core, at most as
+    // many as the pool has connections.
+    config.admission.in_flight =
+        (settings.max_connections as usize).min(airsync_api::AdmissionLimits::default().in_flight);
+    config.admission.queued = 4 * config.admission.in_flight;
     // Every post a new (user, habit, day), so days go back further than the
     // week a client may backdate.
     config.usage_max_days_back = 1_000_000;
-    config.admission.queued = 4 * settings.max_connections as usize;
     let state = AppState::new(pool.clone(), config).expect("state");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

@@ -20,8 +20,11 @@ use crate::error::Error;
 /// How much work the API takes on at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AdmissionLimits {
-    /// Requests worked on at once (`API_MAX_IN_FLIGHT`); by default the
-    /// database pool's size, so that an admitted request finds a connection.
+    /// Requests worked on at once (`API_MAX_IN_FLIGHT`): four per core by
+    /// default. The work is the CPU's and PostgreSQL's: more at once only
+    /// makes each one slower (measured in `docs/benchmarks.md`). `airsync
+    /// serve` also keeps it within the database pool, so that an admitted
+    /// request finds a connection.
     pub in_flight: usize,
     /// Requests that may wait for a place (`API_MAX_QUEUED`); more are
     /// refused at once.
@@ -35,10 +38,11 @@ pub struct AdmissionLimits {
 
 impl Default for AdmissionLimits {
     fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         AdmissionLimits {
-            in_flight: 10,
-            queued: 40,
-            queue_wait: Duration::from_millis(25),
+            in_flight: 4 * cores,
+            queued: 16 * cores,
+            queue_wait: Duration::from_millis(10),
             request_timeout: Duration::from_secs(30),
         }
     }
@@ -234,6 +238,6 @@ mod tests {
         assert!(stopped.headers().contains_key(header::RETRY_AFTER));
         assert_eq!(admission.timed_out(), 1);
         // Its place was given back.
-        assert_eq!(admission.working.available_permits(), 10);
+        assert_eq!(admission.working.available_permits(), limits.in_flight);
     }
 }

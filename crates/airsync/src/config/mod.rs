@@ -160,10 +160,10 @@ pub struct WorkerConfig {
 /// once, and how long it waits for clients.
 #[derive(Debug, Clone)]
 pub struct HttpConfig {
-    /// `API_MAX_IN_FLIGHT`: API requests worked on at once (default: the
-    /// database pool's size, `DATABASE_MAX_CONNECTIONS`).
+    /// `API_MAX_IN_FLIGHT`: API requests worked on at once (default: four
+    /// per core, at most `DATABASE_MAX_CONNECTIONS`).
     pub max_in_flight: u32,
-    /// `API_MAX_QUEUED`: API requests that may wait 25 ms for a place
+    /// `API_MAX_QUEUED`: API requests that may wait 10 ms for a place
     /// (default: four times `API_MAX_IN_FLIGHT`); more get 503 at once.
     pub max_queued: u32,
     /// `API_REQUEST_TIMEOUT_SECS` (default 30): an API request's deadline,
@@ -210,7 +210,12 @@ impl Config {
             min_connections: env.number("DATABASE_MIN_CONNECTIONS", 0, 0..=1000),
             acquire_timeout: env.seconds("DATABASE_ACQUIRE_TIMEOUT_SECS", 5, 1..=600),
         };
-        let max_in_flight = env.number("API_MAX_IN_FLIGHT", database.max_connections, 1..=10_000);
+        let four_per_core = airsync_api::AdmissionLimits::default().in_flight as u32;
+        let max_in_flight = env.number(
+            "API_MAX_IN_FLIGHT",
+            four_per_core.min(database.max_connections),
+            1..=10_000,
+        );
         let http = HttpConfig {
             max_in_flight,
             max_queued: env.number("API_MAX_QUEUED", 4 * max_in_flight, 0..=100_000),

@@ -202,12 +202,16 @@ fn the_env_example_lists_every_variable_the_code_reads() {
 #[test]
 fn the_http_limits_the_metrics_token_and_the_trusted_proxies_are_read_and_checked() {
     let config = load(&[]).expect("defaults");
-    assert_eq!(config.http.max_in_flight, config.database.max_connections);
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as u32;
+    assert_eq!(
+        config.http.max_in_flight,
+        (4 * cores).min(config.database.max_connections)
+    );
     assert_eq!(config.http.max_queued, 4 * config.http.max_in_flight);
     assert!(config.http.metrics_token.is_none());
     assert!(config.http.trusted_proxies.is_empty());
     let config = load(&[
-        ("DATABASE_MAX_CONNECTIONS", "20"),
+        ("API_MAX_IN_FLIGHT", "20"),
         ("API_MAX_QUEUED", "7"),
         ("METRICS_TOKEN", "a-metrics-token-of-24-bytes"),
         ("API_TRUSTED_PROXIES", "10.0.0.0/8, 127.0.0.1"),
