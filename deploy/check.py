@@ -71,6 +71,7 @@ COUNTERS = {
     "airsync_inbound_conflicts_total",
     "airsync_inbound_echoes_suppressed_total",
     "airsync_reconcile_records_seen_total",
+    "airsync_airtable_rate_limit_episodes_total",
 }
 GAUGES = {
     "airsync_database_up",
@@ -79,6 +80,8 @@ GAUGES = {
     "airsync_dead_letters",
     "airsync_airtable_requests_in_flight",
     "airsync_airtable_base_paused_seconds",
+    "airsync_airtable_rate_share_ratio",
+    "airsync_airtable_rate_budget_ratio",
     "airsync_inbound_lag_seconds",
     "airsync_reconcile_running",
 }

@@ -7,7 +7,7 @@
 # Usage: scripts/bench.sh [--quick]
 #   --quick  shorter runs (fewer records and seconds), for a smoke test; the
 #            figures are then noisier and not the ones the targets speak of.
-# Takes about 12 minutes in full on a 2-core machine (after the build).
+# Takes about 22 minutes in full on a 2-core machine (after the build).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
@@ -23,7 +23,7 @@ echo "building (release) ..." >&2
 cargo build --quiet --locked --release -p airsync --bin airsync --example flood
 cargo build --quiet --locked --release -p airsync-emulator --example bench
 cargo build --quiet --locked --release -p airsync-airtable --example write_bench
-cargo build --quiet --locked --release -p airsync-sync --example outbound_bench --example inbound_bench
+cargo build --quiet --locked --release -p airsync-sync --example outbound_bench --example inbound_bench --example share_bench
 cargo build --quiet --locked --release -p airsync-api --example load
 
 EXAMPLES="$TARGET_DIR/release/examples"
@@ -40,6 +40,7 @@ if [[ $QUICK == 1 ]]; then
   run api "$EXAMPLES/load" --secs 5
   run api-overload "$EXAMPLES/load" --overload --secs 3
   run flood "$EXAMPLES/flood" "$TARGET_DIR/release/airsync" --connections 64 --secs 3
+  run share "$EXAMPLES/share_bench" --changes 300 --watch 30
 else
   run emulator "$EXAMPLES/bench" "$TARGET_DIR/release/airsync" 10 64
   run write "$EXAMPLES/write_bench"
@@ -48,6 +49,7 @@ else
   run api "$EXAMPLES/load"
   run api-overload "$EXAMPLES/load" --overload --secs 10
   run flood "$EXAMPLES/flood" "$TARGET_DIR/release/airsync"
+  run share "$EXAMPLES/share_bench"
 fi
 
 python3 "$ROOT/scripts/bench_table.py" "$LOGS" "$QUICK"

@@ -49,6 +49,14 @@ def main() -> int:
     emulator, write, outbound = read(logs, "emulator"), read(logs, "write"), read(logs, "outbound")
     inbound, api = read(logs, "inbound"), read(logs, "api")
     overload, flood = read(logs, "api-overload"), read(logs, "flood")
+    share = read(logs, "share")
+    alone = re.search(r"alone: budget 100%, \d+ changes in [\d.]+ s = ([\d.]+) records/s; base: \d+ requests "
+                      r"\([\d.]+/s\), (\d+) answered 429", share)
+    at80 = re.search(r"budget80: budget 80%, \d+ changes in [\d.]+ s = ([\d.]+) records/s; base: \d+ requests "
+                     r"\([\d.]+/s\), (\d+) answered 429; .*?the script: \d+ reads, (\d+) answered 429", share)
+    at100 = re.search(r"budget100: .*?\((\d+) 429 episodes, .*?then \d+ s: ([\d.]+) records/s, (\d+) more 429 "
+                      r"episodes, (\d+) requests answered 429", share)
+    both = re.search(r"both: .*? all arrived in [\d.]+ s; .*? = ([\d.]+) requests/s \(\d+% of 5/s\), (\d+) answered 429", share)
     admitted = re.search(
         r"POST /api/habit-usage: admitted \(2xx\) (\d+), p50 ([\d.]+) ms, p99 ([\d.]+) ms; "
         r"refused \(503\) (\d+), of them without Retry-After (\d+); other 5xx (\d+)", overload)
@@ -114,7 +122,22 @@ def main() -> int:
          float(admitted.group(3)) if admitted else None, "ms",
          "< 50; refused only 503 + Retry-After, zero 500s",
          lambda v: v < 50 and admitted.group(5) == "0" and admitted.group(6) == "0", ""),
-    ] + flood_rows
+    ] + flood_rows + [
+        ("sharing: 2,000 changes alone, 100..300 ms answers",
+         float(alone.group(1)) if alone else None, "records/s", ">= 47, zero 429s",
+         lambda v: v >= 47 and alone.group(2) == "0", "50 records/s"),
+        ("sharing: 80% beside a script reading 1/s, 2,000 changes",
+         float(at80.group(1)) if at80 else None, "records/s", ">= 36, zero 429s for either",
+         lambda v: v >= 36 and at80.group(2) == "0" and at80.group(3) == "0", "40 records/s"),
+        ("sharing: 100% beside the script, once adapted (5 min)",
+         float(at100.group(2)) if at100 else None, "records/s",
+         ">= 36, at most 1 episode, none after",
+         lambda v: v >= 36 and int(at100.group(1)) <= 1 and at100.group(3) == "0"
+         and at100.group(4) == "0", "40 records/s"),
+        ("sharing: both directions at once (2,000 + 2,000), request rate",
+         float(both.group(1)) if both else None, "req/s", ">= 4.5 (90%), zero 429s",
+         lambda v: v >= 4.5 and both.group(2) == "0", "5 req/s"),
+    ]
     print(f"Measured {date.today().isoformat()} on {machine()}"
           + (" (quick run: shorter, noisier)" if quick else "") + ".")
     print("Command: `scripts/bench.sh`; each benchmark's output is in `target/bench/`.")

@@ -18,6 +18,8 @@ pub fn client(config: &Config) -> Result<AirtableClient, ConfigError> {
     client_config.rate_limits.per_base = airtable.rate_limit_per_base;
     client_config.rate_limits.per_token = airtable.rate_limit_per_token;
     client_config.rate_limits.budget_share = f64::from(airtable.rate_budget_percent) / 100.0;
+    client_config.rate_limits.safety_margin = airtable.rate_margin;
+    client_config.rate_limits.recovery_step = airtable.rate_recovery_step;
     client_config.connect_timeout = airtable.connect_timeout;
     client_config.request_timeout = airtable.request_timeout;
     AirtableClient::new(client_config)

@@ -525,6 +525,25 @@ async fn an_inbound_conflict_and_a_provisioned_user_show_on_the_ops_endpoints_an
     );
     let (_, state, _) = running.get("/ops/api/state", Some(&token)).await;
     assert_eq!(state["recentConflicts"][0], *conflict);
+    // The base's share of Airtable's requests: whole, no 429 episode.
+    let pace = &state["airtableBases"][0];
+    assert_eq!(
+        (
+            &pace["baseId"],
+            &pace["sharePercent"],
+            &pace["requestsPerWindow"],
+            &pace["episodesByOthers"],
+            &pace["recentEpisodes"],
+        ),
+        (
+            &json!(BASE),
+            &json!(100.0),
+            &json!(5),
+            &json!(0),
+            &json!([])
+        ),
+        "{state}"
+    );
     for bad in ["0", "501", "ten", "-1"] {
         let (status, body, _) = running
             .get(&format!("/ops/api/conflicts?limit={bad}"), Some(&token))
@@ -570,6 +589,21 @@ async fn an_inbound_conflict_and_a_provisioned_user_show_on_the_ops_endpoints_an
     assert_eq!(
         value("airsync_inbound_conflicts_total{winner=\"airtable\"} "),
         1.0
+    );
+    let base = format!("{{base=\"{BASE}\"}} ");
+    assert_eq!(
+        value(&format!("airsync_airtable_rate_share_ratio{base}")),
+        1.0
+    );
+    assert_eq!(
+        value(&format!("airsync_airtable_rate_budget_ratio{base}")),
+        1.0
+    );
+    assert_eq!(
+        value(&format!(
+            "airsync_airtable_rate_limit_episodes_total{{base=\"{BASE}\",cause=\"others\"}} "
+        )),
+        0.0
     );
 }
 

@@ -4,8 +4,12 @@
 //!
 //! ```text
 //! cargo run --release -p airsync-airtable --example write_bench -- \
-//!     [--records 1000] [--tasks 4] [--latency-ms 0-0] [--budget 1.0] [--upsert]
+//!     [--records 1000] [--tasks 4] [--latency-ms 0-0] [--margin-ms 40] [--budget 1.0] [--upsert]
 //! ```
+//!
+//! `--latency-ms` delays each request before the emulator counts it (the
+//! network's jitter on the way in); `--margin-ms` is the client's margin for
+//! it (`AIRTABLE_RATE_MARGIN_MS`).
 //!
 //! Airtable's ceiling for one base is 5 requests × 10 records = 50
 //! records/s.
@@ -24,6 +28,7 @@ struct Settings {
     records: usize,
     tasks: usize,
     latency_ms: Option<(u64, u64)>,
+    margin_ms: Option<u64>,
     budget: f64,
     upsert: bool,
 }
@@ -33,6 +38,7 @@ fn parse_args() -> Result<Settings, String> {
         records: 1_000,
         tasks: 4,
         latency_ms: None,
+        margin_ms: None,
         budget: 1.0,
         upsert: false,
     };
@@ -55,6 +61,10 @@ fn parse_args() -> Result<Settings, String> {
                 let low = low.parse().map_err(|e| format!("--latency-ms: {e}"))?;
                 let high = high.parse().map_err(|e| format!("--latency-ms: {e}"))?;
                 settings.latency_ms = Some((low, high));
+            }
+            "--margin-ms" => {
+                settings.margin_ms =
+                    Some(value()?.parse().map_err(|e| format!("--margin-ms: {e}"))?)
             }
             "--upsert" => settings.upsert = true,
             other => return Err(format!("unknown argument {other}")),
@@ -102,6 +112,9 @@ async fn run() -> Result<(), String> {
         .with_api_url(&emulator.url())
         .map_err(|e| e.to_string())?;
     config.rate_limits.budget_share = settings.budget;
+    if let Some(margin) = settings.margin_ms {
+        config.rate_limits.safety_margin = Duration::from_millis(margin);
+    }
     let client = AirtableClient::new(config).map_err(|e| e.to_string())?;
 
     let rows: Vec<Fields> = (0..settings.records)

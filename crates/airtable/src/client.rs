@@ -17,7 +17,7 @@ use crate::metadata::{
     self, BaseInfo, BaseSchema, FieldChanges, FieldSchema, NewField, NewTable, TableSchema,
 };
 use crate::metrics::{MetricsSnapshot, RequestKind};
-use crate::pacing::Pacer;
+use crate::pacing::{Pacer, Priority};
 use crate::records::{
     self, CellFormat, Fields, GetOptions, ListOptions, Page, Record, RecordUpdate, UpdateMode,
     UpsertOutcome, WriteOptions,
@@ -72,7 +72,8 @@ impl AirtableClient {
             http,
             api_url: config.api_url,
             token: config.token,
-            pacer: Pacer::new(config.rate_limits.clone()),
+            pacer: Arc::new(Pacer::new(config.rate_limits.clone())),
+            priority: Priority::Normal,
             clock,
             retry: config.retry,
             rate_limit_pause: config.rate_limits.rate_limit_pause,
@@ -82,6 +83,21 @@ impl AirtableClient {
         Ok(AirtableClient {
             transport: Arc::new(transport),
         })
+    }
+
+    /// A clone whose requests (and those of its [`Base`] and [`Table`]
+    /// handles) go out at `priority`, on the same pacing budget.
+    pub fn with_priority(&self, priority: Priority) -> Self {
+        let mut transport = (*self.transport).clone();
+        transport.priority = priority;
+        AirtableClient {
+            transport: Arc::new(transport),
+        }
+    }
+
+    /// The priority of this handle's requests.
+    pub fn priority(&self) -> Priority {
+        self.transport.priority
     }
 
     /// A handle on one base.

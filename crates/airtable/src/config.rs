@@ -48,20 +48,21 @@ impl From<&str> for ApiToken {
 
 /// How fast the client lets requests go.
 ///
-/// Airtable allows `per_base` requests per `window` to one base and
-/// `per_token` per `window` for one token across all bases; a request over
-/// either limit gets a 429 and costs the base a pause. The client keeps
-/// below both: no `window` (stretched by `1 / budget_share`, plus
-/// `safety_margin`, plus a jitter allowance) ever holds more than
-/// `per_base` (or `per_token`) of its requests, and consecutive requests
-/// are spread evenly inside it.
+/// Airtable allows `per_base` requests per `window` to one base, counted
+/// over every client of the base, and `per_token` per `window` for one
+/// token across all bases; a request over either limit gets a 429 and costs
+/// the base a pause. The client takes `budget_share` of each limit as a
+/// whole number of requests in any `window` (plus `safety_margin` for the
+/// network's jitter), rounded down: at 0.8 it sends at most 4 requests to a
+/// base in any second, so that another client's fifth always fits.
+/// Consecutive requests are spread evenly inside the window.
 ///
-/// The jitter allowance covers requests that leave on time but arrive
-/// bunched because their delays differ: it is the spread of recent request
-/// latencies (of at most `max_jitter_margin`). On a quiet network it is a
-/// few milliseconds; zero `max_jitter_margin` turns it off. Each 429 that
-/// comes despite the pacing also widens the windows by 100 ms (up to 1 s),
-/// and every answer narrows them by 1 ms again.
+/// A 429 that the client's own requests cannot explain (someone else used
+/// the base) lowers the base's share to at most four fifths, at least one
+/// request fewer; it climbs back one percentage point per `recovery_step`.
+/// A 429 they can explain (their arrivals bunched more than the margin
+/// allows) widens every window by 100 ms instead (up to 1 s), and every
+/// answer narrows it by 1 ms again.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RateLimits {
     /// Requests per window to one base (Airtable: 5).
@@ -71,14 +72,16 @@ pub struct RateLimits {
     /// The window the limits are counted over (Airtable: one second).
     pub window: Duration,
     /// The share of Airtable's limits this process may use, in (0, 1]; e.g.
-    /// 0.8 leaves a fifth of the budget to the team's own scripts.
+    /// 0.8 leaves one request a second of each base to the team's own
+    /// scripts.
     pub budget_share: f64,
-    /// Added to every window so that jitter between our clock and
-    /// Airtable's arrival times cannot squeeze one request too many into a
-    /// window.
+    /// Added to every window so that the network's jitter cannot squeeze
+    /// the requests of one window into Airtable's second.
     pub safety_margin: Duration,
-    /// The largest jitter allowance added to the window.
-    pub max_jitter_margin: Duration,
+    /// How long a base's share waits, after it was lowered, for each
+    /// percentage point it climbs back (doubled for every further 429 from
+    /// others until the share has held its budget for an hour).
+    pub recovery_step: Duration,
     /// How long a base is left alone after a 429 when the answer has no
     /// `Retry-After` (Airtable: 30 seconds).
     pub rate_limit_pause: Duration,
@@ -92,7 +95,7 @@ impl Default for RateLimits {
             window: Duration::from_secs(1),
             budget_share: 1.0,
             safety_margin: Duration::from_millis(40),
-            max_jitter_margin: Duration::from_millis(250),
+            recovery_step: Duration::from_secs(60),
             rate_limit_pause: Duration::from_secs(30),
         }
     }
@@ -190,6 +193,9 @@ impl ClientConfig {
                 "budget_share must be in (0, 1], not {}",
                 limits.budget_share
             )));
+        }
+        if limits.recovery_step.is_zero() {
+            return Err(Error::Config("recovery_step must be positive".into()));
         }
         if limits.per_base == 0 || limits.per_token == 0 || limits.window.is_zero() {
             return Err(Error::Config(

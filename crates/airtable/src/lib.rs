@@ -3,10 +3,13 @@
 //! limits, retries what is worth retrying, and counts what it does.
 //!
 //! - [`AirtableClient`]: one per process, cheap to clone. Every clone and
-//!   task shares one pacer: at most 5 requests in any second to a base and
-//!   50 for the token (times the configured budget share); requests wait
-//!   for a slot rather than fail. After a 429 the whole base pauses for 30 s
-//!   (or the `Retry-After` Airtable sent).
+//!   task shares one pacer: at most the budget share of 5 requests in any
+//!   second to a base (whole requests: 80% is 4) and of 50 for the token;
+//!   requests wait for a slot rather than fail, urgent ones first
+//!   ([`Priority`], [`AirtableClient::with_priority`]). After a 429 the
+//!   whole base pauses for 30 s (or the `Retry-After` Airtable sent), and
+//!   a 429 that the client's own requests cannot explain lowers its share
+//!   of that base for a while ([`BasePace`]).
 //! - [`Table`]: list records as a stream of pages or records
 //!   ([`ListOptions`]), get one, and create, update, upsert and delete any
 //!   number, ten to a request.
@@ -74,7 +77,7 @@ pub use metadata::{
     ViewSchema,
 };
 pub use metrics::{LatencyHistogram, MetricsSnapshot, RequestCount, RequestKind, LATENCY_BUCKETS};
-pub use pacing::BasePace;
+pub use pacing::{BasePace, Priority, RateLimitCause, RateLimitEpisode};
 pub use records::{
     CellFormat, Fields, GetOptions, ListOptions, Page, Record, RecordUpdate, Sort, SortDirection,
     UpdateMode, UpsertOutcome, WriteOptions, MAX_PAGE_SIZE, MAX_RECORDS_PER_REQUEST, MAX_URL_LEN,

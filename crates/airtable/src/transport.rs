@@ -15,7 +15,7 @@ use crate::clock::Clock;
 use crate::config::{ApiToken, RetryPolicy};
 use crate::error::{parse_error_body, Error, Result, RATE_LIMIT_REACHED};
 use crate::metrics::{Metrics, RequestKind};
-use crate::pacing::Pacer;
+use crate::pacing::{Pacer, Priority, Slot};
 
 /// The longest `Retry-After` honoured; a larger one is treated as this, so
 /// that a broken header cannot park a base for hours.
@@ -97,17 +97,20 @@ enum Attempt {
     Failed(Error),
 }
 
-/// The shared core of every client clone.
-#[derive(Debug)]
+/// The shared core of every client clone. Clones made for another
+/// priority share the pacer and the metrics.
+#[derive(Debug, Clone)]
 pub(crate) struct Transport {
     pub(crate) http: reqwest::Client,
     pub(crate) api_url: Url,
     pub(crate) token: ApiToken,
-    pub(crate) pacer: Pacer,
+    pub(crate) pacer: Arc<Pacer>,
+    /// The priority of this handle's requests.
+    pub(crate) priority: Priority,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) retry: RetryPolicy,
     pub(crate) rate_limit_pause: Duration,
-    pub(crate) metrics: Metrics,
+    pub(crate) metrics: Arc<Metrics>,
     pub(crate) max_list_restarts: u32,
 }
 
@@ -143,7 +146,8 @@ impl Transport {
         let mut attempt = 0u32;
         loop {
             attempt += 1;
-            let waited = self.pacer.acquire(&*self.clock, base).await;
+            let slot = self.pacer.acquire(&*self.clock, base, self.priority).await;
+            let waited = slot.waited;
             self.metrics.record_token_wait(waited);
             let span = tracing::info_span!(
                 "airtable_request",
@@ -151,6 +155,7 @@ impl Transport {
                 table = call.table.as_deref().unwrap_or(""),
                 method = %call.method,
                 kind = call.kind.as_str(),
+                priority = self.priority.as_str(),
                 attempt,
                 token_wait_ms = u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
                 status = field::Empty,
@@ -170,7 +175,7 @@ impl Transport {
             };
             if error.is_rate_limited() {
                 rate_limited += 1;
-                self.after_rate_limit(base, &error).await;
+                self.after_rate_limit(base, &slot, &error).await;
                 if rate_limited > self.retry.max_rate_limited_retries {
                     return Err(error);
                 }
@@ -229,8 +234,8 @@ impl Transport {
         };
         drop(in_flight);
         let latency = started.elapsed();
-        if matches!(outcome, Attempt::Answer { .. }) {
-            self.pacer.record_latency(latency);
+        if matches!(outcome, Attempt::Answer { status, .. } if status != 429) {
+            self.pacer.record_answer();
         }
         let label = match &outcome {
             Attempt::Answer { status, .. } => status.to_string(),
@@ -286,7 +291,7 @@ impl Transport {
 
     /// Pauses the base (or, for a request outside any base, this request)
     /// for the `Retry-After` Airtable asked for, or the configured pause.
-    async fn after_rate_limit(&self, base: Option<&str>, error: &Error) {
+    async fn after_rate_limit(&self, base: Option<&str>, slot: &Slot, error: &Error) {
         self.metrics.record_rate_limited();
         let pause = error.retry_after().unwrap_or(self.rate_limit_pause);
         let now = self.clock.now();
@@ -296,7 +301,7 @@ impl Transport {
             "Airtable rate limit reached; pausing the base"
         );
         match base {
-            Some(base) => self.pacer.pause_base(base, now, now + pause),
+            Some(base) => self.pacer.pause_base(base, slot, now, now + pause),
             None => self.clock.sleep_until(now + pause).await,
         }
     }

@@ -419,3 +419,168 @@ async fn a_webhook_deleted_behind_our_back_is_recreated_and_one_near_expiry_refr
         1
     );
 }
+
+/// Another tool's kind of webhook, for hooks made outside airsync.
+fn some_specification() -> airsync_airtable::WebhookSpecification {
+    airsync_airtable::WebhookSpecification {
+        options: airsync_airtable::SpecificationOptions {
+            filters: airsync_airtable::WebhookFilters {
+                data_types: vec!["tableData".into()],
+                ..Default::default()
+            },
+            includes: None,
+        },
+    }
+}
+
+/// The base's webhooks, listed through `ctx`'s client: a second client
+/// would pace itself apart and overflow the base's second.
+async fn webhook_ids(ctx: &InboundContext) -> Vec<String> {
+    let mut ids: Vec<String> = ctx
+        .client()
+        .base(BASE)
+        .list_webhooks()
+        .await
+        .expect("list webhooks")
+        .into_iter()
+        .map(|hook| hook.id)
+        .collect();
+    ids.sort();
+    ids
+}
+
+async fn stored_webhook(h: &Harness) -> String {
+    sqlx::query_scalar(
+        "SELECT value->>'webhook_id' FROM sync_checkpoint WHERE name = 'inbound:webhook:' || $1",
+    )
+    .bind(BASE)
+    .fetch_one(h.pool())
+    .await
+    .expect("the webhook's checkpoint")
+}
+
+#[tokio::test]
+async fn a_webhook_pinging_this_deployment_that_airsync_does_not_keep_is_removed() {
+    let h = Harness::start().await;
+    let (ctx, receiver) = Receiver::start(&h, inbound_settings()).await;
+    ensure_webhook(&ctx).await.expect("webhook");
+    let api = ctx.client().base(BASE);
+    // Left by a create whose answer never came, or by an older set-up.
+    let stray = api
+        .create_webhook(&some_specification(), Some(&receiver.url))
+        .await
+        .expect("stray");
+    // Another tool's webhook is not airsync's to remove.
+    let other = api
+        .create_webhook(
+            &some_specification(),
+            Some("https://tools.example.com/hook"),
+        )
+        .await
+        .expect("other");
+
+    let action = ensure_webhook(&ctx).await.expect("check");
+
+    assert_eq!(action, WebhookAction::Kept);
+    let ids = webhook_ids(&ctx).await;
+    assert!(!ids.contains(&stray.id), "{ids:?}");
+    let mut expected = vec![stored_webhook(&h).await, other.id];
+    expected.sort();
+    assert_eq!(ids, expected);
+}
+
+#[tokio::test]
+async fn a_webhook_create_whose_answer_was_lost_leaves_no_webhook_behind() {
+    let h = Harness::start().await;
+    // No notification URL: the hook cannot be known by the URL it pings.
+    let mut config = airsync_airtable::ClientConfig::new(support::TOKEN)
+        .with_api_url(&h.emulator.url())
+        .expect("URL");
+    config.request_timeout = Duration::from_millis(1_500);
+    let client = airsync_airtable::AirtableClient::new(config).expect("client");
+    let ctx = InboundContext::new(
+        h.pool().clone(),
+        client,
+        BASE,
+        h.mapping.clone(),
+        inbound_settings(),
+    );
+    // Requests reach the emulator 300 ms after they leave; once the create
+    // is on its way, its answer takes longer than the client waits.
+    h.emulator.set_latency_ms(Some(300..=300));
+    let creating = tokio::spawn({
+        let ctx = ctx.clone();
+        async move { ensure_webhook(&ctx).await }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while count(
+        &h,
+        "SELECT count(*) FROM sync_checkpoint WHERE name LIKE 'inbound:webhook-retired:%' AND value->'pending_create' <> 'null'::jsonb",
+    )
+    .await
+        == 0
+    {
+        assert!(Instant::now() < deadline, "the create never started");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    h.emulator.set_answer_latency_ms(Some(3_000..=3_000));
+    let lost = creating.await.expect("task");
+    assert!(lost.is_err(), "{lost:?}");
+    h.emulator.set_latency_ms(None);
+    h.emulator.set_answer_latency_ms(None);
+    assert_eq!(
+        webhook_ids(&ctx).await.len(),
+        1,
+        "the lost create made a webhook"
+    );
+
+    let action = ensure_webhook(&ctx).await.expect("second try");
+
+    assert!(
+        matches!(action, WebhookAction::Created { .. }),
+        "{action:?}"
+    );
+    assert_eq!(webhook_ids(&ctx).await, vec![stored_webhook(&h).await]);
+}
+
+#[tokio::test]
+async fn a_webhook_whose_delete_failed_is_deleted_on_the_next_check() {
+    let h = Harness::start().await;
+    let (ctx, receiver) = Receiver::start(&h, inbound_settings()).await;
+    ensure_webhook(&ctx).await.expect("webhook");
+    let stray = ctx
+        .client()
+        .base(BASE)
+        .create_webhook(&some_specification(), Some(&receiver.url))
+        .await
+        .expect("stray");
+    // The check reads the schema and lists the webhooks; then every try of
+    // the delete fails.
+    h.emulator.set_latency_ms(Some(300..=300));
+    h.emulator.reset_stats();
+    let checking = tokio::spawn({
+        let ctx = ctx.clone();
+        async move { ensure_webhook(&ctx).await }
+    });
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while h.emulator.stats().base(BASE).total < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "the check never listed the webhooks"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    h.emulator.inject_faults(airsync_emulator::FaultBurst {
+        count: 5,
+        kind: airsync_emulator::FaultKind::ServerError,
+        base: Some(BASE.to_owned()),
+    });
+    let first = checking.await.expect("task").expect("check");
+    assert_eq!(first, WebhookAction::Kept);
+    assert!(webhook_ids(&ctx).await.contains(&stray.id));
+    h.emulator.set_latency_ms(None);
+
+    ensure_webhook(&ctx).await.expect("next check");
+
+    assert_eq!(webhook_ids(&ctx).await, vec![stored_webhook(&h).await]);
+}

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use airsync_sync::inbound::{
-    poll_once, reconcile, validate_backfill, InboundContext, ReconcileOptions,
+    poll_once, reconcile_exclusive, validate_backfill, InboundContext, ReconcileOptions,
 };
 use airsync_sync::mapping::check_against_database;
 use clap::Args;
@@ -59,7 +59,12 @@ pub async fn full(config: &Config, args: FullArgs) -> Result<(), CliError> {
         table: args.table,
         force: args.force,
     };
-    let report = reconcile(&ctx, &options).await?;
+    let Some(report) = reconcile_exclusive(&ctx, &options).await? else {
+        ctx.pool().close().await;
+        return Err(CliError::Usage(
+            "another process of this deployment is running a full reconcile of the base; run this again once it has finished".into(),
+        ));
+    };
     ctx.pool().close().await;
     println!(
         "{:<22} {:>8} {:>8} {:>8} {:>10} {:>9} {:>8} {:>9}",

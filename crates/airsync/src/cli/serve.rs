@@ -91,8 +91,9 @@ pub async fn serve_on(
             None
         }
     };
+    // Users wait for the API's reads and writes: they go ahead of the sync's.
     let access = airtable.as_ref().map(|(client, base_id)| AirtableAccess {
-        client: client.clone(),
+        client: client.with_priority(airsync_airtable::Priority::Urgent),
         base_id: base_id.as_str().to_owned(),
         mapping: (*mapping).clone(),
     });

@@ -75,8 +75,16 @@ pub struct AirtableConfig {
     /// `AIRTABLE_RATE_LIMIT_PER_TOKEN` requests/s (default 50).
     pub rate_limit_per_token: u32,
     /// `AIRTABLE_RATE_BUDGET_PERCENT`: the share of both limits airsync may
-    /// use (default 100), leaving the rest to the team's own scripts.
+    /// use (default 100), leaving the rest to the team's own scripts; a
+    /// share is a whole number of requests in every second.
     pub rate_budget_percent: u32,
+    /// `AIRTABLE_RATE_MARGIN_MS` (default 40): added to every second airsync
+    /// counts its requests in, for the network's jitter.
+    pub rate_margin: Duration,
+    /// `AIRTABLE_RATE_RECOVERY_SECS` (default 60): after another client's
+    /// requests drew a 429, how long the share waits for each percentage
+    /// point it climbs back.
+    pub rate_recovery_step: Duration,
     /// `AIRTABLE_REQUEST_TIMEOUT_SECS` (default 30).
     pub request_timeout: Duration,
     /// `AIRTABLE_CONNECT_TIMEOUT_SECS` (default 10).
@@ -241,6 +249,12 @@ impl Config {
                 rate_limit_per_base: env.number("AIRTABLE_RATE_LIMIT_PER_BASE", 5, 1..=1000),
                 rate_limit_per_token: env.number("AIRTABLE_RATE_LIMIT_PER_TOKEN", 50, 1..=10000),
                 rate_budget_percent: env.number("AIRTABLE_RATE_BUDGET_PERCENT", 100, 1..=100),
+                rate_margin: Duration::from_millis(env.number(
+                    "AIRTABLE_RATE_MARGIN_MS",
+                    40,
+                    0..=1_000,
+                )),
+                rate_recovery_step: env.seconds("AIRTABLE_RATE_RECOVERY_SECS", 60, 1..=86_400),
                 request_timeout: env.seconds("AIRTABLE_REQUEST_TIMEOUT_SECS", 30, 1..=600),
                 connect_timeout: env.seconds("AIRTABLE_CONNECT_TIMEOUT_SECS", 10, 1..=120),
             },

@@ -107,6 +107,9 @@ pub async fn detailed(State(services): State<Arc<Services>>, headers: HeaderMap)
             "bases": metrics.bases.iter().map(|b| json!({
                 "baseId": b.base_id,
                 "pausedForSeconds": b.paused_for.as_secs_f64(),
+                "sharePercent": b.share * 100.0,
+                "requestsPerWindow": b.requests_per_window,
+                "rateLimitEpisodesByOthers": b.episodes_by_others,
             })).collect::<Vec<_>>(),
             "requestsInFlight": metrics.in_flight,
             "rateLimitedTotal": metrics.rate_limited,

@@ -255,6 +255,47 @@ pub async fn render(sources: &MetricSources<'_>) -> String {
             );
         }
         out.family(
+            "airsync_airtable_rate_share_ratio",
+            Kind::Gauge,
+            "airsync's current share of a base's requests per second (falls when others' requests draw a 429).",
+        );
+        for b in &m.bases {
+            out.sample(
+                "airsync_airtable_rate_share_ratio",
+                &[("base", &b.base_id)],
+                b.share,
+            );
+        }
+        out.family(
+            "airsync_airtable_rate_budget_ratio",
+            Kind::Gauge,
+            "The configured budget: the most the share climbs back to.",
+        );
+        for b in &m.bases {
+            out.sample(
+                "airsync_airtable_rate_budget_ratio",
+                &[("base", &b.base_id)],
+                b.budget,
+            );
+        }
+        out.family(
+            "airsync_airtable_rate_limit_episodes_total",
+            Kind::Counter,
+            "429 episodes of a base, by their most likely cause (others: another client's requests; airsync: its own).",
+        );
+        for b in &m.bases {
+            for (cause, count) in [
+                ("others", b.episodes_by_others),
+                ("airsync", b.episodes_by_airsync),
+            ] {
+                out.sample(
+                    "airsync_airtable_rate_limit_episodes_total",
+                    &[("base", &b.base_id), ("cause", cause)],
+                    count as f64,
+                );
+            }
+        }
+        out.family(
             "airsync_airtable_request_duration_seconds",
             Kind::Histogram,
             "Latency of requests to Airtable.",

@@ -108,7 +108,13 @@ pub async fn state(State(services): State<Arc<Services>>, headers: HeaderMap) ->
         Err(err) => return internal(err),
     };
     let shadow = services.api.shadow_differences();
+    let pace = services
+        .airtable
+        .as_ref()
+        .map(|client| client.metrics().bases)
+        .unwrap_or_default();
     Json(json!({
+        "airtableBases": pace.iter().map(base_pace_json).collect::<Vec<_>>(),
         "recentConflicts": recent.iter().map(conflict_json).collect::<Vec<_>>(),
         "tables": outbound.iter().map(|s| json!({
             "entity": s.entity,
@@ -144,6 +150,32 @@ pub async fn state(State(services): State<Arc<Services>>, headers: HeaderMap) ->
         })).collect::<Vec<_>>(),
     }))
     .into_response()
+}
+
+/// A base's share of Airtable's requests and its 429 episodes.
+fn base_pace_json(pace: &airsync_airtable::BasePace) -> Value {
+    json!({
+        "baseId": pace.base_id,
+        "sharePercent": pace.share * 100.0,
+        "budgetPercent": pace.budget * 100.0,
+        "requestsPerWindow": pace.requests_per_window,
+        "windowMs": pace.window.as_millis() as u64,
+        "recoveryStepSeconds": pace.recovery_step.as_secs(),
+        "pausedForSeconds": pace.paused_for.as_secs_f64(),
+        "episodesByOthers": pace.episodes_by_others,
+        "episodesByAirsync": pace.episodes_by_airsync,
+        "recentEpisodes": pace.recent_episodes.iter().rev().map(|e| json!({
+            "at": chrono::DateTime::<chrono::Utc>::from(e.at),
+            "ownRequests": e.own_requests,
+            "cause": e.cause.as_str(),
+            "othersAtLeast": match e.cause {
+                airsync_airtable::RateLimitCause::Others { at_least } => Some(at_least),
+                airsync_airtable::RateLimitCause::Airsync => None,
+            },
+            "sharePercentBefore": e.share_before * 100.0,
+            "sharePercentAfter": e.share_after * 100.0,
+        })).collect::<Vec<_>>(),
+    })
 }
 
 /// Conflicts the page shows; `/ops/api/conflicts` gives up to

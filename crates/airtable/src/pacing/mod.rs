@@ -1,23 +1,34 @@
-//! Pacing: keeps every base under Airtable's 5 requests per second and the
-//! token under 50, for all clones and tasks of the process together.
+//! Pacing: keeps airsync's requests to every base within its share of
+//! Airtable's 5 requests per second, and the token's under 50, for all
+//! clones and tasks of the process together.
 //!
-//! Each limit is a token bucket whose tokens come back exactly one window
-//! after they were spent (a sliding window): Airtable counts requests in any
-//! one-second window, and a classic bucket that refills continuously lets
-//! `capacity + rate` requests into some windows, one too many. Requests
-//! reserve a start time under a single lock (the earliest time that suits
-//! both their base's window and the token's), so concurrent tasks can never
-//! both take the last slot, then sleep until it. Slots are also spread
-//! evenly (one window divided by the limit) so that a queue of waiting
-//! tasks does not reach Airtable as a burst.
+//! Airtable counts every client's requests to a base in any one-second
+//! window. A share is therefore a count of requests in every such window,
+//! as the other clients see it: at 80% airsync sends at most 4 requests in
+//! any second (plus a margin for network jitter), so a script's fifth
+//! always fits. A share is rounded down to whole requests.
+//!
+//! Each limit is a sliding window: requests reserve a start time under a
+//! single lock (the earliest time that suits both their base's window and
+//! the token's), so concurrent tasks can never both take the last slot,
+//! then sleep until it. Slots are spread evenly (the window divided by the
+//! count) so that a queue of waiting tasks does not reach Airtable as a
+//! burst.
+//!
+//! Requests have a [`Priority`]: a request reserves its slot as though no
+//! request of a lower priority were waiting, and the lower ones whose slots
+//! it may have taken reserve again behind it. A user's read never waits
+//! behind a reconcile's pages.
 //!
 //! After a 429 the whole base is paused: no reservation for it starts before
 //! the pause ends, and reservations made before the 429 are taken again.
-//!
-//! Airtable counts arrivals, not departures: windows are widened by the
-//! spread of recent latencies (requests delayed differently arrive bunched)
-//! and by what 429s taught (see [`RateLimits`]).
+//! The first 429 of a pause is judged: when airsync's own requests in the
+//! second before it could not have filled the base's window, someone else
+//! uses the base, and airsync's share of it falls (see [`share`]); when they
+//! could, the margin was too small for the network's jitter, and the
+//! windows widen.
 
+mod share;
 mod window;
 
 #[cfg(test)]
@@ -25,70 +36,74 @@ mod tests;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use crate::clock::Clock;
 use crate::config::RateLimits;
-use window::Window;
+use share::{Share, ShareChange, ShareChangeReason};
+use window::{Start, Window};
 
-#[derive(Debug)]
-struct BaseState {
-    window: Window,
-    paused_until: Duration,
-    /// Bumped by every pause, so that a reservation made before it is known
-    /// to be stale.
-    generation: u64,
+/// How soon a request must go out, when several wait for a base.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub enum Priority {
+    /// Someone waits for it: a user's read, a webhook's payloads.
+    Urgent,
+    /// The sync's steady work: pushes, polls, look-ups.
+    #[default]
+    Normal,
+    /// Work that can wait: a reconcile's pages.
+    Background,
 }
 
-#[derive(Debug)]
-struct State {
-    token: Window,
-    bases: HashMap<String, BaseState>,
-    /// Latencies of the latest answers, newest last.
-    latencies: VecDeque<Duration>,
-    /// Widening learnt from 429s that came despite the pacing; each one
-    /// adds [`LEARN_STEP`], each answer takes back [`UNLEARN_STEP`].
-    learned: Duration,
-}
-
-/// How much each 429 widens every window. A 429 that came despite the
-/// pacing means Airtable saw the requests closer together than they left
-/// (delays the latency spread does not show), and it costs the base 30 s:
-/// far more than running a little slower for a while.
-const LEARN_STEP: Duration = Duration::from_millis(100);
-/// The most the 429s can widen a window.
-const MAX_LEARNED_MARGIN: Duration = Duration::from_secs(1);
-/// How much each answer narrows the learnt widening again (a hundred
-/// answers take one step back).
-const UNLEARN_STEP: Duration = Duration::from_millis(1);
-
-/// How many recent latencies the jitter estimate looks at.
-const LATENCY_SAMPLES: usize = 32;
-
-impl State {
-    /// How much the delays of two requests may differ, judged from recent
-    /// latencies: their spread once there are enough, their maximum before
-    /// (the fastest could have been instant), and `unknown` before any
-    /// answer (the first requests are reserved before anything is known).
-    fn jitter(&self, unknown: Duration) -> Duration {
-        let Some(&max) = self.latencies.iter().max() else {
-            return unknown;
-        };
-        let min = if self.latencies.len() >= LATENCY_SAMPLES / 2 {
-            self.latencies.iter().min().copied().unwrap_or_default()
-        } else {
-            Duration::ZERO
-        };
-        max - min
+impl Priority {
+    /// A label for logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Priority::Urgent => "urgent",
+            Priority::Normal => "normal",
+            Priority::Background => "background",
+        }
     }
 }
 
-/// A slot: when the request may start, and the base's pause generation at
-/// the time it was given.
+/// Who most likely caused a 429.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Reservation {
-    pub(crate) at: Duration,
-    generation: u64,
+pub enum RateLimitCause {
+    /// airsync's own requests could not have filled the base's window:
+    /// another client of the base sent at least this many of its requests.
+    Others {
+        /// The fewest requests of others the window must have held.
+        at_least: u32,
+    },
+    /// airsync's own requests could have filled the window by themselves
+    /// (their arrivals bunched more than the margin allows).
+    Airsync,
+}
+
+impl RateLimitCause {
+    /// A label for logs and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RateLimitCause::Others { .. } => "others",
+            RateLimitCause::Airsync => "airsync",
+        }
+    }
+}
+
+/// One 429 episode of a base: the first 429 of a pause, judged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RateLimitEpisode {
+    /// When the 429 came.
+    pub at: SystemTime,
+    /// airsync's requests to the base in the second before the refused one
+    /// left (within the margin), the refused one not counted.
+    pub own_requests: u32,
+    /// Who most likely caused it.
+    pub cause: RateLimitCause,
+    /// The share before the episode.
+    pub share_before: f64,
+    /// The share after it.
+    pub share_after: f64,
 }
 
 /// The pace of one base as a snapshot shows it.
@@ -98,6 +113,82 @@ pub struct BasePace {
     pub base_id: String,
     /// How long the base stays paused after a 429 (zero when it is not).
     pub paused_for: Duration,
+    /// The share of the base's requests airsync takes now, in (0, 1].
+    pub share: f64,
+    /// The configured budget, the most the share can climb back to.
+    pub budget: f64,
+    /// The requests airsync sends in any window now.
+    pub requests_per_window: u32,
+    /// The window those requests are counted in (Airtable's second, plus
+    /// the margins).
+    pub window: Duration,
+    /// The current length of one recovery step (one percentage point).
+    pub recovery_step: Duration,
+    /// 429 episodes of the base, by cause, since the process started.
+    pub episodes_by_others: u64,
+    /// Episodes that airsync's own requests explain.
+    pub episodes_by_airsync: u64,
+    /// The latest episodes, newest last.
+    pub recent_episodes: Vec<RateLimitEpisode>,
+}
+
+/// How many episodes a base keeps for the ops page.
+const RECENT_EPISODES: usize = 20;
+
+#[derive(Debug)]
+struct BaseState {
+    window: Window,
+    share: Share,
+    paused_until: Duration,
+    /// Bumped by every pause, so that a reservation made before it is known
+    /// to be stale.
+    generation: u64,
+    /// Reservations that a more urgent request overtook, by id, with the
+    /// time they were for: their holders reserve again when they wake.
+    overtaken: HashMap<u64, Duration>,
+    episodes_by_others: u64,
+    episodes_by_airsync: u64,
+    recent: VecDeque<RateLimitEpisode>,
+}
+
+#[derive(Debug)]
+struct State {
+    token: Window,
+    bases: HashMap<String, BaseState>,
+    next_id: u64,
+    /// Widening learnt from 429s that airsync's own requests explain; each
+    /// adds [`LEARN_STEP`], each answer takes back [`UNLEARN_STEP`].
+    learned: Duration,
+}
+
+/// How much each 429 that airsync's own requests explain widens every
+/// window: their arrivals bunched more than the margin allowed.
+const LEARN_STEP: Duration = Duration::from_millis(100);
+/// The most such 429s can widen a window.
+const MAX_LEARNED_MARGIN: Duration = Duration::from_secs(1);
+/// How much each answer narrows the learnt widening again (a hundred
+/// answers take one step back).
+const UNLEARN_STEP: Duration = Duration::from_millis(1);
+
+/// How long an overtaken reservation is remembered past its time.
+const OVERTAKEN_KEPT: Duration = Duration::from_secs(60);
+
+/// A slot: when the request may start, and what must not have changed
+/// for it to hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Reservation {
+    pub(crate) at: Duration,
+    pub(crate) id: u64,
+    priority: Priority,
+    generation: u64,
+}
+
+/// A slot that holds: when the request left and how long it waited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Slot {
+    pub(crate) at: Duration,
+    pub(crate) id: u64,
+    pub(crate) waited: Duration,
 }
 
 /// The process-wide pacer shared by every clone of a client.
@@ -109,13 +200,14 @@ pub(crate) struct Pacer {
 
 impl Pacer {
     pub(crate) fn new(limits: RateLimits) -> Self {
-        let token = Window::new(limits.per_token, &limits);
+        let token_capacity = share::requests_for(limits.per_token, limits.budget_share);
+        let token = Window::new(token_capacity, limits.window + limits.safety_margin);
         Pacer {
             limits,
             state: Mutex::new(State {
                 token,
                 bases: HashMap::new(),
-                latencies: VecDeque::with_capacity(LATENCY_SAMPLES),
+                next_id: 0,
                 learned: Duration::ZERO,
             }),
         }
@@ -127,66 +219,146 @@ impl Pacer {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Reserves the earliest slot at or after `now` that keeps the token's
-    /// limit and, for a request to a base, that base's limit and pause.
-    pub(crate) fn reserve(&self, base: Option<&str>, now: Duration) -> Reservation {
-        let mut state = self.lock();
-        let cap = self.limits.max_jitter_margin;
-        let extra = state.jitter(cap).min(cap) + state.learned;
-        let State { token, bases, .. } = &mut *state;
-        token.prune(now);
-        token.widen(extra);
-        let Some(base) = base else {
-            let at = token.earliest(now);
-            token.insert(at, None);
-            return Reservation { at, generation: 0 };
-        };
+    /// The span of every window now: Airtable's second, the margin, and
+    /// what 429s taught.
+    fn span(&self, learned: Duration) -> Duration {
+        self.limits.window + self.limits.safety_margin + learned
+    }
+
+    /// How long a start matters: the widest a window can get.
+    fn horizon(&self) -> Duration {
+        self.limits.window + self.limits.safety_margin + MAX_LEARNED_MARGIN
+    }
+
+    fn new_base(&self) -> BaseState {
         let limits = &self.limits;
-        let base_state = bases.entry(base.to_owned()).or_insert_with(|| BaseState {
-            window: Window::new(limits.per_base, limits),
+        let share = Share::new(limits.per_base, limits.budget_share, limits.recovery_step);
+        BaseState {
+            window: Window::new(share.requests_per_window(), self.span(Duration::ZERO)),
+            share,
             paused_until: Duration::ZERO,
             generation: 0,
-        });
-        base_state.window.prune(now);
-        base_state.window.widen(extra);
+            overtaken: HashMap::new(),
+            episodes_by_others: 0,
+            episodes_by_airsync: 0,
+            recent: VecDeque::new(),
+        }
+    }
+
+    /// Reserves the earliest slot at or after `now` that keeps the token's
+    /// limit and, for a request to a base, that base's share and pause,
+    /// ahead of every waiting request of a lower priority.
+    pub(crate) fn reserve(
+        &self,
+        base: Option<&str>,
+        priority: Priority,
+        now: Duration,
+    ) -> Reservation {
+        let mut state = self.lock();
+        let span = self.span(state.learned);
+        let horizon = self.horizon();
+        let id = state.next_id;
+        state.next_id += 1;
+        let State { token, bases, .. } = &mut *state;
+        token.prune(now, horizon);
+        token.set(token.capacity(), span);
+        let Some(base) = base else {
+            let at = token.earliest(now, |_| false);
+            token.insert(Start {
+                at,
+                id,
+                base: None,
+                priority,
+            });
+            return Reservation {
+                at,
+                id,
+                priority,
+                generation: 0,
+            };
+        };
+        let base_state = match bases.get_mut(base) {
+            Some(b) => b,
+            None => bases
+                .entry(base.to_owned())
+                .or_insert_with(|| self.new_base()),
+        };
+        for change in base_state.share.recover(now) {
+            log_change(base, &change, &base_state.share);
+        }
+        base_state.window.prune(now, horizon);
+        base_state
+            .window
+            .set(base_state.share.requests_per_window(), span);
+        // Waiting reservations of lower priority do not hold this one back.
+        let overtaken = |s: &Start| s.at > now && s.priority > priority;
+        let of_base = |s: &Start| s.base.as_deref() == Some(base);
         // Alternate until one time suits both windows; each step only moves
         // later, and past the last reserved start both are free.
         let mut at = now.max(base_state.paused_until);
         loop {
-            let for_base = base_state.window.earliest(at);
-            let for_token = token.earliest(for_base);
+            let for_base = base_state.window.earliest(at, overtaken);
+            let for_token = token.earliest(for_base, |s| of_base(s) && overtaken(s));
             if for_token == for_base {
                 at = for_base;
                 break;
             }
             at = for_token;
         }
-        base_state.window.insert(at, None);
-        token.insert(at, Some(base));
+        // The overtaken reserve again, behind this one. A holder that never
+        // woke (its task was dropped) is forgotten after a while.
+        base_state
+            .overtaken
+            .retain(|_, at| *at + OVERTAKEN_KEPT > now);
+        for start in base_state.window.take_where(overtaken) {
+            token.remove(start.id);
+            base_state.overtaken.insert(start.id, start.at);
+        }
+        base_state.window.insert(Start {
+            at,
+            id,
+            base: None,
+            priority,
+        });
+        token.insert(Start {
+            at,
+            id,
+            base: Some(base.to_owned()),
+            priority,
+        });
         Reservation {
             at,
+            id,
+            priority,
             generation: base_state.generation,
         }
     }
 
-    /// Records how long an answer took, for the jitter estimate.
-    pub(crate) fn record_latency(&self, latency: Duration) {
+    /// Records that an answer came: each one narrows what 429s taught.
+    pub(crate) fn record_answer(&self) {
         let mut state = self.lock();
-        if state.latencies.len() >= LATENCY_SAMPLES {
-            state.latencies.pop_front();
-        }
-        state.latencies.push_back(latency);
         state.learned = state.learned.saturating_sub(UNLEARN_STEP);
     }
 
-    /// Whether a reservation still holds (no pause of its base since).
-    pub(crate) fn is_current(&self, base: Option<&str>, reservation: Reservation) -> bool {
+    /// Whether a reservation still holds (no pause of its base since, and
+    /// no more urgent request took its place).
+    fn is_current(&self, base: Option<&str>, reservation: &Reservation) -> bool {
         let Some(base) = base else { return true };
         let state = self.lock();
-        state
-            .bases
-            .get(base)
-            .is_none_or(|b| b.generation == reservation.generation)
+        state.bases.get(base).is_none_or(|b| {
+            b.generation == reservation.generation && !b.overtaken.contains_key(&reservation.id)
+        })
+    }
+
+    /// Gives a reservation's slot back.
+    fn release(&self, base: Option<&str>, reservation: &Reservation) {
+        let mut state = self.lock();
+        let State { token, bases, .. } = &mut *state;
+        token.remove(reservation.id);
+        if let Some(b) = base.and_then(|base| bases.get_mut(base)) {
+            b.window.remove(reservation.id);
+            b.overtaken.remove(&reservation.id);
+        }
     }
 
     /// Moves a reservation whose holder woke late to the time it really
@@ -195,44 +367,58 @@ impl Pacer {
     pub(crate) fn restamp(
         &self,
         base: Option<&str>,
-        reservation: Reservation,
+        reservation: &mut Reservation,
         now: Duration,
     ) -> bool {
         let mut state = self.lock();
         let State { token, bases, .. } = &mut *state;
+        token.remove(reservation.id);
         let base_window = match base {
             Some(base) => match bases.get_mut(base) {
-                Some(b) if b.generation == reservation.generation => Some(&mut b.window),
-                _ => return false,
+                Some(b) => {
+                    b.window.remove(reservation.id);
+                    if b.generation != reservation.generation
+                        || b.overtaken.remove(&reservation.id).is_some()
+                    {
+                        return false;
+                    }
+                    Some(&mut b.window)
+                }
+                None => return false,
             },
             None => None,
         };
-        token.remove(reservation.at, base);
-        let fits_token = token.earliest(now) == now;
-        match base_window {
-            Some(window) => {
-                window.remove(reservation.at, None);
-                if fits_token && window.earliest(now) == now {
-                    window.insert(now, None);
-                    token.insert(now, base);
-                    return true;
-                }
-                false
-            }
-            None if fits_token => {
-                token.insert(now, None);
-                true
-            }
-            None => false,
+        if token.earliest(now, |_| false) != now {
+            return false;
         }
+        let start = |base: Option<&str>| Start {
+            at: now,
+            id: reservation.id,
+            base: base.map(str::to_owned),
+            priority: reservation.priority,
+        };
+        if let Some(window) = base_window {
+            if window.earliest(now, |_| false) != now {
+                return false;
+            }
+            window.insert(start(None));
+        }
+        token.insert(start(base));
+        reservation.at = now;
+        true
     }
 
-    /// Waits for a slot; returns how long the caller waited.
-    pub(crate) async fn acquire(&self, clock: &dyn Clock, base: Option<&str>) -> Duration {
+    /// Waits for a slot at `priority`.
+    pub(crate) async fn acquire(
+        &self,
+        clock: &dyn Clock,
+        base: Option<&str>,
+        priority: Priority,
+    ) -> Slot {
         let started = clock.now();
         let mut slept = false;
         loop {
-            let reservation = self.reserve(base, clock.now());
+            let mut reservation = self.reserve(base, priority, clock.now());
             if reservation.at > clock.now() {
                 clock.sleep_until(reservation.at).await;
                 slept = true;
@@ -243,58 +429,149 @@ impl Pacer {
             // again at the time the request really leaves (or given back).
             let now = clock.now();
             let late_wake = self.limits.safety_margin / 2;
-            if now > reservation.at + late_wake && !self.restamp(base, reservation, now) {
+            if now > reservation.at + late_wake && !self.restamp(base, &mut reservation, now) {
                 continue;
             }
-            if self.is_current(base, reservation) {
+            if self.is_current(base, &reservation) {
                 // Only a real wait counts: reading a running clock twice
                 // always shows a few microseconds.
-                return if slept {
+                let waited = if slept {
                     clock.now().saturating_sub(started)
                 } else {
                     Duration::ZERO
                 };
+                return Slot {
+                    at: reservation.at,
+                    id: reservation.id,
+                    waited,
+                };
             }
+            self.release(base, &reservation);
         }
     }
 
-    /// Pauses a base until `until` (a later pause wins over an earlier one).
-    pub(crate) fn pause_base(&self, base: &str, now: Duration, until: Duration) {
+    /// Pauses a base until `until` (a later pause wins over an earlier one)
+    /// after a 429 to the request that left in `slot`. The first 429 of a
+    /// pause is judged: see [`RateLimitCause`].
+    pub(crate) fn pause_base(&self, base: &str, slot: &Slot, now: Duration, until: Duration) {
         let mut state = self.lock();
+        let span = self.span(state.learned);
         let State {
             token,
             bases,
             learned,
             ..
         } = &mut *state;
-        let limits = &self.limits;
-        let base_state = bases.entry(base.to_owned()).or_insert_with(|| BaseState {
-            window: Window::new(limits.per_base, limits),
-            paused_until: Duration::ZERO,
-            generation: 0,
-        });
-        // Requests in flight together all get the 429: learn once per pause.
+        let base_state = match bases.get_mut(base) {
+            Some(b) => b,
+            None => bases
+                .entry(base.to_owned())
+                .or_insert_with(|| self.new_base()),
+        };
+        // Requests in flight together all get the 429: judge once per pause.
         if base_state.paused_until <= now {
-            *learned = (*learned + LEARN_STEP).min(MAX_LEARNED_MARGIN);
+            let margin = span.saturating_sub(self.limits.window);
+            let own = base_state.window.count_between(
+                slot.at.checked_sub(self.limits.window + margin),
+                slot.at + margin,
+                slot.id,
+            );
+            let own = u32::try_from(own).unwrap_or(u32::MAX);
+            let before = base_state.share.current();
+            let cause = if own >= self.limits.per_base {
+                *learned = (*learned + LEARN_STEP).min(MAX_LEARNED_MARGIN);
+                base_state.episodes_by_airsync += 1;
+                tracing::warn!(
+                    base,
+                    own_requests = own,
+                    margin_ms = u64::try_from((margin + LEARN_STEP).as_millis()).unwrap_or(0),
+                    "Airtable answered 429 after airsync's own requests could have filled the base's second: their arrivals bunched; widening the margin"
+                );
+                RateLimitCause::Airsync
+            } else {
+                base_state.episodes_by_others += 1;
+                let at_least = self.limits.per_base - own;
+                if let Some(change) = base_state.share.lower(now) {
+                    log_change(base, &change, &base_state.share);
+                }
+                tracing::warn!(
+                    base,
+                    own_requests = own,
+                    others_at_least = at_least,
+                    share_percent = base_state.share.current() * 100.0,
+                    "Airtable answered 429 though airsync sent only {own} of the base's {} requests in that second: another client uses the base",
+                    self.limits.per_base
+                );
+                RateLimitCause::Others { at_least }
+            };
+            if base_state.recent.len() >= RECENT_EPISODES {
+                base_state.recent.pop_front();
+            }
+            base_state.recent.push_back(RateLimitEpisode {
+                at: SystemTime::now(),
+                own_requests: own,
+                cause,
+                share_before: before,
+                share_after: base_state.share.current(),
+            });
         }
         base_state.paused_until = base_state.paused_until.max(until);
         base_state.generation += 1;
-        base_state.window.forget_after(now, None);
-        token.forget_after(now, Some(base));
+        base_state.window.take_where(|s| s.at > now);
+        token.take_where(|s| s.at > now && s.base.as_deref() == Some(base));
     }
 
-    /// The pause of every base the process has spoken to.
+    /// The pace of every base the process has spoken to.
     pub(crate) fn snapshot(&self, now: Duration) -> Vec<BasePace> {
-        let state = self.lock();
+        let mut state = self.lock();
+        let span = self.span(state.learned);
         let mut paces: Vec<BasePace> = state
             .bases
-            .iter()
-            .map(|(id, b)| BasePace {
-                base_id: id.clone(),
-                paused_for: b.paused_until.saturating_sub(now),
+            .iter_mut()
+            .map(|(id, b)| {
+                for change in b.share.recover(now) {
+                    log_change(id, &change, &b.share);
+                }
+                BasePace {
+                    base_id: id.clone(),
+                    paused_for: b.paused_until.saturating_sub(now),
+                    share: b.share.current(),
+                    budget: b.share.budget(),
+                    requests_per_window: u32::try_from(b.share.requests_per_window())
+                        .unwrap_or(u32::MAX),
+                    window: span,
+                    recovery_step: b.share.step(),
+                    episodes_by_others: b.episodes_by_others,
+                    episodes_by_airsync: b.episodes_by_airsync,
+                    recent_episodes: b.recent.iter().cloned().collect(),
+                }
             })
             .collect();
         paces.sort_by(|a, b| a.base_id.cmp(&b.base_id));
         paces
+    }
+}
+
+/// Logs a change of a base's share with its reason.
+fn log_change(base: &str, change: &ShareChange, share: &Share) {
+    let requests = share.requests_per_window();
+    match change.reason {
+        ShareChangeReason::OthersTraffic => tracing::warn!(
+            base,
+            from_percent = change.from * 100.0,
+            to_percent = change.to * 100.0,
+            requests_per_second = requests,
+            recovery_step_secs = share.step().as_secs(),
+            reason = change.reason.as_str(),
+            "lowered airsync's share of the base: another client's requests drew a 429"
+        ),
+        ShareChangeReason::Recovery => tracing::info!(
+            base,
+            from_percent = change.from * 100.0,
+            to_percent = change.to * 100.0,
+            requests_per_second = requests,
+            reason = change.reason.as_str(),
+            "raised airsync's share of the base: no 429 from others for a recovery step"
+        ),
     }
 }

@@ -48,6 +48,11 @@ pub struct InboundSettings {
     pub reconcile_enabled: bool,
     /// How often the full reconcile runs.
     pub reconcile_interval: Duration,
+    /// How long the scheduled reconcile waits after a failed run before
+    /// the next, doubled after each further failure (up to six hours or the
+    /// interval); also how often a process whose reconcile is running
+    /// elsewhere looks again.
+    pub reconcile_retry_after: Duration,
     /// A reconcile refuses to delete more than this share of a table
     /// (a failed page or a wrong view looks like a mass delete) unless
     /// forced...
@@ -74,6 +79,7 @@ impl Default for InboundSettings {
             poll_overlap: Duration::from_secs(60),
             reconcile_enabled: true,
             reconcile_interval: Duration::from_secs(24 * 3600),
+            reconcile_retry_after: Duration::from_secs(60),
             max_delete_share: 0.1,
             max_unguarded_deletes: 10,
             deferred_retry_interval: Duration::from_secs(30),

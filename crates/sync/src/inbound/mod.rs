@@ -57,7 +57,9 @@ pub use metrics::{
 pub use notification::{receive_notification, NotificationOutcome};
 pub use poll::{poll_once, PollReport};
 pub use reader::{read_payloads_once, ReadReport};
-pub use reconcile::{reconcile, ReconcileOptions, ReconcileReport, TableReconcile};
+pub use reconcile::{
+    reconcile, reconcile_exclusive, ReconcileOptions, ReconcileReport, TableReconcile,
+};
 pub use runner::run;
 pub use validate::{validate_backfill, Difference, TableValidation, ValidationReport};
 pub(crate) use webhook::history_since;

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use airsync_airtable::{PayloadPage, WebhookPayload};
+use airsync_airtable::{PayloadPage, Priority, WebhookPayload};
 use chrono::Utc;
 use futures_util::TryStreamExt;
 
@@ -49,8 +49,10 @@ pub async fn read_payloads_once(ctx: &InboundContext) -> Result<ReadReport> {
     let started = Utc::now();
     let base = ctx.schema().await?;
     let mut cursor = stored.cursor;
+    // Someone waits for these changes: they go ahead of pushes and pages.
     let mut pages = ctx
         .client()
+        .with_priority(Priority::Urgent)
         .base(ctx.base_id())
         .webhook_payloads(&stored.webhook_id, cursor);
     loop {

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::io::{IsTerminal, Write};
 use std::time::Instant;
 
-use airsync_airtable::{ListOptions, Page};
+use airsync_airtable::{ListOptions, Page, Priority};
 use chrono::Utc;
 use futures_util::TryStreamExt;
 
@@ -20,6 +20,7 @@ use super::listing::apply_listing;
 use super::metrics::InboundMetricsSnapshot;
 use super::observe::from_record;
 use super::schema::{ResolvedBase, ResolvedEntity};
+use crate::session_lock::SessionLock;
 use crate::{Error, Result};
 
 /// What to reconcile.
@@ -100,6 +101,23 @@ pub(crate) fn select<'b>(
 
 /// Reconciles the chosen tables, in the mapping's order (linked tables
 /// first, so links resolve without extra reads).
+/// Runs [`reconcile`] unless another process of the deployment is running
+/// one of the same base (a session advisory lock on the database):
+/// `None` then. Two reconciles at once would read every table twice and
+/// spend the base's requests twice for nothing.
+pub async fn reconcile_exclusive(
+    ctx: &InboundContext,
+    options: &ReconcileOptions,
+) -> Result<Option<ReconcileReport>> {
+    let key = format!("airsync:reconcile:{}", ctx.base_id());
+    let Some(lock) = SessionLock::try_acquire(ctx.pool(), key).await? else {
+        return Ok(None);
+    };
+    let result = reconcile(ctx, options).await;
+    lock.release().await;
+    result.map(Some)
+}
+
 pub async fn reconcile(
     ctx: &InboundContext,
     options: &ReconcileOptions,
@@ -141,8 +159,10 @@ async fn reconcile_table(
     // at most two pages in memory.
     type Read = (chrono::DateTime<Utc>, airsync_airtable::Result<Page>);
     let (sender, mut receiver) = tokio::sync::mpsc::channel::<Read>(2);
+    // A reconcile can wait: every other request of the base goes first.
     let mut pages = ctx
         .client()
+        .with_priority(Priority::Background)
         .table(ctx.base_id(), entity.table_id.as_str())
         .pages(ListOptions::new().fields(entity.field_ids()).by_field_id());
     let reader = tokio::spawn(async move {

@@ -15,7 +15,7 @@ use super::context::InboundContext;
 use super::deferred::retry_deferred;
 use super::poll::poll_once;
 use super::reader::read_payloads_once;
-use super::reconcile::{reconcile, ReconcileOptions};
+use super::reconcile::{reconcile_exclusive, ReconcileOptions};
 use super::webhook::ensure_webhook;
 use crate::Result;
 
@@ -90,30 +90,56 @@ fn log(step: &str, result: Result<()>) -> bool {
 
 /// Runs the full reconcile whenever the last one (kept in
 /// `sync_checkpoint`, so a restart does not repeat it) is older than the
-/// interval.
+/// interval, in one process of the deployment at a time. A failed run is
+/// tried again after [`InboundSettings::reconcile_retry_after`], doubled
+/// after each further failure: a reconcile reads every table, and one
+/// that fails at once (Airtable down, the base paused) must not turn into
+/// a loop of re-reads.
+///
+/// [`InboundSettings::reconcile_retry_after`]: super::InboundSettings::reconcile_retry_after
 async fn reconcile_loop(ctx: InboundContext, mut shutdown: watch::Receiver<bool>) {
     let settings = ctx.settings().clone();
     if !settings.reconcile_enabled {
         return;
     }
+    let mut failures = 0u32;
     while !*shutdown.borrow() {
-        let wait = match due_in(&ctx).await {
+        let mut wait = match due_in(&ctx).await {
             Ok(wait) => wait,
             Err(err) => {
                 tracing::error!(error = %err, "reading the last reconcile failed");
-                Duration::from_secs(60)
+                retry_delay(&settings, 1)
             }
         };
         if wait.is_zero() {
-            match reconcile(&ctx, &ReconcileOptions::default()).await {
-                Ok(report) => tracing::info!(
-                    records = report.records(),
-                    refused = report.refused(),
-                    "scheduled reconcile done"
-                ),
-                Err(err) => tracing::error!(error = %err, "scheduled reconcile failed"),
-            }
-            continue;
+            wait = match reconcile_exclusive(&ctx, &ReconcileOptions::default()).await {
+                Ok(Some(report)) => {
+                    failures = 0;
+                    tracing::info!(
+                        records = report.records(),
+                        refused = report.refused(),
+                        "scheduled reconcile done"
+                    );
+                    continue;
+                }
+                Ok(None) => {
+                    tracing::info!(
+                        "another process of the deployment is running the reconcile; looking again later"
+                    );
+                    settings.reconcile_retry_after
+                }
+                Err(err) => {
+                    failures += 1;
+                    let wait = retry_delay(&settings, failures);
+                    tracing::error!(
+                        error = %err,
+                        failures,
+                        retry_in_secs = wait.as_secs(),
+                        "scheduled reconcile failed; trying again later"
+                    );
+                    wait
+                }
+            };
         }
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
@@ -122,6 +148,21 @@ async fn reconcile_loop(ctx: InboundContext, mut shutdown: watch::Receiver<bool>
         }
     }
 }
+
+/// The wait before the next try after `failures` failed reconciles in a
+/// row: the configured delay, doubled per further failure, at most six
+/// hours or the interval.
+fn retry_delay(settings: &super::InboundSettings, failures: u32) -> Duration {
+    let cap = MAX_RECONCILE_RETRY.min(settings.reconcile_interval);
+    settings
+        .reconcile_retry_after
+        .saturating_mul(1u32 << failures.saturating_sub(1).min(20))
+        .min(cap)
+        .max(settings.reconcile_retry_after.min(cap))
+}
+
+/// The longest wait between tries of a failing reconcile.
+const MAX_RECONCILE_RETRY: Duration = Duration::from_secs(6 * 3600);
 
 /// How long until the next reconcile is due.
 async fn due_in(ctx: &InboundContext) -> Result<Duration> {
@@ -145,4 +186,27 @@ async fn due_in(ctx: &InboundContext) -> Result<Duration> {
     Ok((oldest + interval - Utc::now())
         .to_std()
         .unwrap_or(Duration::ZERO))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::inbound::InboundSettings;
+
+    #[test]
+    fn a_failing_reconcile_waits_longer_after_each_failure_up_to_a_cap() {
+        let settings = InboundSettings::default();
+        let waits: Vec<u64> = (1..=11)
+            .map(|n| retry_delay(&settings, n).as_secs())
+            .collect();
+        assert_eq!(
+            waits,
+            vec![60, 120, 240, 480, 960, 1_920, 3_840, 7_680, 15_360, 21_600, 21_600]
+        );
+        let hourly = InboundSettings {
+            reconcile_interval: Duration::from_secs(3_600),
+            ..InboundSettings::default()
+        };
+        assert_eq!(retry_delay(&hourly, 30), Duration::from_secs(3_600));
+    }
 }

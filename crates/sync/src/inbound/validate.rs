@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 
-use airsync_airtable::ListOptions;
+use airsync_airtable::{ListOptions, Priority};
 use futures_util::TryStreamExt;
 use serde_json::Value;
 use uuid::Uuid;
@@ -138,6 +138,7 @@ async fn validate_table(ctx: &InboundContext, entity: &ResolvedEntity) -> Result
     let mut seen_rows: HashSet<Uuid> = HashSet::new();
     let mut pages = ctx
         .client()
+        .with_priority(Priority::Background)
         .table(ctx.base_id(), entity.table_id.as_str())
         .pages(ListOptions::new().fields(entity.field_ids()).by_field_id());
     let (mut missing_examples, mut differing_examples) = (0, 0);

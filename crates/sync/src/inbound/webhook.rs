@@ -7,6 +7,7 @@ use airsync_airtable::{
     SpecificationOptions, Webhook, WebhookFilters, WebhookIncludes, WebhookSpecification,
 };
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
@@ -86,6 +87,11 @@ async fn manage(ctx: &InboundContext) -> Result<WebhookAction> {
         .as_ref()
         .and_then(|s| hooks.iter().find(|h| h.id == s.webhook_id));
     let url = ctx.settings().notification_url.clone();
+    // Hooks of ours that airsync does not keep go first: they would count
+    // against Airtable's ten per base and ping for nothing.
+    let mut retired = Retired::load(ctx).await?;
+    retired.find_strays(&hooks, current.map(|h| h.id.as_str()), url.as_deref());
+    retired.remove_all(ctx, &hooks).await?;
 
     let reason = match (&stored, current) {
         (None, _) => Some("none yet"),
@@ -128,9 +134,8 @@ async fn manage(ctx: &InboundContext) -> Result<WebhookAction> {
         }
     }
     if let Some(hook) = current {
-        if let Err(err) = api.delete_webhook(&hook.id).await {
-            tracing::warn!(webhook = %hook.id, error = %err, "could not delete the old webhook");
-        }
+        retired.ids.push(hook.id.clone());
+        retired.remove_all(ctx, &hooks).await?;
     }
     // The new webhook continues the old one's history only when the old
     // one recorded until now (Airtable still had it enabled, no error) and
@@ -140,6 +145,13 @@ async fn manage(ctx: &InboundContext) -> Result<WebhookAction> {
         .as_ref()
         .filter(|_| continues)
         .map(|old| old.history_since.unwrap_or(old.created_at));
+    // A create whose answer is lost leaves a hook airsync does not know:
+    // the next run finds it by what this one records now.
+    retired.pending_create = Some(PendingCreate {
+        notification_url: url.clone(),
+        specification: spec_value.clone(),
+    });
+    retired.store(ctx).await?;
     let created = api.create_webhook(&spec, url.as_deref()).await?;
     let now = Utc::now();
     let fresh = WebhookCheckpoint {
@@ -156,6 +168,8 @@ async fn manage(ctx: &InboundContext) -> Result<WebhookAction> {
         stopped_at: None,
     };
     checkpoint::store(ctx.pool(), &name, &fresh).await?;
+    retired.pending_create = None;
+    retired.store(ctx).await?;
     ctx.metrics().add(&InboundMetricsSnapshot {
         webhooks_created: 1,
         ..Default::default()
@@ -185,6 +199,104 @@ async fn manage(ctx: &InboundContext) -> Result<WebhookAction> {
         tracing::info!(since = %gap_from, records = report.records, "caught up the webhook's gap");
     }
     Ok(WebhookAction::Created { reason })
+}
+
+/// Webhooks of this deployment that must go, kept in `sync_checkpoint`
+/// until Airtable no longer lists them: old ones whose delete failed, hooks
+/// of this deployment's notification URL that airsync does not keep, and
+/// those a create whose answer was lost may have left.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Retired {
+    ids: Vec<String>,
+    pending_create: Option<PendingCreate>,
+}
+
+/// A create on its way: a hook with this URL and specification that
+/// airsync does not keep was made by it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct PendingCreate {
+    notification_url: Option<String>,
+    specification: Value,
+}
+
+impl Retired {
+    fn name(ctx: &InboundContext) -> String {
+        format!("inbound:webhook-retired:{}", ctx.base_id())
+    }
+
+    async fn load(ctx: &InboundContext) -> Result<Retired> {
+        Ok(checkpoint::load(ctx.pool(), &Self::name(ctx))
+            .await?
+            .unwrap_or_default())
+    }
+
+    async fn store(&self, ctx: &InboundContext) -> Result<()> {
+        checkpoint::store(ctx.pool(), &Self::name(ctx), self).await
+    }
+
+    /// Adds the listed hooks that are ours but not `keep`: those pinging
+    /// this deployment's URL, and those the pending create may have made.
+    fn find_strays(&mut self, hooks: &[Webhook], keep: Option<&str>, url: Option<&str>) {
+        let pending = self.pending_create.take();
+        for hook in hooks {
+            if Some(hook.id.as_str()) == keep || self.ids.contains(&hook.id) {
+                continue;
+            }
+            let pings_us = url.is_some() && hook.notification_url.as_deref() == url;
+            let made_by_lost_create = pending.as_ref().is_some_and(|p| {
+                p.notification_url == hook.notification_url
+                    && hook
+                        .specification
+                        .as_ref()
+                        .is_some_and(|s| same_specification(s, &p.specification))
+            });
+            if pings_us || made_by_lost_create {
+                tracing::warn!(webhook = %hook.id, lost_create = made_by_lost_create,
+                    "found a webhook of this deployment that airsync does not keep; removing it");
+                self.ids.push(hook.id.clone());
+            }
+        }
+    }
+
+    /// Deletes every retired hook Airtable still lists and records what is
+    /// left (a failed delete is tried again on the next run).
+    async fn remove_all(&mut self, ctx: &InboundContext, hooks: &[Webhook]) -> Result<()> {
+        let api = ctx.client().base(ctx.base_id());
+        let mut left = Vec::new();
+        for id in std::mem::take(&mut self.ids) {
+            if !hooks.iter().any(|h| h.id == id) {
+                continue;
+            }
+            match api.delete_webhook(&id).await {
+                Ok(()) => {
+                    tracing::info!(webhook = %id, "deleted a webhook airsync no longer keeps")
+                }
+                Err(err) if err.status() == Some(404) => {}
+                Err(err) => {
+                    tracing::warn!(webhook = %id, error = %err,
+                        "could not delete a webhook airsync no longer keeps; trying again on the next check");
+                    left.push(id);
+                }
+            }
+        }
+        self.ids = left;
+        self.store(ctx).await
+    }
+}
+
+/// Whether a listed hook's specification is the one a create sent:
+/// Airtable may add defaults, so every key sent must be there with the
+/// value sent.
+fn same_specification(listed: &Value, sent: &Value) -> bool {
+    match (listed, sent) {
+        (Value::Object(listed), Value::Object(sent)) => sent.iter().all(|(key, value)| {
+            value.is_null()
+                || listed
+                    .get(key)
+                    .is_some_and(|l| same_specification(l, value))
+        }),
+        _ => listed == sent,
+    }
 }
 
 /// Makes every table's next full reconcile due now, and wakes the
