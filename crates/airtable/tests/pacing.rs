@@ -229,3 +229,40 @@ async fn metrics_count_requests_waits_and_latency() {
     assert!(metrics.token_wait_seconds > 0.3);
     assert_eq!(metrics.in_flight, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_urgent_read_goes_ahead_of_a_queue_of_background_pages() {
+    let emulator = emulator().await;
+    let table = people_table(&emulator);
+    let client = client(&emulator);
+    let background = client.with_priority(airsync_airtable::Priority::Background);
+    // Twenty background listings queue up: four seconds of the base.
+    let pages: Vec<_> = (0..20)
+        .map(|_| {
+            let people = background.table(BASE, &table.id);
+            tokio::spawn(async move {
+                people
+                    .list_all(airsync_airtable::ListOptions::new())
+                    .await
+                    .map(|r| r.len())
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+
+    let urgent = client
+        .with_priority(airsync_airtable::Priority::Urgent)
+        .table(BASE, &table.id)
+        .list_all(airsync_airtable::ListOptions::new())
+        .await;
+
+    assert!(urgent.is_ok(), "{urgent:?}");
+    // Only the background requests that had already left went before it.
+    let before = emulator.stats().base(BASE).total;
+    assert!(before <= 3, "{before} requests reached the base first");
+    for page in pages {
+        assert!(matches!(page.await, Ok(Ok(0))));
+    }
+    assert_eq!(emulator.stats().base(BASE).total, 21);
+    assert_eq!(emulator.stats().rate_limited, 0);
+}
