@@ -15,9 +15,7 @@
 use std::time::{Duration, Instant};
 
 use airsync_emulator::{ClientEdit, Emulator, RecordPatch};
-use airsync_sync::inbound::{
-    receive_notification, reconcile, run, InboundContext, InboundSettings, ReconcileOptions,
-};
+use airsync_sync::inbound::{reconcile, run, InboundContext, InboundSettings, ReconcileOptions};
 use serde_json::{json, Map, Value};
 
 mod support;
@@ -74,21 +72,6 @@ async fn serve_notifications(
     Ok(listener)
 }
 
-async fn inbound(
-    axum::extract::State(ctx): axum::extract::State<InboundContext>,
-    headers: axum::http::HeaderMap,
-    body: axum::body::Bytes,
-) -> axum::http::StatusCode {
-    let mac = headers
-        .get("x-airtable-content-mac")
-        .and_then(|v| v.to_str().ok());
-    match receive_notification(&ctx, mac, &body).await {
-        Ok(outcome) => axum::http::StatusCode::from_u16(outcome.http_status())
-            .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR),
-        Err(_) => axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-    }
-}
-
 async fn latency(edits: usize) -> Result<(), Failure> {
     let (db, emulator, mapping) = support::start(TOKEN, BASE).await?;
     let users = create(
@@ -112,7 +95,10 @@ async fn latency(edits: usize) -> Result<(), Failure> {
     );
     reconcile(&ctx, &ReconcileOptions::default()).await?;
     let app = axum::Router::new()
-        .route("/api/sync/inbound", axum::routing::post(inbound))
+        .route(
+            "/api/sync/inbound",
+            axum::routing::post(support::inbound_route),
+        )
         .with_state(ctx.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
     let (stop, shutdown) = tokio::sync::watch::channel(false);

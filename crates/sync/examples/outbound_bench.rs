@@ -26,7 +26,7 @@ use uuid::Uuid;
 
 mod support;
 
-use support::Failure;
+use support::{outbox_len, Failure};
 
 const TOKEN: &str = "patOUTBOUNDBENCH0.0123";
 const BASE: &str = "appOUTBOUNDBENCH1";
@@ -44,12 +44,6 @@ async fn setup() -> Result<(TestDb, Emulator, Worker<AirtableWriter>), Failure> 
     Ok((db, emulator, worker))
 }
 
-async fn outbox_len(db: &TestDb) -> Result<i64, Failure> {
-    Ok(sqlx::query_scalar("SELECT count(*) FROM sync_outbox")
-        .fetch_one(db.pool())
-        .await?)
-}
-
 type Running = (
     tokio::sync::watch::Sender<bool>,
     tokio::task::JoinHandle<airsync_sync::Result<()>>,
@@ -64,16 +58,7 @@ async fn start_warm(
 ) -> Result<Running, Failure> {
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let running = tokio::spawn(async move { worker.run(shutdown, Duration::from_secs(10)).await });
-    sqlx::query("INSERT INTO users_pg (email, name) VALUES ('warm-up@example.com', 'Warm-up')")
-        .execute(db.pool())
-        .await?;
-    let waiting = Instant::now();
-    while outbox_len(db).await? > 0 {
-        if waiting.elapsed() > Duration::from_secs(30) {
-            return Err("the warm-up change never left the outbox".into());
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    support::warm_up(db).await?;
     emulator.reset_stats();
     Ok((stop, running))
 }

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use airsync_airtable::{AirtableClient, ClientConfig};
 use airsync_emulator::{ClientEdit, Emulator, RecordPatch};
 use airsync_sync::airtable_writer::AirtableWriter;
-use airsync_sync::inbound::{receive_notification, run, InboundContext, InboundSettings};
+use airsync_sync::inbound::{run, InboundContext, InboundSettings};
 use airsync_sync::worker::{Worker, WorkerMetrics, WorkerSettings};
 use airsync_testkit::TestDb;
 use serde_json::{json, Map, Value};
@@ -40,7 +40,7 @@ use tokio::sync::watch;
 
 mod support;
 
-use support::Failure;
+use support::{outbox_len, Failure};
 
 const TOKEN: &str = "patSHAREBENCH0000.0123";
 const BASE: &str = "appSHAREBENCH0001";
@@ -147,12 +147,6 @@ fn start_script(emulator: &Emulator, stop: watch::Receiver<bool>) -> Arc<ScriptC
     counts
 }
 
-async fn outbox_len(db: &TestDb) -> Result<i64, Failure> {
-    Ok(sqlx::query_scalar("SELECT count(*) FROM sync_outbox")
-        .fetch_one(db.pool())
-        .await?)
-}
-
 /// Inserts `count` users (one change each) in one transaction.
 async fn insert_users(db: &TestDb, from: usize, count: usize) -> Result<(), Failure> {
     sqlx::query(
@@ -190,16 +184,7 @@ async fn start_worker(
     let metrics = worker.metrics();
     let (stop, shutdown) = watch::channel(false);
     let worker = tokio::spawn(async move { worker.run(shutdown, Duration::from_secs(10)).await });
-    sqlx::query("INSERT INTO users_pg (email, name) VALUES ('warm-up@example.com', 'Warm-up')")
-        .execute(db.pool())
-        .await?;
-    let waiting = Instant::now();
-    while outbox_len(db).await? > 0 {
-        if waiting.elapsed() > Duration::from_secs(30) {
-            return Err("the warm-up change never left the outbox".into());
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    support::warm_up(db).await?;
     Ok(Running {
         stop,
         worker,
@@ -365,21 +350,6 @@ fn object(value: Value) -> Map<String, Value> {
     }
 }
 
-async fn inbound_route(
-    axum::extract::State(ctx): axum::extract::State<InboundContext>,
-    headers: axum::http::HeaderMap,
-    body: axum::body::Bytes,
-) -> axum::http::StatusCode {
-    let mac = headers
-        .get("x-airtable-content-mac")
-        .and_then(|v| v.to_str().ok());
-    match receive_notification(&ctx, mac, &body).await {
-        Ok(outcome) => axum::http::StatusCode::from_u16(outcome.http_status())
-            .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR),
-        Err(_) => axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-    }
-}
-
 /// App changes and team edits at once, on one client.
 async fn both(changes: usize) -> Result<(), Failure> {
     let (db, emulator, mapping) = start().await?;
@@ -414,7 +384,10 @@ async fn both(changes: usize) -> Result<(), Failure> {
     );
     airsync_sync::inbound::reconcile(&ctx, &Default::default()).await?;
     let app = axum::Router::new()
-        .route("/api/sync/inbound", axum::routing::post(inbound_route))
+        .route(
+            "/api/sync/inbound",
+            axum::routing::post(support::inbound_route),
+        )
         .with_state(ctx.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
     let (stop_inbound, shutdown) = watch::channel(false);

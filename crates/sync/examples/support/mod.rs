@@ -40,3 +40,48 @@ pub async fn start(token: &str, base: &str) -> Result<(TestDb, Emulator, Arc<Map
     emulator.reset_stats();
     Ok((db, emulator, mapping))
 }
+
+/// Commits one warm-up change and waits until a running worker has sent
+/// it: the worker has then taken the base's lane and paid its one-off
+/// pause, which the benchmarks leave out. (The inbound benchmark runs no
+/// worker.)
+#[allow(dead_code)]
+pub async fn warm_up(db: &TestDb) -> Result<(), Failure> {
+    sqlx::query("INSERT INTO users_pg (email, name) VALUES ('warm-up@example.com', 'Warm-up')")
+        .execute(db.pool())
+        .await?;
+    let waiting = std::time::Instant::now();
+    while outbox_len(db).await? > 0 {
+        if waiting.elapsed() > std::time::Duration::from_secs(30) {
+            return Err("the warm-up change never left the outbox".into());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
+
+/// How many events the outbox holds.
+#[allow(dead_code)]
+pub async fn outbox_len(db: &TestDb) -> Result<i64, Failure> {
+    Ok(sqlx::query_scalar("SELECT count(*) FROM sync_outbox")
+        .fetch_one(db.pool())
+        .await?)
+}
+
+/// The notification route as the API crate mounts it, for the benchmarks
+/// that take the webhook path (the others leave it unused).
+#[allow(dead_code)]
+pub async fn inbound_route(
+    axum::extract::State(ctx): axum::extract::State<airsync_sync::inbound::InboundContext>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::http::StatusCode {
+    let mac = headers
+        .get("x-airtable-content-mac")
+        .and_then(|v| v.to_str().ok());
+    match airsync_sync::inbound::receive_notification(&ctx, mac, &body).await {
+        Ok(outcome) => axum::http::StatusCode::from_u16(outcome.http_status())
+            .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR),
+        Err(_) => axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
