@@ -104,15 +104,7 @@ async fn latency(edits: usize) -> Result<(), Failure> {
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let running = tokio::spawn(run(ctx.clone(), shutdown));
     // The runner makes sure of the webhook first.
-    while sqlx::query_scalar::<_, i64>(
-        "SELECT count(*) FROM sync_checkpoint WHERE name LIKE 'inbound:webhook:%'",
-    )
-    .fetch_one(db.pool())
-    .await?
-        == 0
-    {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    support::wait_for_webhook(&db).await?;
     emulator.set_latency_ms(Some(100..=300));
     emulator.reset_stats();
 

@@ -392,15 +392,7 @@ async fn both(changes: usize) -> Result<(), Failure> {
     tokio::spawn(async move { axum::serve(listener, app).await });
     let (stop_inbound, shutdown) = watch::channel(false);
     let inbound = tokio::spawn(run(ctx.clone(), shutdown));
-    while sqlx::query_scalar::<_, i64>(
-        "SELECT count(*) FROM sync_checkpoint WHERE name LIKE 'inbound:webhook:%'",
-    )
-    .fetch_one(db.pool())
-    .await?
-        == 0
-    {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    support::wait_for_webhook(&db).await?;
     let running = start_worker(&db, &client, mapping).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     emulator.reset_stats();

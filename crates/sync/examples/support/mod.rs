@@ -85,3 +85,18 @@ pub async fn inbound_route(
         Err(_) => axum::http::StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
+
+/// Waits until the inbound runner has made sure of the base's webhook.
+#[allow(dead_code)]
+pub async fn wait_for_webhook(db: &TestDb) -> Result<(), Failure> {
+    while sqlx::query_scalar::<_, i64>(
+        "SELECT count(*) FROM sync_checkpoint WHERE name LIKE 'inbound:webhook:%'",
+    )
+    .fetch_one(db.pool())
+    .await?
+        == 0
+    {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    Ok(())
+}
