@@ -36,10 +36,15 @@ pub struct EmulatorArgs {
     /// rate.
     #[arg(long, default_value_t = 30, value_name = "S")]
     pub penalty_secs: u64,
-    /// Added latency per request, drawn from MIN..MAX milliseconds
-    /// (Airtable answers in roughly 100..500).
+    /// Added latency per request before it is counted and handled, drawn
+    /// from MIN..MAX milliseconds: the network's delay on the way in.
     #[arg(long, value_name = "MIN..MAX", value_parser = parse_latency)]
     pub latency_ms: Option<RangeInclusive<u64>>,
+    /// Added latency per request after it is handled, before its answer
+    /// leaves, drawn from MIN..MAX milliseconds: Airtable's own time
+    /// (roughly 100..500), which comes after a request is counted.
+    #[arg(long, value_name = "MIN..MAX", value_parser = parse_latency)]
+    pub answer_latency_ms: Option<RangeInclusive<u64>>,
     /// Probability (0 to 1) that a request fails with 500, 502, 503 or a
     /// dropped connection.
     #[arg(long, default_value_t = 0.0, value_name = "P", value_parser = parse_fault_rate)]
@@ -103,6 +108,7 @@ impl EmulatorArgs {
                 penalty_secs: self.penalty_secs,
             },
             latency_ms: self.latency_ms.clone(),
+            answer_latency_ms: self.answer_latency_ms.clone(),
             fault_rate: self.fault_rate,
             control: self.control,
             offset_ttl: Duration::from_secs(self.offset_ttl_secs),
@@ -178,6 +184,8 @@ mod tests {
             "appAAAAAAAAAAAAAA",
             "--latency-ms",
             "100..500",
+            "--answer-latency-ms",
+            "100..300",
             "--fault-rate",
             "0.1",
             "--control",
@@ -185,6 +193,8 @@ mod tests {
         .expect("parses");
         assert_eq!(cli.args.tokens, vec!["a", "b"]);
         assert_eq!(cli.args.latency_ms, Some(100..=500));
+        assert_eq!(cli.args.answer_latency_ms, Some(100..=300));
+        assert_eq!(cli.args.config().answer_latency_ms, Some(100..=300));
         assert!(cli.args.control);
     }
 
@@ -192,6 +202,7 @@ mod tests {
     fn bad_values_are_clap_errors_not_panics() {
         for bad in [
             vec!["emulator", "--latency-ms", "500..100"],
+            vec!["emulator", "--answer-latency-ms", "slow"],
             vec!["emulator", "--latency-ms", "fast"],
             vec!["emulator", "--fault-rate", "2"],
             vec!["emulator", "--base", "nope"],

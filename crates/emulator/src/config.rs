@@ -23,8 +23,12 @@ pub struct EmulatorConfig {
     pub data_dir: Option<PathBuf>,
     /// Rate limits and penalty.
     pub limits: RateLimits,
-    /// Added latency per request, in ms, drawn uniformly from the range.
+    /// Added latency per request, in ms, drawn uniformly from the range,
+    /// before the request is counted and handled.
     pub latency_ms: Option<RangeInclusive<u64>>,
+    /// Added latency per request after it is handled, before the answer
+    /// leaves (Airtable's own time).
+    pub answer_latency_ms: Option<RangeInclusive<u64>>,
     /// Probability of a random fault (500, 502, 503 or a dropped
     /// connection) per request.
     pub fault_rate: f64,
@@ -59,6 +63,7 @@ impl Default for EmulatorConfig {
             data_dir: None,
             limits: RateLimits::default(),
             latency_ms: None,
+            answer_latency_ms: None,
             fault_rate: 0.0,
             control: false,
             clock: ClockMode::Real,
@@ -118,6 +123,12 @@ impl EmulatorConfig {
     /// Adds latency to every request.
     pub fn with_latency_ms(mut self, range: RangeInclusive<u64>) -> Self {
         self.latency_ms = Some(range);
+        self
+    }
+
+    /// Adds latency to every answer, after the request is handled.
+    pub fn with_answer_latency_ms(mut self, range: RangeInclusive<u64>) -> Self {
+        self.answer_latency_ms = Some(range);
         self
     }
 

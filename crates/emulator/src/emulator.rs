@@ -66,7 +66,11 @@ impl EmulatorConfig {
             clock: Clock::new(self.clock),
             iterators: Mutex::new(Default::default()),
             limiter: RateLimiter::new(self.limits),
-            faults: Faults::new(self.latency_ms.clone(), self.fault_rate),
+            faults: Faults::new(
+                self.latency_ms.clone(),
+                self.answer_latency_ms.clone(),
+                self.fault_rate,
+            ),
             counters: Counters::default(),
             pings: tokio::sync::Notify::new(),
             dirty: tokio::sync::Notify::new(),

@@ -62,10 +62,14 @@ pub(crate) struct Faults {
 }
 
 impl Faults {
-    pub fn new(latency_ms: Option<RangeInclusive<u64>>, rate: f64) -> Self {
+    pub fn new(
+        latency_ms: Option<RangeInclusive<u64>>,
+        answer_latency_ms: Option<RangeInclusive<u64>>,
+        rate: f64,
+    ) -> Self {
         Faults {
             latency_ms: Mutex::new(latency_ms),
-            answer_latency_ms: Mutex::new(None),
+            answer_latency_ms: Mutex::new(answer_latency_ms),
             listing_answer_latency_ms: Mutex::new(None),
             rate: Mutex::new(rate),
             bursts: Mutex::new(VecDeque::new()),

@@ -69,12 +69,12 @@ pub async fn run(config: &Config, args: DemoArgs) -> Result<(), CliError> {
         .with_token(TOKEN)
         .with_base(BASE)
         .with_control()
+        // Airtable's time: a request counts against the base when it
+        // arrives, and most of its round trip is Airtable's work on it.
+        .with_answer_latency_ms(100..=300)
         .start()
         .await
         .map_err(|e| failed("the emulator")(e.to_string()))?;
-    // Airtable's time: a request counts against the base when it arrives,
-    // and most of its round trip is Airtable's work on it.
-    emulator.set_answer_latency_ms(Some(100..=300));
 
     let jwt: String = rand::rng()
         .sample_iter(rand::distr::Alphanumeric)
