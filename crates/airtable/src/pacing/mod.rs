@@ -170,6 +170,10 @@ const MAX_LEARNED_MARGIN: Duration = Duration::from_secs(1);
 /// answers take one step back).
 const UNLEARN_STEP: Duration = Duration::from_millis(1);
 
+/// How long after a request left its 429 can still be judged (the
+/// longest a request may take, and then some).
+const JUDGED_WITHIN: Duration = Duration::from_secs(120);
+
 /// How long an overtaken reservation is remembered past its time.
 const OVERTAKEN_KEPT: Duration = Duration::from_secs(60);
 
@@ -286,7 +290,9 @@ impl Pacer {
         for change in base_state.share.recover(now) {
             log_change(base, &change, &base_state.share);
         }
-        base_state.window.prune(now, horizon);
+        // A base keeps its starts longer than they matter for the limit: a
+        // 429 answered late is judged against the second it was sent in.
+        base_state.window.prune(now, horizon.max(JUDGED_WITHIN));
         base_state
             .window
             .set(base_state.share.requests_per_window(), span);

@@ -417,3 +417,19 @@ async fn on_a_manual_clock_an_urgent_task_starts_before_queued_background_tasks(
     starts.sort();
     assert_eq!(max_in_any_window(&starts, ms(1_040)), 5);
 }
+
+#[test]
+fn a_429_answered_late_is_judged_against_the_second_its_request_left_in() {
+    let pacer = Pacer::new(limits(1.0, 40));
+    let sent: Vec<Reservation> = (0..4)
+        .map(|_| pacer.reserve(Some("appA"), N, Duration::ZERO))
+        .collect();
+    // Later requests come and go while the fourth one's answer is slow.
+    for at in [3_000, 3_300, 3_600] {
+        pacer.reserve(Some("appA"), N, ms(at));
+    }
+    pacer.pause_base("appA", &slot(sent[3]), ms(5_000), ms(35_000));
+    let episode = &pacer.snapshot(ms(5_000))[0].recent_episodes[0];
+    assert_eq!(episode.own_requests, 3);
+    assert_eq!(episode.cause, RateLimitCause::Others { at_least: 2 });
+}
