@@ -60,18 +60,6 @@ fn memory() -> (f64, f64) {
     (field("VmHWM:"), field("VmRSS:"))
 }
 
-/// The notification route, as the API crate mounts it.
-async fn serve_notifications(
-    settings: &mut InboundSettings,
-) -> Result<tokio::net::TcpListener, Failure> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    settings.notification_url = Some(format!(
-        "http://{}/api/sync/inbound",
-        listener.local_addr()?
-    ));
-    Ok(listener)
-}
-
 async fn latency(edits: usize) -> Result<(), Failure> {
     let (db, emulator, mapping) = support::start(TOKEN, BASE).await?;
     let users = create(
@@ -85,7 +73,7 @@ async fn latency(edits: usize) -> Result<(), Failure> {
         reconcile_enabled: false,
         ..InboundSettings::default()
     };
-    let listener = serve_notifications(&mut settings).await?;
+    let listener = support::bind_notifications(&mut settings).await?;
     let ctx = InboundContext::new(
         db.pool().clone(),
         support::client(&emulator, TOKEN, true)?,
@@ -94,13 +82,7 @@ async fn latency(edits: usize) -> Result<(), Failure> {
         settings,
     );
     reconcile(&ctx, &ReconcileOptions::default()).await?;
-    let app = axum::Router::new()
-        .route(
-            "/api/sync/inbound",
-            axum::routing::post(support::inbound_route),
-        )
-        .with_state(ctx.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    support::serve_notifications(listener, &ctx);
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let running = tokio::spawn(run(ctx.clone(), shutdown));
     // The runner makes sure of the webhook first.

@@ -366,15 +366,11 @@ async fn both(changes: usize) -> Result<(), Failure> {
         )?
         .created;
     let client = client(&emulator, 100)?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let settings = InboundSettings {
+    let mut settings = InboundSettings {
         reconcile_enabled: false,
-        notification_url: Some(format!(
-            "http://{}/api/sync/inbound",
-            listener.local_addr()?
-        )),
         ..InboundSettings::default()
     };
+    let listener = support::bind_notifications(&mut settings).await?;
     let ctx = InboundContext::new(
         db.pool().clone(),
         client.clone(),
@@ -383,13 +379,7 @@ async fn both(changes: usize) -> Result<(), Failure> {
         settings,
     );
     airsync_sync::inbound::reconcile(&ctx, &Default::default()).await?;
-    let app = axum::Router::new()
-        .route(
-            "/api/sync/inbound",
-            axum::routing::post(support::inbound_route),
-        )
-        .with_state(ctx.clone());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    support::serve_notifications(listener, &ctx);
     let (stop_inbound, shutdown) = watch::channel(false);
     let inbound = tokio::spawn(run(ctx.clone(), shutdown));
     support::wait_for_webhook(&db).await?;

@@ -249,6 +249,23 @@ impl Pacer {
         }
     }
 
+    /// A base's state (made on first use), with the recovery steps due by
+    /// `now` taken and logged.
+    fn base_now<'a>(
+        &self,
+        bases: &'a mut HashMap<String, BaseState>,
+        base: &str,
+        now: Duration,
+    ) -> &'a mut BaseState {
+        let base_state = bases
+            .entry(base.to_owned())
+            .or_insert_with(|| self.new_base());
+        for change in base_state.share.recover(now) {
+            log_change(base, &change, &base_state.share);
+        }
+        base_state
+    }
+
     /// Reserves the earliest slot at or after `now` that keeps the token's
     /// limit and, for a request to a base, that base's share and pause,
     /// ahead of every waiting request of a lower priority.
@@ -281,15 +298,7 @@ impl Pacer {
                 generation: 0,
             };
         };
-        let base_state = match bases.get_mut(base) {
-            Some(b) => b,
-            None => bases
-                .entry(base.to_owned())
-                .or_insert_with(|| self.new_base()),
-        };
-        for change in base_state.share.recover(now) {
-            log_change(base, &change, &base_state.share);
-        }
+        let base_state = self.base_now(bases, base, now);
         // A base keeps its starts longer than they matter for the limit: a
         // 429 answered late is judged against the second it was sent in.
         base_state.window.prune(now, horizon.max(JUDGED_WITHIN));
@@ -468,12 +477,7 @@ impl Pacer {
             learned,
             ..
         } = &mut *state;
-        let base_state = match bases.get_mut(base) {
-            Some(b) => b,
-            None => bases
-                .entry(base.to_owned())
-                .or_insert_with(|| self.new_base()),
-        };
+        let base_state = self.base_now(bases, base, now);
         // Requests in flight together all get the 429: judge once per pause.
         if base_state.paused_until <= now {
             let margin = span.saturating_sub(self.limits.window);

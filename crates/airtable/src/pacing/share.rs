@@ -138,8 +138,8 @@ impl Share {
 
     /// Lowers the share after a 429 that others' traffic caused: to four
     /// fifths, and at least one request a second fewer (never under one).
+    /// The recovery steps due by `now` must have been taken first.
     pub(super) fn lower(&mut self, now: Duration) -> Option<ShareChange> {
-        self.recover(now);
         let calm = self.full_since.is_some_and(|since| now >= since + CALM);
         if self.lowered_before && !calm {
             self.step = (self.step * 2).min(self.first_step * MAX_STEP_FACTOR);

@@ -68,10 +68,34 @@ pub async fn outbox_len(db: &TestDb) -> Result<i64, Failure> {
         .await?)
 }
 
-/// The notification route as the API crate mounts it, for the benchmarks
-/// that take the webhook path (the others leave it unused).
+/// A local port for the webhook's pings, named in `settings`.
 #[allow(dead_code)]
-pub async fn inbound_route(
+pub async fn bind_notifications(
+    settings: &mut airsync_sync::inbound::InboundSettings,
+) -> Result<tokio::net::TcpListener, Failure> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    settings.notification_url = Some(format!(
+        "http://{}/api/sync/inbound",
+        listener.local_addr()?
+    ));
+    Ok(listener)
+}
+
+/// Answers the webhook's pings on `listener` for `ctx`, as the API crate
+/// mounts the route, for the benchmarks that take the webhook path (the
+/// others leave it unused).
+#[allow(dead_code)]
+pub fn serve_notifications(
+    listener: tokio::net::TcpListener,
+    ctx: &airsync_sync::inbound::InboundContext,
+) {
+    let app = axum::Router::new()
+        .route("/api/sync/inbound", axum::routing::post(inbound_route))
+        .with_state(ctx.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+}
+
+async fn inbound_route(
     axum::extract::State(ctx): axum::extract::State<airsync_sync::inbound::InboundContext>,
     headers: axum::http::HeaderMap,
     body: axum::body::Bytes,
