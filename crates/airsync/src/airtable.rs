@@ -1,13 +1,38 @@
 //! Building the Airtable client and the sync's parts from the configuration.
 
-use airsync_airtable::{AirtableClient, ClientConfig};
+use std::sync::Arc;
+
+use airsync_airtable::{AirtableClient, BudgetStore, ClientConfig};
+use airsync_sync::budget::PgBudgetStore;
 use airsync_sync::inbound::InboundSettings;
 use airsync_sync::worker::WorkerSettings;
+use sqlx::PgPool;
 
 use crate::config::{AirtableBaseId, Config, ConfigError};
 
-/// The Airtable client the configuration describes; needs `AIRTABLE_TOKEN`.
+/// The Airtable client of a process of the deployment: each base's budget
+/// is shared, through the database, with the deployment's other processes
+/// (the API's and the worker's, however many of each run).
+pub fn shared_client(config: &Config, pool: &PgPool) -> Result<AirtableClient, ConfigError> {
+    build_client(config, Some(Arc::new(PgBudgetStore::new(pool.clone()))))
+}
+
+/// Checks the Airtable client's settings before a process waits for its
+/// database.
+pub fn check_client(config: &Config) -> Result<(), ConfigError> {
+    build_client(config, None).map(drop)
+}
+
+/// The Airtable client of a command that does not touch the database; it
+/// paces its requests alone. Needs `AIRTABLE_TOKEN`.
 pub fn client(config: &Config) -> Result<AirtableClient, ConfigError> {
+    build_client(config, None)
+}
+
+fn build_client(
+    config: &Config,
+    budget_store: Option<Arc<dyn BudgetStore>>,
+) -> Result<AirtableClient, ConfigError> {
     let airtable = &config.airtable;
     let token = airtable.token.as_ref().ok_or_else(|| {
         ConfigError::missing("AIRTABLE_TOKEN", "a personal access token (pat...)")
@@ -22,6 +47,7 @@ pub fn client(config: &Config) -> Result<AirtableClient, ConfigError> {
     client_config.rate_limits.recovery_step = airtable.rate_recovery_step;
     client_config.connect_timeout = airtable.connect_timeout;
     client_config.request_timeout = airtable.request_timeout;
+    client_config.budget_store = budget_store;
     AirtableClient::new(client_config)
         .map_err(|err| ConfigError::invalid("AIRTABLE_API_URL", err.to_string()))
 }

@@ -296,12 +296,14 @@ async fn synced_setup() -> (
         .await
         .expect("emulator");
     emulator.set_limits(RateLimits::off());
-    let client = AirtableClient::new(
-        ClientConfig::new(TOKEN)
-            .with_api_url(&emulator.url())
-            .expect("url"),
-    )
-    .expect("client");
+    // As `serve` builds it: the base's budget kept in the database.
+    let mut config = ClientConfig::new(TOKEN)
+        .with_api_url(&emulator.url())
+        .expect("url");
+    config.budget_store = Some(Arc::new(airsync_sync::budget::PgBudgetStore::new(
+        db.pool().clone(),
+    )));
+    let client = AirtableClient::new(config).expect("client");
     let mapping = Arc::new(Mapping::default_mapping().expect("mapping"));
     let mut fast = ClientConfig::new(TOKEN)
         .with_api_url(&emulator.url())
@@ -534,13 +536,15 @@ async fn an_inbound_conflict_and_a_provisioned_user_show_on_the_ops_endpoints_an
             &pace["requestsPerWindow"],
             &pace["episodesByOthers"],
             &pace["recentEpisodes"],
+            &pace["budgetKeptBy"],
         ),
         (
             &json!(BASE),
             &json!(100.0),
             &json!(5),
             &json!(0),
-            &json!([])
+            &json!([]),
+            &json!("deployment"),
         ),
         "{state}"
     );

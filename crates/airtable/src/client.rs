@@ -72,7 +72,10 @@ impl AirtableClient {
             http,
             api_url: config.api_url,
             token: config.token,
-            pacer: Arc::new(Pacer::new(config.rate_limits.clone())),
+            pacer: Arc::new(match config.budget_store {
+                Some(store) => Pacer::new(config.rate_limits.clone()).sharing(store),
+                None => Pacer::new(config.rate_limits.clone()),
+            }),
             priority: Priority::Normal,
             clock,
             retry: config.retry,

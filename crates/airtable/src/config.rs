@@ -2,11 +2,13 @@
 //! timeouts and the retry policy.
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use url::Url;
 
 use crate::error::{Error, Result};
+use crate::pacing::BudgetStore;
 
 /// Airtable's own API address.
 pub const DEFAULT_API_URL: &str = "https://api.airtable.com";
@@ -161,6 +163,9 @@ pub struct ClientConfig {
     pub max_list_restarts: u32,
     /// The `User-Agent` header.
     pub user_agent: String,
+    /// Where the deployment's processes share each base's budget; `None`
+    /// paces this process alone (see [`BudgetStore`]).
+    pub budget_store: Option<Arc<dyn BudgetStore>>,
 }
 
 impl ClientConfig {
@@ -175,6 +180,7 @@ impl ClientConfig {
             request_timeout: Duration::from_secs(60),
             max_list_restarts: 3,
             user_agent: concat!("airsync/", env!("CARGO_PKG_VERSION")).to_owned(),
+            budget_store: None,
         }
     }
 

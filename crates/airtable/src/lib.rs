@@ -77,7 +77,10 @@ pub use metadata::{
     ViewSchema,
 };
 pub use metrics::{LatencyHistogram, MetricsSnapshot, RequestCount, RequestKind, LATENCY_BUCKETS};
-pub use pacing::{BasePace, Priority, RateLimitCause, RateLimitEpisode};
+pub use pacing::{
+    BasePace, BudgetStore, BudgetStoreError, BudgetUpdate, MemoryBudgetStore, Priority,
+    RateLimitCause, RateLimitEpisode,
+};
 pub use records::{
     CellFormat, Fields, GetOptions, ListOptions, Page, Record, RecordUpdate, Sort, SortDirection,
     UpdateMode, UpsertOutcome, WriteOptions, MAX_PAGE_SIZE, MAX_RECORDS_PER_REQUEST, MAX_URL_LEN,

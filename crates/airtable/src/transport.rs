@@ -301,7 +301,11 @@ impl Transport {
             "Airtable rate limit reached; pausing the base"
         );
         match base {
-            Some(base) => self.pacer.pause_base(base, slot, now, now + pause),
+            Some(base) => {
+                self.pacer
+                    .rate_limited(&*self.clock, base, slot, pause)
+                    .await
+            }
             None => self.clock.sleep_until(now + pause).await,
         }
     }

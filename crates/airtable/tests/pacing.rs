@@ -8,7 +8,10 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use airsync_airtable::{AirtableClient, Clock, Fields, ManualClock, UpdateMode, WriteOptions};
+use airsync_airtable::{
+    AirtableClient, BudgetStore, Clock, Fields, ManualClock, MemoryBudgetStore, SystemClock,
+    UpdateMode, WriteOptions,
+};
 use airsync_emulator::{EmulatorConfig, FaultBurst, FaultKind};
 use common::{
     advance, client, client_on, client_with, config, drive, dump, emulator, emulator_with,
@@ -67,6 +70,61 @@ async fn twenty_concurrent_writers_to_one_base_finish_without_a_429() {
     assert_eq!(stats.base(BASE).total, 40);
     assert_eq!(client.metrics().rate_limited, 0);
     assert_eq!(unique_names(&dump(&emulator, &table.id)).len(), 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_clients_sharing_a_budget_store_keep_one_base_budget_together() {
+    // Two clients stand for two processes of a deployment (the API and
+    // the worker): each alone would send 5 requests a second, and
+    // together, without the store, they draw 429s.
+    let emulator = emulator_with(EmulatorConfig::new().with_latency_ms(0..=20)).await;
+    let table = people_table(&emulator);
+    let store: Arc<dyn BudgetStore> =
+        Arc::new(MemoryBudgetStore::new(Arc::new(SystemClock::new())));
+    let processes: Vec<AirtableClient> = (0..2)
+        .map(|_| {
+            let mut config = config(&emulator);
+            config.budget_store = Some(store.clone());
+            match AirtableClient::new(config) {
+                Ok(client) => client,
+                Err(e) => panic!("{e}"),
+            }
+        })
+        .collect();
+
+    let tasks: Vec<_> = (0..12)
+        .map(|task| {
+            let people = processes[task % 2].table(BASE, &table.id);
+            tokio::spawn(async move {
+                people
+                    .create(&rows(task, 20), WriteOptions::default())
+                    .await
+                    .map(|records| records.len())
+            })
+        })
+        .collect();
+    let mut written = 0;
+    for task in tasks {
+        match task.await {
+            Ok(Ok(count)) => written += count,
+            other => panic!("a writer failed: {other:?}"),
+        }
+    }
+
+    assert_eq!(written, 240);
+    let stats = emulator.stats();
+    assert_eq!(stats.rate_limited, 0);
+    assert_eq!(stats.base(BASE).total, 24);
+    for process in &processes {
+        let metrics = process.metrics();
+        assert_eq!(metrics.rate_limited, 0);
+        assert!(
+            metrics.bases.iter().all(|p| p.deployment_wide),
+            "{:?}",
+            metrics.bases
+        );
+    }
+    assert_eq!(unique_names(&dump(&emulator, &table.id)).len(), 240);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

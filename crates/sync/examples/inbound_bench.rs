@@ -76,7 +76,7 @@ async fn latency(edits: usize) -> Result<(), Failure> {
     let listener = support::bind_notifications(&mut settings).await?;
     let ctx = InboundContext::new(
         db.pool().clone(),
-        support::client(&emulator, TOKEN, true)?,
+        support::deployment_client(&emulator, TOKEN, &db, 100)?,
         BASE,
         mapping,
         settings,
@@ -186,7 +186,7 @@ async fn full_reconcile(records: usize) -> Result<(), Failure> {
     )?;
     let ctx = InboundContext::new(
         db.pool().clone(),
-        support::client(&emulator, TOKEN, true)?,
+        support::deployment_client(&emulator, TOKEN, &db, 100)?,
         BASE,
         mapping,
         InboundSettings::default(),

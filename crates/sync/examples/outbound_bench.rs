@@ -38,7 +38,10 @@ async fn setup() -> Result<(TestDb, Emulator, Worker<AirtableWriter>), Failure> 
     let worker = Worker::new(
         db.pool().clone(),
         mapping,
-        AirtableWriter::new(support::client(&emulator, TOKEN, true)?, BASE),
+        AirtableWriter::new(
+            support::deployment_client(&emulator, TOKEN, &db, 100)?,
+            BASE,
+        ),
         settings,
     );
     Ok((db, emulator, worker))

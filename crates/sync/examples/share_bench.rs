@@ -11,6 +11,9 @@
 //! reads leave less than a second (and the emulator's clock's millisecond)
 //! apart.
 //!
+//! airsync's clients are built as its processes build theirs: the budget
+//! kept in PostgreSQL (`PgBudgetStore`), one row per base.
+//!
 //! Parts (run all, or name some):
 //! - `budget80`: `AIRTABLE_RATE_BUDGET_PERCENT=80` and the script, a backlog
 //!   of CHANGES (2,000) app changes: 429s for either, airsync's records/s.
@@ -21,6 +24,9 @@
 //!   through the UI path (edits of goals, the webhook path bringing them
 //!   in) at once, on one client: all arrive, the 429s, the combined request
 //!   rate.
+//! - `processes`: as `both`, but as Compose runs airsync: the inbound sync
+//!   on one client and the worker on another (two processes), each at
+//!   100%, sharing the base's budget through PostgreSQL.
 //! - `alone`: 100%, no script, the backlog alone: records/s.
 //!
 //! Run: `cargo run --release -p airsync-sync --example share_bench [PARTS...] [--changes N] [--watch SECS]`
@@ -29,7 +35,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use airsync_airtable::{AirtableClient, ClientConfig};
+use airsync_airtable::AirtableClient;
 use airsync_emulator::{ClientEdit, Emulator, RecordPatch};
 use airsync_sync::airtable_writer::AirtableWriter;
 use airsync_sync::inbound::{run, InboundContext, InboundSettings};
@@ -76,22 +82,26 @@ fn settings() -> Result<Settings, Failure> {
                     .ok_or("--watch takes seconds")?;
                 settings.watch = Duration::from_secs(secs);
             }
-            "budget80" | "budget100" | "both" | "alone" => settings.parts.push(arg),
+            "budget80" | "budget100" | "both" | "processes" | "alone" => settings.parts.push(arg),
             other => return Err(format!("unknown argument {other:?}").into()),
         }
     }
     if settings.parts.is_empty() {
-        settings.parts = ["alone", "budget80", "budget100", "both"]
+        settings.parts = ["alone", "budget80", "budget100", "both", "processes"]
             .map(str::to_owned)
             .to_vec();
     }
     Ok(settings)
 }
 
-fn client(emulator: &Emulator, budget_percent: u32) -> Result<AirtableClient, Failure> {
-    let mut config = ClientConfig::new(TOKEN).with_api_url(&emulator.url())?;
-    config.rate_limits.budget_share = f64::from(budget_percent) / 100.0;
-    Ok(AirtableClient::new(config)?)
+/// A client as a process of airsync builds it: its budget kept in the
+/// database, shared with every other such client of `db`.
+fn client(
+    emulator: &Emulator,
+    db: &TestDb,
+    budget_percent: u32,
+) -> Result<AirtableClient, Failure> {
+    support::deployment_client(emulator, TOKEN, db, budget_percent)
 }
 
 /// What the script saw.
@@ -211,7 +221,7 @@ async fn start() -> Result<(TestDb, Emulator, Arc<airsync_sync::mapping::Mapping
 /// or without the script.
 async fn backlog(label: &str, percent: u32, script: bool, changes: usize) -> Result<(), Failure> {
     let (db, emulator, mapping) = start().await?;
-    let client = client(&emulator, percent)?;
+    let client = client(&emulator, &db, percent)?;
     let running = start_worker(&db, &client, mapping).await?;
     let (stop_script, script_stop) = watch::channel(false);
     let script = script.then(|| start_script(&emulator, script_stop));
@@ -260,7 +270,7 @@ async fn backlog(label: &str, percent: u32, script: bool, changes: usize) -> Res
 /// 100% with the script: until airsync adapts, then `watch` more.
 async fn adapt(watch_for: Duration) -> Result<(), Failure> {
     let (db, emulator, mapping) = start().await?;
-    let client = client(&emulator, 100)?;
+    let client = client(&emulator, &db, 100)?;
     let running = start_worker(&db, &client, mapping).await?;
     let (stop_script, script_stop) = watch::channel(false);
     let script = start_script(&emulator, script_stop);
@@ -351,7 +361,7 @@ fn object(value: Value) -> Map<String, Value> {
 }
 
 /// App changes and team edits at once, on one client.
-async fn both(changes: usize) -> Result<(), Failure> {
+async fn both(changes: usize, processes: bool) -> Result<(), Failure> {
     let (db, emulator, mapping) = start().await?;
     let goals = emulator
         .edit_as_user(
@@ -365,7 +375,14 @@ async fn both(changes: usize) -> Result<(), Failure> {
             },
         )?
         .created;
-    let client = client(&emulator, 100)?;
+    // One client for both directions, or one per process (both on the
+    // deployment's budget).
+    let client = client(&emulator, &db, 100)?;
+    let worker_client = if processes {
+        self::client(&emulator, &db, 100)?
+    } else {
+        client.clone()
+    };
     let mut settings = InboundSettings {
         reconcile_enabled: false,
         ..InboundSettings::default()
@@ -383,11 +400,18 @@ async fn both(changes: usize) -> Result<(), Failure> {
     let (stop_inbound, shutdown) = watch::channel(false);
     let inbound = tokio::spawn(run(ctx.clone(), shutdown));
     support::wait_for_webhook(&db).await?;
-    let running = start_worker(&db, &client, mapping).await?;
+    let running = start_worker(&db, &worker_client, mapping).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
     emulator.reset_stats();
     let sent_before = running.metrics.snapshot().sent;
-    let airsync_429_before = client.metrics().rate_limited;
+    let clients_429 = || {
+        let mut count = client.metrics().rate_limited;
+        if processes {
+            count += worker_client.metrics().rate_limited;
+        }
+        count
+    };
+    let airsync_429_before = clients_429();
 
     let started = Instant::now();
     insert_users(&db, 0, changes).await?;
@@ -446,10 +470,15 @@ async fn both(changes: usize) -> Result<(), Failure> {
     let elapsed = started.elapsed().as_secs_f64();
     let sent = running.metrics.snapshot().sent - sent_before;
     let stats = emulator.stats().base(BASE);
-    let airsync_429 = client.metrics().rate_limited - airsync_429_before;
+    let airsync_429 = clients_429() - airsync_429_before;
     let inbound_metrics = ctx.metrics().snapshot();
+    let label = if processes {
+        "processes (inbound and worker in two processes, one budget)"
+    } else {
+        "both"
+    };
     println!(
-        "both: {changes} app changes and {changes} team edits (edits made in {:.1} s) all arrived in {elapsed:.1} s; {sent} records pushed, {} payloads applied; base: {} requests = {:.2} requests/s ({:.0}% of 5/s), {} answered 429 (airsync's: {airsync_429})",
+        "{label}: {changes} app changes and {changes} team edits (edits made in {:.1} s) all arrived in {elapsed:.1} s; {sent} records pushed, {} payloads applied; base: {} requests = {:.2} requests/s ({:.0}% of 5/s), {} answered 429 (airsync's: {airsync_429})",
         edits_done.as_secs_f64(),
         inbound_metrics.payloads_applied,
         stats.total,
@@ -471,7 +500,8 @@ async fn main() -> Result<(), Failure> {
             "alone" => backlog("alone", 100, false, settings.changes).await?,
             "budget80" => backlog("budget80", 80, true, settings.changes).await?,
             "budget100" => adapt(settings.watch).await?,
-            "both" => both(settings.changes).await?,
+            "both" => both(settings.changes, false).await?,
+            "processes" => both(settings.changes, true).await?,
             _ => {}
         }
     }

@@ -4,6 +4,7 @@
 
 pub mod airtable_writer;
 pub mod bootstrap;
+pub mod budget;
 pub mod cells;
 pub mod conflicts;
 pub mod dead_letters;

@@ -100,7 +100,7 @@ pub async fn run(config: &Config, args: DemoArgs) -> Result<(), CliError> {
         other => std::env::var(other).ok(),
     })?;
 
-    let client = crate::airtable::client(&demo_config)?;
+    let client = crate::airtable::shared_client(&demo_config, &pool)?;
     let mapping = demo_config.load_mapping()?;
     println!("creating the base's tables (airsync airtable bootstrap) ...");
     airsync_sync::bootstrap::bootstrap(&client.base(BASE), &mapping).await?;

@@ -37,9 +37,10 @@ pub struct ValidateArgs {
 /// the database.
 async fn context(config: &Config, progress: bool) -> Result<InboundContext, CliError> {
     let mapping = Arc::new(config.load_mapping()?);
-    let client = crate::airtable::client(config)?;
+    crate::airtable::check_client(config)?;
     let base_id = crate::airtable::base_id(config)?;
     let pool = connect(config).await?;
+    let client = crate::airtable::shared_client(config, &pool)?;
     check_against_database(&mapping, &pool).await?;
     let mut settings = crate::airtable::inbound_settings(config);
     settings.progress = progress;

@@ -83,7 +83,10 @@ pub async fn serve_on(
     let mapping = Arc::new(config.load_mapping()?);
     check_against_database(&mapping, &pool).await?;
     let airtable = match (&config.airtable.token, &config.airtable.base_id) {
-        (Some(_), Some(base_id)) => Some((crate::airtable::client(config)?, base_id.clone())),
+        (Some(_), Some(base_id)) => Some((
+            crate::airtable::shared_client(config, &pool)?,
+            base_id.clone(),
+        )),
         _ => {
             tracing::warn!(
                 "AIRTABLE_TOKEN or AIRTABLE_BASE_ID is not set: nothing is synced with Airtable"

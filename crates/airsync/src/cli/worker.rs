@@ -30,9 +30,10 @@ pub struct WorkerArgs {
 
 pub async fn run(config: &Config, args: WorkerArgs) -> Result<(), CliError> {
     let mapping = Arc::new(config.load_mapping()?);
-    let client = crate::airtable::client(config)?;
+    crate::airtable::check_client(config)?;
     let base_id = crate::airtable::base_id(config)?;
     let pool = connect_patiently(config).await?;
+    let client = crate::airtable::shared_client(config, &pool)?;
     check_against_database(&mapping, &pool).await?;
 
     let settings = crate::airtable::worker_settings(config, base_id);

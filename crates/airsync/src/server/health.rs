@@ -110,6 +110,7 @@ pub async fn detailed(State(services): State<Arc<Services>>, headers: HeaderMap)
                 "sharePercent": b.share * 100.0,
                 "requestsPerWindow": b.requests_per_window,
                 "rateLimitEpisodesByOthers": b.episodes_by_others,
+                "budgetKeptBy": budget_kept_by(b),
             })).collect::<Vec<_>>(),
             "requestsInFlight": metrics.in_flight,
             "rateLimitedTotal": metrics.rate_limited,
@@ -154,4 +155,15 @@ pub async fn detailed(State(services): State<Arc<Services>>, headers: HeaderMap)
         "baseId": services.base_id,
     });
     (StatusCode::OK, Json(body)).into_response()
+}
+
+/// Who keeps a base's budget: the deployment (every process shares it
+/// through the database) or, when the database cannot be reached, this
+/// process alone.
+pub(super) fn budget_kept_by(pace: &airsync_airtable::BasePace) -> &'static str {
+    if pace.deployment_wide {
+        "deployment"
+    } else {
+        "process"
+    }
 }

@@ -161,6 +161,7 @@ fn base_pace_json(pace: &airsync_airtable::BasePace) -> Value {
         "requestsPerWindow": pace.requests_per_window,
         "windowMs": pace.window.as_millis() as u64,
         "recoveryStepSeconds": pace.recovery_step.as_secs(),
+        "budgetKeptBy": super::health::budget_kept_by(pace),
         "pausedForSeconds": pace.paused_for.as_secs_f64(),
         "episodesByOthers": pace.episodes_by_others,
         "episodesByAirsync": pace.episodes_by_airsync,

@@ -88,7 +88,8 @@ impl Settings {
 }
 
 /// The environment every airsync process of the test gets. Serve (inbound)
-/// and the workers (outbound) share the base's 5 requests a second, 40/60.
+/// and the workers (outbound) each take the whole budget: they share the
+/// base's 5 requests a second through the database.
 fn environment(
     db: &Database,
     emulator: &Emulator,
@@ -287,7 +288,7 @@ impl Harness {
         self.emulator.reset_stats();
         let listen = format!("127.0.0.1:{}", self.api_port);
         let args = ["serve", "--no-worker", "--listen", &listen];
-        let mut serve = Process::spawn("serve", &args, &self.env(40), &self.logs);
+        let mut serve = Process::spawn("serve", &args, &self.env(100), &self.logs);
         wait_healthy(&reqwest::Client::new(), &self.api(), &mut serve).await;
         serve
     }
@@ -296,7 +297,7 @@ impl Harness {
     pub fn chaos(&self, seed: u64, expiry: Expiry) -> Chaos {
         Chaos::new(
             self.emulator.clone(),
-            self.env(60),
+            self.env(100),
             self.logs.clone(),
             WORKERS,
             seed,

@@ -27,24 +27,41 @@
 //! uses the base, and airsync's share of it falls (see [`share`]); when they
 //! could, the margin was too small for the network's jitter, and the
 //! windows widen.
+//!
+//! A process alone paces itself. The processes of one deployment (the API
+//! and the worker, each in its own process) share each base's budget
+//! through a [`BudgetStore`] (see [`shared`]): the store's record of the
+//! base then decides when each request leaves, whether the base is paused,
+//! and its share, and every process follows it. When the store cannot be
+//! reached, a process falls back to pacing itself alone, and says so.
 
 mod share;
+mod shared;
 mod window;
+
+pub use shared::{BudgetStore, BudgetStoreError, BudgetUpdate, MemoryBudgetStore};
 
 #[cfg(test)]
 mod tests;
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
 
 use crate::clock::Clock;
 use crate::config::RateLimits;
 use share::{Share, ShareChange, ShareChangeReason};
+use shared::{Deployment, Judged, SharedBudget, Take};
 use window::{Start, Window};
 
 /// How soon a request must go out, when several wait for a base.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Priority {
     /// Someone waits for it: a user's read, a webhook's payloads.
     Urgent,
@@ -130,6 +147,9 @@ pub struct BasePace {
     pub episodes_by_airsync: u64,
     /// The latest episodes, newest last.
     pub recent_episodes: Vec<RateLimitEpisode>,
+    /// Whether the share and the pause are the deployment's (kept in the
+    /// budget store for every process) rather than this process's alone.
+    pub deployment_wide: bool,
 }
 
 /// How many episodes a base keeps for the ops page.
@@ -149,6 +169,9 @@ struct BaseState {
     episodes_by_others: u64,
     episodes_by_airsync: u64,
     recent: VecDeque<RateLimitEpisode>,
+    /// Whether the share follows the deployment's record (and does not
+    /// recover on its own).
+    followed: bool,
 }
 
 #[derive(Debug)]
@@ -193,13 +216,30 @@ pub(crate) struct Slot {
     pub(crate) at: Duration,
     pub(crate) id: u64,
     pub(crate) waited: Duration,
+    /// The start the deployment's budget granted, on the store's clock.
+    pub(crate) shared_at: Option<Duration>,
 }
+
+/// How long a budget store may take to answer before the request goes on
+/// this process's pacing alone.
+const STORE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a process paces itself alone after the store failed, before
+/// it asks the store again.
+const STORE_RETRY: Duration = Duration::from_secs(5);
 
 /// The process-wide pacer shared by every clone of a client.
 #[derive(Debug)]
 pub(crate) struct Pacer {
     limits: RateLimits,
     state: Mutex<State>,
+    /// The deployment's budget, when the processes share one.
+    shared: Option<SharedBudget>,
+    /// Whether the budget store failed last time (logged once per change).
+    store_failing: AtomicBool,
+    /// When the store last failed (the pacer's clock): it is left alone
+    /// for [`STORE_RETRY`] after, so that an outage of the database does
+    /// not cost every request the store's timeout.
+    store_failed_at: Mutex<Option<Duration>>,
 }
 
 impl Pacer {
@@ -214,7 +254,17 @@ impl Pacer {
                 next_id: 0,
                 learned: Duration::ZERO,
             }),
+            shared: None,
+            store_failing: AtomicBool::new(false),
+            store_failed_at: Mutex::new(None),
         }
+    }
+
+    /// The same pacer, sharing each base's budget with the deployment's
+    /// other processes through `store`.
+    pub(crate) fn sharing(mut self, store: std::sync::Arc<dyn BudgetStore>) -> Self {
+        self.shared = Some(SharedBudget::new(store));
+        self
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -246,6 +296,7 @@ impl Pacer {
             episodes_by_others: 0,
             episodes_by_airsync: 0,
             recent: VecDeque::new(),
+            followed: false,
         }
     }
 
@@ -260,8 +311,10 @@ impl Pacer {
         let base_state = bases
             .entry(base.to_owned())
             .or_insert_with(|| self.new_base());
-        for change in base_state.share.recover(now) {
-            log_change(base, &change, &base_state.share);
+        if !base_state.followed {
+            for change in base_state.share.recover(now) {
+                log_change(base, &change, &base_state.share);
+            }
         }
         base_state
     }
@@ -423,8 +476,138 @@ impl Pacer {
         true
     }
 
-    /// Waits for a slot at `priority`.
+    /// Waits for a slot at `priority`: this process's, then (for a base,
+    /// when the deployment shares its budget) the deployment's.
     pub(crate) async fn acquire(
+        &self,
+        clock: &dyn Clock,
+        base: Option<&str>,
+        priority: Priority,
+    ) -> Slot {
+        let slot = self.acquire_here(clock, base, priority).await;
+        match (&self.shared, base) {
+            (Some(shared), Some(base)) => {
+                self.acquire_shared(clock, shared, base, priority, slot)
+                    .await
+            }
+            _ => slot,
+        }
+    }
+
+    /// Waits until the deployment's budget grants the request a start.
+    async fn acquire_shared(
+        &self,
+        clock: &dyn Clock,
+        shared: &SharedBudget,
+        base: &str,
+        priority: Priority,
+        mut slot: Slot,
+    ) -> Slot {
+        let started = clock.now();
+        loop {
+            let update = shared.take(&self.limits, base, priority);
+            let answer = self.with_store(base, clock.now(), update).await;
+            let Some((take, deployment)) = answer else {
+                return slot;
+            };
+            self.follow(base, &deployment, clock.now());
+            match take {
+                Take::Granted { at } => {
+                    slot.shared_at = Some(at);
+                    slot.waited += clock.now().saturating_sub(started);
+                    return slot;
+                }
+                Take::Wait(wait) => clock.sleep_until(clock.now() + wait).await,
+            }
+        }
+    }
+
+    /// Runs one update of the budget store, within [`STORE_TIMEOUT`]; a
+    /// failure is logged when the store starts and stops failing, and
+    /// answers `None` (the request goes on this process's pacing alone).
+    async fn with_store<T>(
+        &self,
+        base: &str,
+        now: Duration,
+        update: impl std::future::Future<Output = Result<T, BudgetStoreError>>,
+    ) -> Option<T> {
+        let failed_at = *self
+            .store_failed_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if failed_at.is_some_and(|at| now < at + STORE_RETRY) {
+            return None;
+        }
+        let result = match tokio::time::timeout(STORE_TIMEOUT, update).await {
+            Ok(result) => result,
+            Err(_) => Err(BudgetStoreError(format!(
+                "no answer within {} s",
+                STORE_TIMEOUT.as_secs()
+            ))),
+        };
+        match result {
+            Ok(value) => {
+                if self.store_failing.swap(false, Ordering::Relaxed) {
+                    tracing::info!(base, "the deployment's Airtable budget is shared again");
+                }
+                Some(value)
+            }
+            Err(error) => {
+                *self
+                    .store_failed_at
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(now);
+                if !self.store_failing.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        base,
+                        error = %error,
+                        "the deployment's Airtable budget cannot be read; this process paces its requests alone until it can"
+                    );
+                }
+                let mut state = self.lock();
+                if let Some(b) = state.bases.get_mut(base) {
+                    if b.followed {
+                        b.followed = false;
+                        b.share = b.share.rebased(now);
+                    }
+                }
+                None
+            }
+        }
+    }
+
+    /// Adopts the deployment's record of a base: its share, its pause and
+    /// what 429s taught; logs the share's changes this process made.
+    fn follow(&self, base: &str, deployment: &Deployment, now: Duration) {
+        if let Some(reason) = &deployment.reset {
+            tracing::warn!(
+                base,
+                reason = reason.as_str(),
+                "started the base's shared budget record again"
+            );
+        }
+        let mut state = self.lock();
+        state.learned = deployment.learned;
+        let span = self.span(state.learned);
+        let base_state = state
+            .bases
+            .entry(base.to_owned())
+            .or_insert_with(|| self.new_base());
+        base_state.followed = true;
+        base_state.share = deployment.share.clone();
+        for change in &deployment.changes {
+            log_change(base, change, &base_state.share);
+        }
+        base_state
+            .window
+            .set(base_state.share.requests_per_window(), span);
+        if !deployment.paused_for.is_zero() {
+            base_state.paused_until = base_state.paused_until.max(now + deployment.paused_for);
+        }
+    }
+
+    /// Waits for this process's own slot at `priority`.
+    async fn acquire_here(
         &self,
         clock: &dyn Clock,
         base: Option<&str>,
@@ -459,15 +642,46 @@ impl Pacer {
                     at: reservation.at,
                     id: reservation.id,
                     waited,
+                    shared_at: None,
                 };
             }
             self.release(base, &reservation);
         }
     }
 
-    /// Pauses a base until `until` (a later pause wins over an earlier one)
-    /// after a 429 to the request that left in `slot`. The first 429 of a
-    /// pause is judged: see [`RateLimitCause`].
+    /// After a 429 to the request that left in `slot`: pauses the base for
+    /// `pause` (a later pause wins over an earlier one), deployment-wide
+    /// when the budget is shared. The first 429 of a pause is judged: see
+    /// [`RateLimitCause`].
+    pub(crate) async fn rate_limited(
+        &self,
+        clock: &dyn Clock,
+        base: &str,
+        slot: &Slot,
+        pause: Duration,
+    ) {
+        let now = clock.now();
+        if let (Some(shared), Some(started)) = (&self.shared, slot.shared_at) {
+            let update = shared.rate_limited(&self.limits, base, started, pause);
+            if let Some((judged, deployment)) = self.with_store(base, now, update).await {
+                let now = clock.now();
+                self.follow(base, &deployment, now);
+                let mut state = self.lock();
+                let State { token, bases, .. } = &mut *state;
+                let base_state = self.base_now(bases, base, now);
+                if let Some(judged) = judged {
+                    self.record_episode(base, base_state, judged);
+                }
+                pause_here(token, base, base_state, now, now + deployment.paused_for);
+                return;
+            }
+        }
+        self.pause_base(base, slot, now, now + pause);
+    }
+
+    /// Pauses a base of this process's pacing until `until` after a 429 to
+    /// the request that left in `slot`, judging the first 429 of a pause
+    /// against this process's own starts.
     pub(crate) fn pause_base(&self, base: &str, slot: &Slot, now: Duration, until: Duration) {
         let mut state = self.lock();
         let span = self.span(state.learned);
@@ -487,48 +701,63 @@ impl Pacer {
                 slot.id,
             );
             let own = u32::try_from(own).unwrap_or(u32::MAX);
-            let before = base_state.share.current();
+            let share_before = base_state.share.current();
             let cause = if own >= self.limits.per_base {
                 *learned = (*learned + LEARN_STEP).min(MAX_LEARNED_MARGIN);
+                RateLimitCause::Airsync
+            } else {
+                if let Some(change) = base_state.share.lower(now) {
+                    log_change(base, &change, &base_state.share);
+                }
+                RateLimitCause::Others {
+                    at_least: self.limits.per_base - own,
+                }
+            };
+            let judged = Judged {
+                own_requests: own,
+                cause,
+                share_before,
+                share_after: base_state.share.current(),
+            };
+            self.record_episode(base, base_state, judged);
+        }
+        pause_here(token, base, base_state, now, until);
+    }
+
+    /// Counts, keeps and logs a judged 429 episode.
+    fn record_episode(&self, base: &str, base_state: &mut BaseState, judged: Judged) {
+        let own = judged.own_requests;
+        match judged.cause {
+            RateLimitCause::Airsync => {
                 base_state.episodes_by_airsync += 1;
                 tracing::warn!(
                     base,
                     own_requests = own,
-                    margin_ms = u64::try_from((margin + LEARN_STEP).as_millis()).unwrap_or(0),
                     "Airtable answered 429 after airsync's own requests could have filled the base's second: their arrivals bunched; widening the margin"
                 );
-                RateLimitCause::Airsync
-            } else {
+            }
+            RateLimitCause::Others { at_least } => {
                 base_state.episodes_by_others += 1;
-                let at_least = self.limits.per_base - own;
-                if let Some(change) = base_state.share.lower(now) {
-                    log_change(base, &change, &base_state.share);
-                }
                 tracing::warn!(
                     base,
                     own_requests = own,
                     others_at_least = at_least,
-                    share_percent = base_state.share.current() * 100.0,
+                    share_percent = judged.share_after * 100.0,
                     "Airtable answered 429 though airsync sent only {own} of the base's {} requests in that second: another client uses the base",
                     self.limits.per_base
                 );
-                RateLimitCause::Others { at_least }
-            };
-            if base_state.recent.len() >= RECENT_EPISODES {
-                base_state.recent.pop_front();
             }
-            base_state.recent.push_back(RateLimitEpisode {
-                at: SystemTime::now(),
-                own_requests: own,
-                cause,
-                share_before: before,
-                share_after: base_state.share.current(),
-            });
         }
-        base_state.paused_until = base_state.paused_until.max(until);
-        base_state.generation += 1;
-        base_state.window.take_where(|s| s.at > now);
-        token.take_where(|s| s.at > now && s.base.as_deref() == Some(base));
+        if base_state.recent.len() >= RECENT_EPISODES {
+            base_state.recent.pop_front();
+        }
+        base_state.recent.push_back(RateLimitEpisode {
+            at: SystemTime::now(),
+            own_requests: own,
+            cause: judged.cause,
+            share_before: judged.share_before,
+            share_after: judged.share_after,
+        });
     }
 
     /// The pace of every base the process has spoken to.
@@ -539,8 +768,10 @@ impl Pacer {
             .bases
             .iter_mut()
             .map(|(id, b)| {
-                for change in b.share.recover(now) {
-                    log_change(id, &change, &b.share);
+                if !b.followed {
+                    for change in b.share.recover(now) {
+                        log_change(id, &change, &b.share);
+                    }
                 }
                 BasePace {
                     base_id: id.clone(),
@@ -554,12 +785,28 @@ impl Pacer {
                     episodes_by_others: b.episodes_by_others,
                     episodes_by_airsync: b.episodes_by_airsync,
                     recent_episodes: b.recent.iter().cloned().collect(),
+                    deployment_wide: b.followed,
                 }
             })
             .collect();
         paces.sort_by(|a, b| a.base_id.cmp(&b.base_id));
         paces
     }
+}
+
+/// Pauses a base of this process's pacing until `until`: reservations
+/// made before are taken again after it.
+fn pause_here(
+    token: &mut Window,
+    base: &str,
+    base_state: &mut BaseState,
+    now: Duration,
+    until: Duration,
+) {
+    base_state.paused_until = base_state.paused_until.max(until);
+    base_state.generation += 1;
+    base_state.window.take_where(|s| s.at > now);
+    token.take_where(|s| s.at > now && s.base.as_deref() == Some(base));
 }
 
 /// Logs a change of a base's share with its reason.

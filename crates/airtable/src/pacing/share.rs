@@ -15,6 +15,8 @@
 
 use std::time::Duration;
 
+use serde::{Deserialize, Serialize};
+
 /// The factor a foreign 429 multiplies the share by.
 pub(super) const DECREASE: f64 = 0.8;
 /// How much one recovery step adds to the share.
@@ -53,8 +55,9 @@ pub(super) struct ShareChange {
     pub(super) reason: ShareChangeReason,
 }
 
-/// A base's share and its recovery.
-#[derive(Debug, Clone)]
+/// A base's share and its recovery. Its times are on whatever clock its
+/// caller reads (the process's, or the deployment's store's).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(super) struct Share {
     per_base: u32,
     budget: f64,
@@ -82,6 +85,25 @@ impl Share {
             changed_at: Duration::ZERO,
             full_since: Some(Duration::ZERO),
             lowered_before: false,
+        }
+    }
+
+    /// Whether the share was made for this limit and budget.
+    pub(super) fn kept_for(&self, per_base: u32, budget: f64) -> bool {
+        self.per_base == per_base.max(1) && (self.budget - budget).abs() < 1e-9
+    }
+
+    /// The base's limit the share is of.
+    pub(super) fn per_base(&self) -> u32 {
+        self.per_base
+    }
+
+    /// The same share and step, counted from `now` on another clock.
+    pub(super) fn rebased(&self, now: Duration) -> Share {
+        Share {
+            changed_at: now,
+            full_since: (self.share >= self.budget).then_some(now),
+            ..self.clone()
         }
     }
 

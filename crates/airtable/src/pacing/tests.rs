@@ -25,6 +25,7 @@ fn slot(r: Reservation) -> Slot {
         at: r.at,
         id: r.id,
         waited: Duration::ZERO,
+        shared_at: None,
     }
 }
 
@@ -336,6 +337,7 @@ fn a_429_that_airsyncs_own_requests_explain_widens_the_windows_instead() {
         at: ms(500),
         id: 2_000,
         waited: Duration::ZERO,
+        shared_at: None,
     };
     pacer.pause_base("appA", &refused, ms(600), ms(30_600));
     let pace = &pacer.snapshot(ms(600))[0];

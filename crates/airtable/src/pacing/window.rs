@@ -105,7 +105,7 @@ impl Window {
 /// The earliest time at or after `from` at which one more start keeps at
 /// most `capacity` starts in any `span` and `spacing` between starts, given
 /// the sorted `starts`.
-fn earliest_among(
+pub(super) fn earliest_among(
     starts: &[Duration],
     capacity: usize,
     span: Duration,

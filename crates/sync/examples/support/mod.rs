@@ -7,19 +7,33 @@ use std::sync::Arc;
 use airsync_airtable::{AirtableClient, ClientConfig};
 use airsync_emulator::{Emulator, EmulatorConfig, RateLimits};
 use airsync_sync::bootstrap::bootstrap;
+use airsync_sync::budget::PgBudgetStore;
 use airsync_sync::mapping::Mapping;
 use airsync_testkit::TestDb;
 
 pub type Failure = Box<dyn std::error::Error + Send + Sync>;
 
-/// A client of the emulator with `token`; `paced` keeps the client's pacing
-/// at Airtable's limits, otherwise it sends as fast as it can.
-pub fn client(emulator: &Emulator, token: &str, paced: bool) -> Result<AirtableClient, Failure> {
+/// A client of the emulator with `token` that sends as fast as it can,
+/// for set-up.
+fn unpaced_client(emulator: &Emulator, token: &str) -> Result<AirtableClient, Failure> {
     let mut config = ClientConfig::new(token).with_api_url(&emulator.url())?;
-    if !paced {
-        config.rate_limits.per_base = 10_000;
-        config.rate_limits.per_token = 10_000;
-    }
+    config.rate_limits.per_base = 10_000;
+    config.rate_limits.per_token = 10_000;
+    Ok(AirtableClient::new(config)?)
+}
+
+/// A client as airsync's processes build theirs: Airtable's limits, at
+/// `budget_percent` of them, the budget kept in `db` and shared with every
+/// other such client of it.
+pub fn deployment_client(
+    emulator: &Emulator,
+    token: &str,
+    db: &TestDb,
+    budget_percent: u32,
+) -> Result<AirtableClient, Failure> {
+    let mut config = ClientConfig::new(token).with_api_url(&emulator.url())?;
+    config.rate_limits.budget_share = f64::from(budget_percent) / 100.0;
+    config.budget_store = Some(Arc::new(PgBudgetStore::new(db.pool().clone())));
     Ok(AirtableClient::new(config)?)
 }
 
@@ -35,7 +49,7 @@ pub async fn start(token: &str, base: &str) -> Result<(TestDb, Emulator, Arc<Map
         .await?;
     emulator.set_limits(RateLimits::off());
     let mapping = Arc::new(Mapping::default_mapping()?);
-    bootstrap(&client(&emulator, token, false)?.base(base), &mapping).await?;
+    bootstrap(&unpaced_client(&emulator, token)?.base(base), &mapping).await?;
     emulator.set_limits(RateLimits::default());
     emulator.reset_stats();
     Ok((db, emulator, mapping))

@@ -158,7 +158,6 @@ fn retry_delay(settings: &super::InboundSettings, failures: u32) -> Duration {
         .reconcile_retry_after
         .saturating_mul(1u32 << failures.saturating_sub(1).min(20))
         .min(cap)
-        .max(settings.reconcile_retry_after.min(cap))
 }
 
 /// The longest wait between tries of a failing reconcile.

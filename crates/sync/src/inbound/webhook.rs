@@ -135,6 +135,7 @@ async fn manage(ctx: &InboundContext) -> Result<WebhookAction> {
     }
     if let Some(hook) = current {
         retired.ids.push(hook.id.clone());
+        retired.changed = true;
         retired.remove_all(ctx, &hooks).await?;
     }
     // The new webhook continues the old one's history only when the old
@@ -209,6 +210,10 @@ async fn manage(ctx: &InboundContext) -> Result<WebhookAction> {
 struct Retired {
     ids: Vec<String>,
     pending_create: Option<PendingCreate>,
+    /// Whether it changed since it was loaded or stored: a check that
+    /// finds nothing to remove writes nothing.
+    #[serde(skip)]
+    changed: bool,
 }
 
 /// A create on its way: a hook with this URL and specification that
@@ -230,14 +235,17 @@ impl Retired {
             .unwrap_or_default())
     }
 
-    async fn store(&self, ctx: &InboundContext) -> Result<()> {
-        checkpoint::store(ctx.pool(), &Self::name(ctx), self).await
+    async fn store(&mut self, ctx: &InboundContext) -> Result<()> {
+        checkpoint::store(ctx.pool(), &Self::name(ctx), &*self).await?;
+        self.changed = false;
+        Ok(())
     }
 
     /// Adds the listed hooks that are ours but not `keep`: those pinging
     /// this deployment's URL, and those the pending create may have made.
     fn find_strays(&mut self, hooks: &[Webhook], keep: Option<&str>, url: Option<&str>) {
         let pending = self.pending_create.take();
+        self.changed |= pending.is_some();
         for hook in hooks {
             if Some(hook.id.as_str()) == keep || self.ids.contains(&hook.id) {
                 continue;
@@ -254,6 +262,7 @@ impl Retired {
                 tracing::warn!(webhook = %hook.id, lost_create = made_by_lost_create,
                     "found a webhook of this deployment that airsync does not keep; removing it");
                 self.ids.push(hook.id.clone());
+                self.changed = true;
             }
         }
     }
@@ -263,7 +272,8 @@ impl Retired {
     async fn remove_all(&mut self, ctx: &InboundContext, hooks: &[Webhook]) -> Result<()> {
         let api = ctx.client().base(ctx.base_id());
         let mut left = Vec::new();
-        for id in std::mem::take(&mut self.ids) {
+        let before = std::mem::take(&mut self.ids);
+        for id in before.iter().cloned() {
             if !hooks.iter().any(|h| h.id == id) {
                 continue;
             }
@@ -279,8 +289,12 @@ impl Retired {
                 }
             }
         }
+        self.changed |= left != before;
         self.ids = left;
-        self.store(ctx).await
+        if self.changed {
+            self.store(ctx).await?;
+        }
+        Ok(())
     }
 }
 
