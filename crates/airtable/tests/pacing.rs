@@ -31,23 +31,12 @@ fn rows(task: usize, count: usize) -> Vec<Fields> {
         .collect()
 }
 
-fn unique_names(records: &[serde_json::Value]) -> HashSet<String> {
-    records
-        .iter()
-        .filter_map(|r| r["fields"]["Name"].as_str().map(str::to_owned))
-        .collect()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn twenty_concurrent_writers_to_one_base_finish_without_a_429() {
-    // Real time on both sides, with up to 20 ms of jitter per request.
-    let emulator = emulator_with(EmulatorConfig::new().with_latency_ms(0..=20)).await;
-    let table = people_table(&emulator);
-    let client = client(&emulator);
-
-    let tasks: Vec<_> = (0..20)
+/// `tasks` writers of 20 records each, spread over `clients` in turn, all
+/// at once; answers how many records they wrote.
+async fn write_concurrently(clients: &[AirtableClient], table: &str, tasks: usize) -> usize {
+    let tasks: Vec<_> = (0..tasks)
         .map(|task| {
-            let people = client.table(BASE, &table.id);
+            let people = clients[task % clients.len()].table(BASE, table);
             tokio::spawn(async move {
                 people
                     .create(&rows(task, 20), WriteOptions::default())
@@ -63,6 +52,24 @@ async fn twenty_concurrent_writers_to_one_base_finish_without_a_429() {
             other => panic!("a writer failed: {other:?}"),
         }
     }
+    written
+}
+
+fn unique_names(records: &[serde_json::Value]) -> HashSet<String> {
+    records
+        .iter()
+        .filter_map(|r| r["fields"]["Name"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_concurrent_writers_to_one_base_finish_without_a_429() {
+    // Real time on both sides, with up to 20 ms of jitter per request.
+    let emulator = emulator_with(EmulatorConfig::new().with_latency_ms(0..=20)).await;
+    let table = people_table(&emulator);
+    let client = client(&emulator);
+
+    let written = write_concurrently(std::slice::from_ref(&client), &table.id, 20).await;
 
     assert_eq!(written, 400);
     let stats = emulator.stats();
@@ -92,24 +99,7 @@ async fn two_clients_sharing_a_budget_store_keep_one_base_budget_together() {
         })
         .collect();
 
-    let tasks: Vec<_> = (0..12)
-        .map(|task| {
-            let people = processes[task % 2].table(BASE, &table.id);
-            tokio::spawn(async move {
-                people
-                    .create(&rows(task, 20), WriteOptions::default())
-                    .await
-                    .map(|records| records.len())
-            })
-        })
-        .collect();
-    let mut written = 0;
-    for task in tasks {
-        match task.await {
-            Ok(Ok(count)) => written += count,
-            other => panic!("a writer failed: {other:?}"),
-        }
-    }
+    let written = write_concurrently(&processes, &table.id, 12).await;
 
     assert_eq!(written, 240);
     let stats = emulator.stats();

@@ -7,5 +7,7 @@
 CREATE TABLE airtable_budgets (
     base_id    text PRIMARY KEY,
     record     jsonb NOT NULL,
-    updated_at timestamptz NOT NULL DEFAULT clock_timestamp()
+    updated_at timestamptz NOT NULL DEFAULT now()
 );
+CREATE TRIGGER airtable_budgets_updated_at BEFORE UPDATE ON airtable_budgets
+    FOR EACH ROW EXECUTE FUNCTION set_updated_at();

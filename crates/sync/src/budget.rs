@@ -54,14 +54,11 @@ impl PgBudgetStore {
         };
         let now = Duration::from_micros(u64::try_from(now_micros).unwrap_or(0));
         let record = update(stored, now);
-        sqlx::query(
-            "UPDATE airtable_budgets SET record = $2, updated_at = clock_timestamp()
-              WHERE base_id = $1",
-        )
-        .bind(base)
-        .bind(record)
-        .execute(&mut *tx)
-        .await?;
+        sqlx::query("UPDATE airtable_budgets SET record = $2 WHERE base_id = $1")
+            .bind(base)
+            .bind(record)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await
     }
 }

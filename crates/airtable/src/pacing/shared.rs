@@ -359,22 +359,11 @@ impl SharedBudget {
         base: &str,
         priority: Priority,
     ) -> Result<(Take, Deployment), BudgetStoreError> {
-        let mut answer = None;
         let process = self.process.as_str();
-        let answer_slot = &mut answer;
-        self.store
-            .update(
-                base,
-                Box::new(move |stored, now| {
-                    let (mut record, reset) = Record::load(stored, limits, now);
-                    let (take, changes) = record.take(limits, now, process, priority);
-                    let deployment = record.deployment(now, changes, reset);
-                    *answer_slot = Some((take, deployment));
-                    serde_json::to_value(&record).unwrap_or(serde_json::Value::Null)
-                }),
-            )
-            .await?;
-        answer.ok_or_else(|| BudgetStoreError("the store did not run the update".to_owned()))
+        self.update(limits, base, move |record, now| {
+            record.take(limits, now, process, priority)
+        })
+        .await
     }
 
     /// Tells the store of a 429 to the request that started at `started`.
@@ -385,6 +374,20 @@ impl SharedBudget {
         started: Duration,
         pause: Duration,
     ) -> Result<(Option<Judged>, Deployment), BudgetStoreError> {
+        self.update(limits, base, move |record, now| {
+            record.rate_limited(limits, now, started, pause)
+        })
+        .await
+    }
+
+    /// Runs `change` on the base's record in the store; answers what it
+    /// answered and what the process learns of the base.
+    async fn update<T: Send>(
+        &self,
+        limits: &RateLimits,
+        base: &str,
+        change: impl FnOnce(&mut Record, Duration) -> (T, Vec<ShareChange>) + Send,
+    ) -> Result<(T, Deployment), BudgetStoreError> {
         let mut answer = None;
         let answer_slot = &mut answer;
         self.store
@@ -392,9 +395,9 @@ impl SharedBudget {
                 base,
                 Box::new(move |stored, now| {
                     let (mut record, reset) = Record::load(stored, limits, now);
-                    let (judged, changes) = record.rate_limited(limits, now, started, pause);
+                    let (value, changes) = change(&mut record, now);
                     let deployment = record.deployment(now, changes, reset);
-                    *answer_slot = Some((judged, deployment));
+                    *answer_slot = Some((value, deployment));
                     serde_json::to_value(&record).unwrap_or(serde_json::Value::Null)
                 }),
             )
@@ -430,6 +433,7 @@ mod micros {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pacing::tests::max_in_any_window;
 
     const EPOCH: Duration = Duration::from_secs(1_800_000_000);
 
@@ -461,14 +465,6 @@ mod tests {
 
     fn record(stored: &Option<serde_json::Value>, limits: &RateLimits, now: Duration) -> Record {
         Record::load(stored.clone(), limits, now).0
-    }
-
-    fn max_in_any_window(starts: &[Duration], span: Duration) -> usize {
-        starts
-            .iter()
-            .map(|&t| starts.iter().filter(|&&s| s >= t && s < t + span).count())
-            .max()
-            .unwrap_or(0)
     }
 
     /// Two busy processes, each asking again when told: returns every

@@ -30,7 +30,7 @@ fn slot(r: Reservation) -> Slot {
 }
 
 /// The most starts found in any half-open window `[t, t + span)`.
-fn max_in_any_window(starts: &[Duration], span: Duration) -> usize {
+pub(super) fn max_in_any_window(starts: &[Duration], span: Duration) -> usize {
     starts
         .iter()
         .map(|&t| starts.iter().filter(|&&s| s >= t && s < t + span).count())
