@@ -6,7 +6,7 @@ use axum::Json;
 use tracing::instrument;
 
 use super::{posted, usage_day, UsagePosted};
-use crate::auth::CurrentUser;
+use crate::auth::{CurrentUser, Scope};
 use crate::domain::{DateRange, UserId};
 use crate::error::{Error, Result};
 use crate::extract::{JsonObject, QueryParams};
@@ -38,8 +38,22 @@ async fn list(
         (Some(_), None) => return Err(Error::invalid("to", "is required with from")),
         (None, Some(_)) => return Err(Error::invalid("from", "is required with to")),
     };
+    let personal_goal = query.optional_id("personalGoalId")?;
+    if let Some(goal) = personal_goal {
+        // Another user's goal is not found, as everywhere (docs/api.md):
+        // an empty list would confirm nothing, but would hide the mistake.
+        state
+            .stores()
+            .personal_goals
+            .get(Scope::Owner(subject), goal)
+            .await
+            .map_err(|err| match err {
+                Error::NotFound { .. } => Error::not_found_in("personal goal", "personalGoalId"),
+                other => other,
+            })?;
+    }
     let filter = PersonalGoalUsageFilter {
-        personal_goal: query.optional_id("personalGoalId")?,
+        personal_goal,
         range,
     };
     let page = PageRequest::from_query(&query)?;

@@ -569,6 +569,41 @@ async fn personal_goal_usage_is_recorded_once_per_day_and_listed() {
         .get(&ann, "/api/personal-goal-usage?from=2024-03-01", 400)
         .await;
     assert_error(&body, "invalid_field", Some("to"));
+    // Filtering by one's own goal lists its usage; by another user's goal
+    // (or one that does not exist) answers 404, as docs/api.md promises.
+    let own = app
+        .get(
+            &ann,
+            &format!(
+                "/api/personal-goal-usage?personalGoalId={}",
+                gid.as_str().unwrap()
+            ),
+            200,
+        )
+        .await;
+    assert_eq!(own["items"].as_array().unwrap().len(), 2);
+    let body = app
+        .get(
+            &bob,
+            &format!(
+                "/api/personal-goal-usage?personalGoalId={}",
+                gid.as_str().unwrap()
+            ),
+            404,
+        )
+        .await;
+    assert_error(&body, "not_found", Some("personalGoalId"));
+    let body = app
+        .get(
+            &ann,
+            &format!(
+                "/api/personal-goal-usage?personalGoalId={}",
+                uuid::Uuid::new_v4()
+            ),
+            404,
+        )
+        .await;
+    assert_error(&body, "not_found", Some("personalGoalId"));
     let body = app
         .post(
             &bob,
