@@ -119,6 +119,40 @@ async fn a_method_usage_post_repeated_with_its_idempotency_key_makes_one_row() {
 }
 
 #[tokio::test]
+async fn idempotency_keys_are_kept_thirty_days_then_purged_by_later_posts() {
+    let app = TestApp::start().await;
+    let ann = app.user("ann@example.com").await;
+    let r = &app.reference;
+    let post = |key: &'static str| {
+        app.client
+            .post(format!("{}/api/method-usage", app.base))
+            .bearer_auth(&ann.token)
+            .header("Idempotency-Key", key)
+            .json(&json!({ "methodId": r.walking }))
+            .send()
+    };
+    assert_eq!(post("old").await.unwrap().status().as_u16(), 201);
+    assert_eq!(post("recent").await.unwrap().status().as_u16(), 201);
+    sqlx::query(
+        "UPDATE api_idempotency_keys
+            SET created_at = now() - CASE key WHEN 'old' THEN interval '31 days' ELSE interval '29 days' END
+          WHERE key IN ('old', 'recent')",
+    )
+    .execute(app.pool())
+    .await
+    .unwrap();
+    // Any later post purges the expired key (of any user); the recent one
+    // still answers a repeat with the first usage.
+    assert_eq!(post("next").await.unwrap().status().as_u16(), 201);
+    let keys: Vec<String> = sqlx::query_scalar("SELECT key FROM api_idempotency_keys ORDER BY key")
+        .fetch_all(app.pool())
+        .await
+        .unwrap();
+    assert_eq!(keys, ["next", "recent"]);
+    assert_eq!(post("recent").await.unwrap().status().as_u16(), 200);
+}
+
+#[tokio::test]
 async fn patching_a_method_usage_changes_its_day_and_remark() {
     let app = TestApp::start().await;
     let ann = app.user("ann@example.com").await;

@@ -77,6 +77,9 @@ impl MethodUsageStore for AirtableStore {
         let id = match &new.idempotency {
             Some(key) => {
                 let id = keyed_usage_id(owner, &key.key);
+                let mut connection = self.pool().acquire().await?;
+                crate::store::postgres::method_usage::purge_expired_keys(&mut connection).await?;
+                drop(connection);
                 let claimed: Option<String> = sqlx::query_scalar(
                     "INSERT INTO api_idempotency_keys (user_id, route, key, request_hash, status, response)
                      VALUES ($1, 'POST /api/method-usage', $2, $3, 201, $4)

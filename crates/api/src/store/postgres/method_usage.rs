@@ -62,6 +62,32 @@ async fn find(
     Ok(row.map(MethodUsage::from))
 }
 
+/// How long an idempotency key is kept: a client that repeats a post
+/// later than this makes a new usage.
+pub(crate) const IDEMPOTENCY_KEPT_DAYS: i32 = 30;
+
+/// How many expired keys one post removes at most, so that the purge's
+/// work per request stays small while it keeps up with the posts.
+const PURGED_PER_POST: i64 = 100;
+
+/// Removes up to [`PURGED_PER_POST`] keys older than
+/// [`IDEMPOTENCY_KEPT_DAYS`], of any user. Keys another transaction holds
+/// are skipped, so posts of different users never wait on each other.
+pub(crate) async fn purge_expired_keys(connection: &mut PgConnection) -> Result<()> {
+    sqlx::query(
+        "DELETE FROM api_idempotency_keys WHERE (user_id, route, key) IN (
+             SELECT user_id, route, key FROM api_idempotency_keys
+              WHERE created_at < now() - make_interval(days => $1)
+              ORDER BY created_at LIMIT $2
+                FOR UPDATE SKIP LOCKED)",
+    )
+    .bind(IDEMPOTENCY_KEPT_DAYS)
+    .bind(PURGED_PER_POST)
+    .execute(connection)
+    .await?;
+    Ok(())
+}
+
 /// Claims an idempotency key for this request, or returns the usage an
 /// earlier request with the key made. The user's row is locked already, so
 /// a concurrent repeat waits for the first to commit and then sees its key.
@@ -70,6 +96,7 @@ async fn claim_key(
     owner: UserId,
     key: &IdempotencyKey,
 ) -> Result<Option<MethodUsageId>> {
+    purge_expired_keys(&mut *connection).await?;
     let claimed: Option<i32> = sqlx::query_scalar(
         "INSERT INTO api_idempotency_keys (user_id, route, key, request_hash) VALUES ($1, $2, $3, $4)
          ON CONFLICT DO NOTHING RETURNING 1",

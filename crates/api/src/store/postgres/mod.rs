@@ -5,7 +5,7 @@
 
 pub mod auth_tokens;
 mod habit_usage;
-mod method_usage;
+pub(crate) mod method_usage;
 mod overtuiging_usage;
 mod personal_goal_usage;
 mod personal_goals;
