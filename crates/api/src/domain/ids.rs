@@ -64,3 +64,59 @@ id_type!(
     /// A row of `overtuiging_usage_pg`.
     OvertuigingUsageId,
 );
+
+/// A program named by its UUID or, as clients of the legacy backend still
+/// send, by its Airtable record id (`rec` and 14 letters or digits).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProgramRef {
+    Id(ProgramId),
+    Record(String),
+}
+
+impl ProgramRef {
+    /// Parses a UUID or a record id; the message says what is accepted.
+    pub fn parse(raw: &str) -> Result<ProgramRef, String> {
+        if let Ok(id) = raw.parse() {
+            return Ok(ProgramRef::Id(id));
+        }
+        if is_record_id(raw) {
+            return Ok(ProgramRef::Record(raw.to_owned()));
+        }
+        Err("must be a UUID or an Airtable record id (rec followed by 14 letters or digits)".into())
+    }
+}
+
+/// Whether `raw` has the shape of an Airtable record id.
+pub fn is_record_id(raw: &str) -> bool {
+    raw.len() == 17
+        && raw.starts_with("rec")
+        && raw[3..].bytes().all(|byte| byte.is_ascii_alphanumeric())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_program_is_named_by_uuid_or_record_id_and_nothing_else() {
+        let id = Uuid::new_v4();
+        assert_eq!(
+            ProgramRef::parse(&id.to_string()),
+            Ok(ProgramRef::Id(ProgramId(id)))
+        );
+        assert_eq!(
+            ProgramRef::parse("recABCDEFGHIJ1234"),
+            Ok(ProgramRef::Record("recABCDEFGHIJ1234".into()))
+        );
+        for bad in [
+            "",
+            "rec",
+            "recABCDEFGHIJ123",
+            "recABCDEFGHIJ12345",
+            "recABCDEFGHIJ12-4",
+            "tblABCDEFGHIJ1234",
+        ] {
+            assert!(ProgramRef::parse(bad).is_err(), "{bad:?} was accepted");
+        }
+    }
+}

@@ -8,7 +8,7 @@ use tracing::instrument;
 
 use super::{posted, usage_day, Items, UsagePosted};
 use crate::auth::CurrentUser;
-use crate::domain::{MethodUsageId, Notes, ProgramId};
+use crate::domain::{MethodUsageId, Notes, ProgramRef};
 use crate::error::{Error, Result};
 use crate::extract::{path_id, JsonObject, QueryParams};
 use crate::routing::ApiRoutes;
@@ -107,9 +107,7 @@ async fn by_program(
     user: CurrentUser,
     query: QueryParams,
 ) -> Result<Json<Items<MethodUsage>>> {
-    let program: ProgramId = query.required("programId", |raw| {
-        raw.parse().map_err(|_| "must be a UUID".to_owned())
-    })?;
+    let program = query.required("programId", ProgramRef::parse)?;
     let items = state
         .stores()
         .method_usage

@@ -270,7 +270,7 @@ fn operations() -> Vec<(Verb, &'static str, Operation)> {
             .answers(200, "Changed.", Some(reference("MethodUsage")))
             .answers(404, "No such usage of the user.", error_answer())),
         (Get, "/api/method-usage/by-program", Operation::new("method usage", "The latest usage of each method recorded with a program.")
-            .params(vec![query("programId", "The program.", true, uuid())])
+            .params(vec![query("programId", "The program: its UUID or its Airtable record id.", true, json!({ "type": "string" }))])
             .answers(200, "One usage per method, latest day first.", Some(json!({ "type": "object", "properties": { "items": { "type": "array", "items": reference("MethodUsage") } } })))
             .answers(404, "No such program of the user.", error_answer())),
         (Get, "/api/habit-usage", Operation::new("habit usage", "Habits ticked off on a day (date) or in a range (from, to; at most 366 days).")

@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
 use crate::auth::Scope;
-use crate::domain::{MethodId, MethodUsageId, Notes, ProgramId, ScheduleDayId, UserId};
+use crate::domain::{MethodId, MethodUsageId, Notes, ProgramId, ProgramRef, ScheduleDayId, UserId};
 use crate::error::Result;
 use crate::store::{Award, Created};
 
@@ -67,7 +67,11 @@ pub trait MethodUsageStore: Send + Sync {
         patch: MethodUsagePatch,
         now: DateTime<Utc>,
     ) -> Result<MethodUsage>;
-    /// The latest usage of each method recorded with a program.
-    async fn latest_by_program(&self, scope: Scope, program: ProgramId)
-        -> Result<Vec<MethodUsage>>;
+    /// The latest usage of each method recorded with a program, named by
+    /// its UUID or its Airtable record id.
+    async fn latest_by_program(
+        &self,
+        scope: Scope,
+        program: ProgramRef,
+    ) -> Result<Vec<MethodUsage>>;
 }

@@ -265,9 +265,12 @@ impl MethodUsageStore for Shadow<dyn MethodUsageStore> {
     async fn latest_by_program(
         &self,
         scope: Scope,
-        program: ProgramId,
+        program: ProgramRef,
     ) -> Result<Vec<MethodUsage>> {
-        let answer = self.answering.latest_by_program(scope, program).await;
+        let answer = self
+            .answering
+            .latest_by_program(scope, program.clone())
+            .await;
         self.compare(
             "GET /api/method-usage/by-program",
             &answer,

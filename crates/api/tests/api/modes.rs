@@ -317,11 +317,20 @@ async fn every_read_answers_the_same_in_all_three_modes() {
     let day = program["schedule"][0]["id"].as_str().unwrap();
     let goals: Value = modes.app.get(&ann, "/api/personal-goals", 200).await;
     let gid = goals["items"][0]["id"].as_str().unwrap().to_owned();
+    // Clients of the legacy backend name a program by its record id.
+    let program_record: String = sqlx::query_scalar(
+        "SELECT airtable_id FROM airtable_id_map WHERE entity = 'program' AND row_id = $1",
+    )
+    .bind(Uuid::parse_str(pid).unwrap())
+    .fetch_one(modes.app.pool())
+    .await
+    .unwrap();
     let paths = [
         "/api/auth/me".to_owned(),
         "/api/programs".into(),
         format!("/api/programs/{pid}"),
         format!("/api/method-usage/by-program?programId={pid}"),
+        format!("/api/method-usage/by-program?programId={program_record}"),
         "/api/habit-usage?from=2024-03-01&to=2024-03-31".into(),
         "/api/habit-usage?from=2024-03-01&to=2024-03-31&limit=2".into(),
         "/api/personal-goals".into(),
@@ -339,6 +348,9 @@ async fn every_read_answers_the_same_in_all_three_modes() {
         format!("/api/programs/{}", Uuid::new_v4()),
     ];
     let _ = day;
+    let by_uuid = modes.app.get(&ann, &paths[3], 200).await;
+    let by_record = modes.app.get(&ann, &paths[4], 200).await;
+    assert_eq!(by_record, by_uuid, "a record id names the same program");
     for path in &paths {
         let expected = if path.contains("/api/programs/") && !path.contains(pid) {
             404

@@ -259,6 +259,39 @@ async fn method_usage_by_program_returns_the_latest_usage_of_each_method() {
     );
     let body = app.get(&ann, "/api/method-usage/by-program", 400).await;
     assert_error(&body, "invalid_field", Some("programId"));
+    let body = app
+        .get(&ann, "/api/method-usage/by-program?programId=rec123", 400)
+        .await;
+    assert_error(&body, "invalid_field", Some("programId"));
+    // A record id the sync has not mapped to a program, or another user's.
+    app.get(
+        &ann,
+        "/api/method-usage/by-program?programId=recAAAAAAAAAAAAAA",
+        404,
+    )
+    .await;
+    let bob = app.user("bob@example.com").await;
+    sqlx::query(
+        "INSERT INTO airtable_id_map (entity, row_id, airtable_id) VALUES ('program', $1, 'recPROGRAMOFANN01')",
+    )
+    .bind(uuid::Uuid::parse_str(pid.as_str().unwrap()).unwrap())
+    .execute(app.pool())
+    .await
+    .unwrap();
+    let by_record = app
+        .get(
+            &ann,
+            "/api/method-usage/by-program?programId=recPROGRAMOFANN01",
+            200,
+        )
+        .await;
+    assert_eq!(by_record, latest);
+    app.get(
+        &bob,
+        "/api/method-usage/by-program?programId=recPROGRAMOFANN01",
+        404,
+    )
+    .await;
     app.get(
         &ann,
         &format!(

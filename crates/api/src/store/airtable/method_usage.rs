@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::usage::{link_uuid, linked};
 use super::{date, first_link, pg_id, text, AirtableStore};
 use crate::auth::Scope;
-use crate::domain::{MethodId, MethodUsageId, ProgramId, ScheduleDayId, UserId};
+use crate::domain::{MethodId, MethodUsageId, ProgramId, ProgramRef, ScheduleDayId, UserId};
 use crate::error::{Error, Result};
 use crate::store::method_usage::{MethodUsage, MethodUsagePatch, MethodUsageStore, NewMethodUsage};
 use crate::store::{Award, Created};
@@ -228,12 +228,17 @@ impl MethodUsageStore for AirtableStore {
     async fn latest_by_program(
         &self,
         scope: Scope,
-        program: ProgramId,
+        program: ProgramRef,
     ) -> Result<Vec<MethodUsage>> {
-        let record = self
-            .by_pg_id("program", program.0)
-            .await?
-            .ok_or_else(|| Error::not_found_in("program", "programId"))?;
+        let record = match program {
+            ProgramRef::Id(id) => self.by_pg_id("program", id.0).await?,
+            ProgramRef::Record(record) => self
+                .by_record_ids("program", &[record])
+                .await?
+                .into_iter()
+                .next(),
+        }
+        .ok_or_else(|| Error::not_found_in("program", "programId"))?;
         let owner_link = first_link(&record.fields, self.field("program", "user_id"))
             .ok_or_else(|| Error::not_found_in("program", "programId"))?;
         let owner = self

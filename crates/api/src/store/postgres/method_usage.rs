@@ -8,7 +8,7 @@ use super::rewards::{begin_usage_write, current_streak, settle};
 use super::schedule::{self, CompletionScope};
 use super::{violated, PgStore};
 use crate::auth::Scope;
-use crate::domain::{MethodId, MethodUsageId, ProgramId, ScheduleDayId, UserId};
+use crate::domain::{MethodId, MethodUsageId, ProgramId, ProgramRef, ScheduleDayId, UserId};
 use crate::error::{Error, Result};
 use crate::store::method_usage::{
     IdempotencyKey, MethodUsage, MethodUsagePatch, MethodUsageStore, NewMethodUsage,
@@ -294,19 +294,26 @@ impl MethodUsageStore for PgStore {
     async fn latest_by_program(
         &self,
         scope: Scope,
-        program: ProgramId,
+        program: ProgramRef,
     ) -> Result<Vec<MethodUsage>> {
         let mut connection = self.pool().acquire().await?;
-        let owner: Option<UserId> = sqlx::query_scalar(
-            "SELECT user_id FROM programs_pg WHERE id = $1 AND ($2::uuid IS NULL OR user_id = $2)",
+        let (by_id, by_record) = match &program {
+            ProgramRef::Id(id) => (Some(*id), None),
+            ProgramRef::Record(record) => (None, Some(record.as_str())),
+        };
+        let program: Option<ProgramId> = sqlx::query_scalar(
+            "SELECT p.id FROM programs_pg p
+              WHERE ($3::text IS NULL AND p.id = $1
+                     OR p.id = (SELECT row_id FROM airtable_id_map
+                                 WHERE entity = 'program' AND airtable_id = $3))
+                AND ($2::uuid IS NULL OR p.user_id = $2)",
         )
-        .bind(program)
+        .bind(by_id)
         .bind(scope.owner())
+        .bind(by_record)
         .fetch_optional(&mut *connection)
         .await?;
-        if owner.is_none() {
-            return Err(Error::not_found_in("program", "programId"));
-        }
+        let program = program.ok_or_else(|| Error::not_found_in("program", "programId"))?;
         let rows: Vec<Row> = sqlx::query_as(&format!(
             "SELECT DISTINCT ON (method_id) {COLUMNS} FROM method_usage_pg
               WHERE program_id = $1
