@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::auth::Scope;
 use crate::domain::{MethodId, MethodUsageId, Notes, ProgramId, ProgramRef, ScheduleDayId, UserId};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::store::{Award, Created};
 
 /// A method usage.
@@ -47,6 +47,23 @@ pub struct IdempotencyKey {
 pub struct MethodUsagePatch {
     pub used_on: Option<NaiveDate>,
     pub remark: Option<Notes>,
+}
+
+/// A usage linked to a schedule day is done on that day: a 422
+/// `schedule_day_date_mismatch` on `field` otherwise.
+pub(crate) fn check_on_schedule_day(
+    day: NaiveDate,
+    used_on: NaiveDate,
+    field: &'static str,
+) -> Result<()> {
+    if day == used_on {
+        return Ok(());
+    }
+    Err(Error::rule(
+        "schedule_day_date_mismatch",
+        format!("the usage is on {used_on} but its schedule day is {day}"),
+        Some(field),
+    ))
 }
 
 /// Method usage of the `MethodUsage` endpoint group.

@@ -14,7 +14,7 @@ use reqwest::Method;
 use serde_json::{json, Value};
 use uuid::Uuid;
 
-use crate::support::{test_config, TestApp, TestUser};
+use crate::support::{assert_error, test_config, TestApp, TestUser};
 
 const TOKEN: &str = "patMODESTESTTOKEN.0123456789";
 pub(crate) const BASE: &str = "appMODESTESTBASE1";
@@ -597,6 +597,35 @@ async fn writes_in_airtable_only_follow_the_same_rules() {
     );
     assert_eq!(rewards["bonusPoints"], 10);
     assert_eq!(rewards["badges"], json!(["streak-3"]));
+    // A usage linked to a schedule day is on that day's date.
+    let wednesday = &changed["schedule"][1];
+    assert_eq!(wednesday["date"], "2024-03-13");
+    let body = call(
+        Method::POST,
+        "/api/method-usage",
+        Some(json!({ "methodId": r.walking, "scheduleDayId": wednesday["id"], "usedOn": "2024-03-12" })),
+        422,
+    )
+    .await;
+    assert_error(&body, "schedule_day_date_mismatch", Some("usedOn"));
+    let on_the_day = call(
+        Method::POST,
+        "/api/method-usage",
+        Some(json!({ "methodId": r.walking, "scheduleDayId": wednesday["id"], "usedOn": "2024-03-13" })),
+        201,
+    )
+    .await;
+    let body = call(
+        Method::PATCH,
+        &format!(
+            "/api/method-usage/{}",
+            on_the_day["usage"]["id"].as_str().unwrap()
+        ),
+        Some(json!({ "usedOn": "2024-03-14" })),
+        422,
+    )
+    .await;
+    assert_error(&body, "schedule_day_date_mismatch", Some("usedOn"));
     // Personal goals: at most 10 active.
     for n in 0..10 {
         call(

@@ -86,6 +86,80 @@ async fn posting_a_method_usage_names_bad_fields_and_missing_links() {
 }
 
 #[tokio::test]
+async fn a_method_usage_linked_to_a_schedule_day_is_on_that_days_date() {
+    let app = TestApp::start().await;
+    let ann = app.user("ann@example.com").await;
+    let r = &app.reference;
+    let program = app.program(&ann, "2024-03-11", "2024-03-24").await;
+    let monday = &program["schedule"][0];
+    assert_eq!(monday["date"], "2024-03-11");
+    // Today (15 March) by default, or another day given: not the day's date.
+    for body in [
+        json!({ "methodId": r.walking, "scheduleDayId": monday["id"] }),
+        json!({ "methodId": r.walking, "scheduleDayId": monday["id"], "usedOn": "2024-03-12" }),
+    ] {
+        let refused = app.post(&ann, "/api/method-usage", body, 422).await;
+        assert_error(&refused, "schedule_day_date_mismatch", Some("usedOn"));
+    }
+    let posted = app
+        .post(
+            &ann,
+            "/api/method-usage",
+            json!({ "methodId": r.walking, "scheduleDayId": monday["id"], "usedOn": "2024-03-11" }),
+            201,
+        )
+        .await;
+    let id = posted["usage"]["id"].as_str().unwrap();
+    let refused = app
+        .patch(
+            &ann,
+            &format!("/api/method-usage/{id}"),
+            json!({ "usedOn": "2024-03-12" }),
+            422,
+        )
+        .await;
+    assert_error(&refused, "schedule_day_date_mismatch", Some("usedOn"));
+    // The same date, or a remark alone, is a fine patch; a usage with no
+    // schedule day moves freely.
+    app.patch(
+        &ann,
+        &format!("/api/method-usage/{id}"),
+        json!({ "usedOn": "2024-03-11", "remark": "done" }),
+        200,
+    )
+    .await;
+    let free = app
+        .post(
+            &ann,
+            "/api/method-usage",
+            json!({ "methodId": r.walking, "programId": program["id"], "usedOn": "2024-03-11" }),
+            201,
+        )
+        .await;
+    let moved = app
+        .patch(
+            &ann,
+            &format!(
+                "/api/method-usage/{}",
+                free["usage"]["id"].as_str().unwrap()
+            ),
+            json!({ "usedOn": "2024-03-12" }),
+            200,
+        )
+        .await;
+    assert_eq!(moved["usedOn"], "2024-03-12");
+    let stored: Vec<chrono::NaiveDate> =
+        sqlx::query_scalar("SELECT used_on FROM method_usage_pg WHERE schedule_day_id IS NOT NULL")
+            .fetch_all(app.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        stored,
+        [chrono::NaiveDate::from_ymd_opt(2024, 3, 11).unwrap()]
+    );
+}
+
+#[tokio::test]
 async fn a_method_usage_post_repeated_with_its_idempotency_key_makes_one_row() {
     let app = TestApp::start().await;
     let ann = app.user("ann@example.com").await;

@@ -11,7 +11,9 @@ use super::{date, first_link, pg_id, text, AirtableStore};
 use crate::auth::Scope;
 use crate::domain::{MethodId, MethodUsageId, ProgramId, ProgramRef, ScheduleDayId, UserId};
 use crate::error::{Error, Result};
-use crate::store::method_usage::{MethodUsage, MethodUsagePatch, MethodUsageStore, NewMethodUsage};
+use crate::store::method_usage::{
+    check_on_schedule_day, MethodUsage, MethodUsagePatch, MethodUsageStore, NewMethodUsage,
+};
 use crate::store::{Award, Created};
 
 async fn method_usages_from(
@@ -161,6 +163,11 @@ impl MethodUsageStore for AirtableStore {
                     );
                 }
             }
+            check_on_schedule_day(
+                date(&record.fields, self.field("program_schedule", "date"))?,
+                new.used_on,
+                "usedOn",
+            )?;
             day_record = Some(record.id);
         }
         let f = |key| self.field("method_usage", key).to_owned();
@@ -203,6 +210,19 @@ impl MethodUsageStore for AirtableStore {
             .filter(|r| self.owned_by("method_usage", r, &user))
             .ok_or_else(|| Error::not_found("method usage"))?;
         let f = |key| self.field("method_usage", key).to_owned();
+        if let (Some(day), Some(used_on)) = (
+            first_link(&record.fields, &f("schedule_day_id")),
+            patch.used_on,
+        ) {
+            let day = self.by_record_ids("program_schedule", &[day]).await?;
+            if let Some(day) = day.first() {
+                check_on_schedule_day(
+                    date(&day.fields, self.field("program_schedule", "date"))?,
+                    used_on,
+                    "usedOn",
+                )?;
+            }
+        }
         let mut fields = Fields::new();
         if let Some(used_on) = patch.used_on {
             fields = fields.with_date(f("used_on"), used_on);

@@ -11,7 +11,8 @@ use crate::auth::Scope;
 use crate::domain::{MethodId, MethodUsageId, ProgramId, ProgramRef, ScheduleDayId, UserId};
 use crate::error::{Error, Result};
 use crate::store::method_usage::{
-    IdempotencyKey, MethodUsage, MethodUsagePatch, MethodUsageStore, NewMethodUsage,
+    check_on_schedule_day, IdempotencyKey, MethodUsage, MethodUsagePatch, MethodUsageStore,
+    NewMethodUsage,
 };
 use crate::store::{Award, Created};
 
@@ -148,16 +149,16 @@ async fn check_links(
         return Err(Error::not_found_in("method", "methodId"));
     }
     if let Some(day) = new.schedule_day_id {
-        let program: Option<ProgramId> = sqlx::query_scalar(
-            "SELECT s.program_id FROM program_schedule_pg s JOIN programs_pg p ON p.id = s.program_id
+        let found: Option<(ProgramId, NaiveDate)> = sqlx::query_as(
+            "SELECT s.program_id, s.date FROM program_schedule_pg s JOIN programs_pg p ON p.id = s.program_id
               WHERE s.id = $1 AND p.user_id = $2",
         )
         .bind(day)
         .bind(owner)
         .fetch_optional(&mut *connection)
         .await?;
-        let program =
-            program.ok_or_else(|| Error::not_found_in("schedule day", "scheduleDayId"))?;
+        let (program, date) =
+            found.ok_or_else(|| Error::not_found_in("schedule day", "scheduleDayId"))?;
         match new.program_id {
             None => new.program_id = Some(program),
             Some(given) if given == program => {}
@@ -169,6 +170,7 @@ async fn check_links(
                 ))
             }
         }
+        check_on_schedule_day(date, new.used_on, "usedOn")?;
     }
     if let Some(program) = new.program_id {
         let found: Option<i32> =
@@ -269,6 +271,16 @@ impl MethodUsageStore for PgStore {
         let current = find(&mut tx, owner, id)
             .await?
             .ok_or_else(|| Error::not_found("method usage"))?;
+        if let (Some(day), Some(used_on)) = (current.schedule_day_id, patch.used_on) {
+            let date: Option<NaiveDate> =
+                sqlx::query_scalar("SELECT date FROM program_schedule_pg WHERE id = $1")
+                    .bind(day)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if let Some(date) = date {
+                check_on_schedule_day(date, used_on, "usedOn")?;
+            }
+        }
         let row: Row = sqlx::query_as(&format!(
             "UPDATE method_usage_pg SET used_on = $3, remark = $4 WHERE id = $1 AND user_id = $2 RETURNING {COLUMNS}"
         ))
