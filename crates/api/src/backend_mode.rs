@@ -60,13 +60,18 @@ pub enum EndpointGroup {
     PersonalGoalUsage,
     OvertuigingUsage,
     Rewards,
+    /// Methods, habits and the company lookup.
     Reference,
+    /// `GET /api/overtuigingen/*`: reference data too, with a switch of its
+    /// own, so that overtuigingen can stay on Airtable (read-only, cached)
+    /// after everything else has moved, as the legacy backend ended.
+    Overtuigingen,
     Users,
 }
 
 impl EndpointGroup {
     /// Every group.
-    pub const ALL: [EndpointGroup; 9] = [
+    pub const ALL: [EndpointGroup; 10] = [
         EndpointGroup::Programs,
         EndpointGroup::HabitUsage,
         EndpointGroup::MethodUsage,
@@ -75,6 +80,7 @@ impl EndpointGroup {
         EndpointGroup::OvertuigingUsage,
         EndpointGroup::Rewards,
         EndpointGroup::Reference,
+        EndpointGroup::Overtuigingen,
         EndpointGroup::Users,
     ];
 
@@ -89,6 +95,7 @@ impl EndpointGroup {
             EndpointGroup::OvertuigingUsage => "overtuiging_usage",
             EndpointGroup::Rewards => "rewards",
             EndpointGroup::Reference => "reference",
+            EndpointGroup::Overtuigingen => "overtuigingen",
             EndpointGroup::Users => "users",
         }
     }

@@ -87,6 +87,7 @@ pub fn stores_for(
         ),
         rewards: pick!(EndpointGroup::Rewards, crate::store::RewardStore),
         reference: pick!(EndpointGroup::Reference, crate::store::ReferenceStore),
+        overtuigingen: pick!(EndpointGroup::Overtuigingen, crate::store::ReferenceStore),
     })
 }
 

@@ -202,16 +202,73 @@ pub struct LogConfig {
     pub filter: String,
 }
 
+/// Each group's mode: `DATA_BACKEND_<GROUP>`, by default `postgres_primary`;
+/// `DATA_BACKEND_OVERTUIGINGEN`, when unset, follows
+/// `DATA_BACKEND_REFERENCE`, which held overtuigingen before they had a
+/// switch of their own.
+fn read_backends(env: &mut Reader<'_>) -> BTreeMap<EndpointGroup, DataBackendMode> {
+    let mut backends = BTreeMap::new();
+    for group in EndpointGroup::ALL {
+        let fallback = match group {
+            EndpointGroup::Overtuigingen => backends
+                .get(&EndpointGroup::Reference)
+                .copied()
+                .unwrap_or(DataBackendMode::PostgresPrimary),
+            _ => DataBackendMode::PostgresPrimary,
+        };
+        let mode = env
+            .optional(&group.variable(), DataBackendMode::parse)
+            .unwrap_or(fallback);
+        backends.insert(group, mode);
+    }
+    backends
+}
+
+/// A `DATA_BACKEND_*` variable that names no endpoint group stops the start:
+/// a typo, or a group of the legacy backend, would otherwise leave its
+/// routes where they were without a word.
+fn check_backend_variables(names: &[String], env: &mut Reader<'_>) {
+    let known: Vec<String> = EndpointGroup::ALL.iter().map(|g| g.variable()).collect();
+    let mut names: Vec<&String> = names.iter().collect();
+    names.sort();
+    names.dedup();
+    for name in names {
+        if name.starts_with("DATA_BACKEND_") && !known.contains(name) {
+            env.problem(
+                name,
+                format!(
+                    "names no endpoint group; the groups are {}",
+                    known.join(", ")
+                ),
+            );
+        }
+    }
+}
+
 impl Config {
     /// Reads the configuration from the process environment.
     pub fn from_env() -> Result<Config, ConfigError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
+        let names: Vec<String> = std::env::vars_os()
+            .filter_map(|(name, _)| name.into_string().ok())
+            .collect();
+        Self::from_vars(&names, |name| std::env::var(name).ok())
     }
 
     /// Reads the configuration through `lookup`, which returns a variable's
-    /// value; tests pass a map.
+    /// value; the demo passes its own.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        Self::from_vars(&[], lookup)
+    }
+
+    /// Reads the configuration through `lookup`; `names` are the variables
+    /// that are set, checked for names airsync does not know in the
+    /// families where a typo would pass silently (`DATA_BACKEND_*`).
+    pub fn from_vars(
+        names: &[String],
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
         let mut env = Reader::new(&lookup);
+        check_backend_variables(names, &mut env);
         let database = DatabaseConfig {
             url: env.optional("DATABASE_URL", DatabaseUrl::parse),
             max_connections: env.number("DATABASE_MAX_CONNECTIONS", 10, 1..=1000),
@@ -272,15 +329,7 @@ impl Config {
                     3_600..=3_650 * 86_400,
                 ),
             },
-            backends: EndpointGroup::ALL
-                .iter()
-                .map(|group| {
-                    let mode = env
-                        .optional(&group.variable(), DataBackendMode::parse)
-                        .unwrap_or(DataBackendMode::PostgresPrimary);
-                    (*group, mode)
-                })
-                .collect(),
+            backends: read_backends(&mut env),
             switches: Switches {
                 user_fast_lane: env.flag("USER_FAST_LANE_ENABLED", true),
                 user_readthrough_fallback: env.flag("USER_READTHROUGH_FALLBACK_ENABLED", true),

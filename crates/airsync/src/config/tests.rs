@@ -7,7 +7,8 @@ fn load(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
-    Config::from_lookup(|name| map.get(name).cloned())
+    let names: Vec<String> = map.keys().cloned().collect();
+    Config::from_vars(&names, |name| map.get(name).cloned())
 }
 
 fn problem_variables(err: &ConfigError) -> Vec<&str> {
@@ -229,4 +230,55 @@ fn the_http_limits_the_metrics_token_and_the_trusted_proxies_are_read_and_checke
         problem_variables(&err),
         ["API_MAX_IN_FLIGHT", "METRICS_TOKEN", "API_TRUSTED_PROXIES"]
     );
+}
+
+#[test]
+fn overtuigingen_have_their_own_switch_that_follows_reference_when_unset() {
+    let config = load(&[("DATA_BACKEND_REFERENCE", "airtable_only")]).expect("valid");
+    assert_eq!(
+        config.backend(EndpointGroup::Overtuigingen),
+        DataBackendMode::AirtableOnly
+    );
+    // The legacy backend's end state: overtuigingen alone on Airtable.
+    let config = load(&[("DATA_BACKEND_OVERTUIGINGEN", "airtable_only")]).expect("valid");
+    assert_eq!(
+        config.backend(EndpointGroup::Overtuigingen),
+        DataBackendMode::AirtableOnly
+    );
+    assert_eq!(
+        config.backend(EndpointGroup::Reference),
+        DataBackendMode::PostgresPrimary
+    );
+    let config = load(&[
+        ("DATA_BACKEND_REFERENCE", "airtable_only"),
+        ("DATA_BACKEND_OVERTUIGINGEN", "postgres_primary"),
+    ])
+    .expect("valid");
+    assert_eq!(
+        config.backend(EndpointGroup::Overtuigingen),
+        DataBackendMode::PostgresPrimary
+    );
+}
+
+#[test]
+fn an_unknown_data_backend_variable_stops_the_start_naming_the_groups() {
+    let err = load(&[
+        ("DATA_BACKEND_PROGRAM", "airtable_only"),
+        ("DATA_BACKEND_HABITS", "postgres_primary"),
+        ("DATA_BACKEND_PROGRAMS", "airtable_only"),
+    ])
+    .expect_err("two unknown variables");
+    assert_eq!(
+        problem_variables(&err),
+        ["DATA_BACKEND_HABITS", "DATA_BACKEND_PROGRAM"]
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("names no endpoint group")
+            && message.contains("DATA_BACKEND_OVERTUIGINGEN")
+            && message.contains("DATA_BACKEND_PROGRAMS"),
+        "{message}"
+    );
+    // Unrelated variables are none of its business.
+    load(&[("DATABACKEND_X", "1"), ("MY_DATA_BACKEND_X", "1")]).expect("valid");
 }

@@ -52,7 +52,7 @@ async fn overtuigingen_by_goals(
     Ok(Json(
         state
             .stores()
-            .reference
+            .overtuigingen
             .overtuigingen_by_goals(&goals, &page)
             .await?,
     ))

@@ -60,7 +60,10 @@ pub struct Stores {
     pub personal_goal_usage: Arc<dyn PersonalGoalUsageStore>,
     pub overtuiging_usage: Arc<dyn OvertuigingUsageStore>,
     pub rewards: Arc<dyn RewardStore>,
+    /// Methods, habits and the company lookup.
     pub reference: Arc<dyn ReferenceStore>,
+    /// Overtuigingen, switched on their own.
+    pub overtuigingen: Arc<dyn ReferenceStore>,
 }
 
 impl Stores {
@@ -76,7 +79,8 @@ impl Stores {
             personal_goal_usage: pg.clone(),
             overtuiging_usage: pg.clone(),
             rewards: pg.clone(),
-            reference: pg,
+            reference: pg.clone(),
+            overtuigingen: pg,
         }
     }
 }

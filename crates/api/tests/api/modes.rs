@@ -852,3 +852,90 @@ async fn a_write_made_in_airtable_only_is_there_after_switching_to_postgres_prim
     assert!(ids.contains(&&posted["usage"]["id"]), "{listed}");
     let _ = program;
 }
+
+#[tokio::test]
+async fn overtuigingen_alone_on_airtable_only_are_read_from_the_base_once_a_minute() {
+    let modes = Modes::start().await;
+    let (ann, _) = modes.seed().await;
+    let r = modes.app.reference.clone();
+    // The legacy backend's end state: everything on PostgreSQL but
+    // overtuigingen.
+    let mut config = modes.config(DataBackendMode::PostgresPrimary);
+    config
+        .backends
+        .insert(EndpointGroup::Overtuigingen, DataBackendMode::AirtableOnly);
+    let (server, _) = modes.app.another_server(config).await;
+    let rename = |table: &'static str, entity: &'static str, id: Uuid, name: &'static str| {
+        let modes = &modes;
+        async move {
+            let record: String = sqlx::query_scalar(
+                "SELECT airtable_id FROM airtable_id_map WHERE entity = $1 AND row_id = $2",
+            )
+            .bind(entity)
+            .bind(id)
+            .fetch_one(modes.app.pool())
+            .await
+            .unwrap();
+            modes
+                .client
+                .table(BASE, table)
+                .update(
+                    &[airsync_airtable::RecordUpdate::new(
+                        record,
+                        Fields::new().with("Name", name),
+                    )],
+                    Default::default(),
+                    WriteOptions::default(),
+                )
+                .await
+                .unwrap();
+        }
+    };
+    rename(
+        "Overtuigingen",
+        "overtuiging",
+        r.overtuigingen[0],
+        "Renamed by the team",
+    )
+    .await;
+    rename("Methods", "method", r.breathing, "Renamed method").await;
+    let path = format!(
+        "/api/overtuigingen/by-goals?goalIds={},{}",
+        r.goal_a, r.goal_b
+    );
+    let read = |path: String| {
+        let (app, server, token) = (&modes.app, server.clone(), ann.token.clone());
+        async move {
+            app.call_at(&server, Method::GET, &path, Some(&token), None, 200)
+                .await
+        }
+    };
+    let names = |answer: &Value| -> Vec<String> {
+        answer["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let first = read(path.clone()).await;
+    assert!(
+        names(&first).contains(&"Renamed by the team".to_owned()),
+        "overtuigingen come from the base: {first}"
+    );
+    let method = read(format!("/api/methods/{}", r.breathing)).await;
+    assert_ne!(
+        method["name"], "Renamed method",
+        "methods stay on PostgreSQL"
+    );
+    // A second edit within the minute is not seen yet: the list is cached.
+    rename(
+        "Overtuigingen",
+        "overtuiging",
+        r.overtuigingen[0],
+        "Renamed again",
+    )
+    .await;
+    let second = read(path).await;
+    assert_eq!(names(&second), names(&first), "read within the minute");
+}

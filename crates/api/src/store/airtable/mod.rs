@@ -47,6 +47,8 @@ struct Inner {
     names: Names,
     pool: PgPool,
     users: Mutex<HashMap<UserId, (UserRecord, Instant)>>,
+    /// The active overtuigingen, read at most once a minute.
+    overtuigingen: tokio::sync::Mutex<Option<(Vec<Record>, Instant)>>,
 }
 
 /// A user's record in the base.
@@ -59,6 +61,10 @@ pub(crate) struct UserRecord {
 
 /// How long a user's record id and email are remembered.
 const USER_CACHE_TTL: Duration = Duration::from_secs(60);
+
+/// How long the active overtuigingen are remembered: the team edits them
+/// rarely, and the app reads them on every screen that shows a goal.
+pub(crate) const OVERTUIGINGEN_CACHE_TTL: Duration = Duration::from_secs(60);
 
 /// The columns and links each entity must map for the Airtable backend.
 const REQUIRED: &[(&str, &[&str])] = &[
@@ -226,6 +232,7 @@ impl AirtableStore {
                 names: Names::from_mapping(mapping)?,
                 pool,
                 users: Mutex::new(HashMap::new()),
+                overtuigingen: tokio::sync::Mutex::new(None),
             }),
         })
     }

@@ -2,12 +2,13 @@
 //! UUIDs come from the id map.
 
 use std::collections::HashMap;
+use std::time::Instant;
 
 use airsync_airtable::{formula, Formula, Record};
 use async_trait::async_trait;
 use uuid::Uuid;
 
-use super::{links, text, AirtableStore, OrUpstream};
+use super::{links, text, AirtableStore, OrUpstream, OVERTUIGINGEN_CACHE_TTL};
 use crate::domain::{CompanyId, GoalId, MethodId, OvertuigingId};
 use crate::error::{Error, Result};
 use crate::pagination::{Cursor, Page, PageRequest};
@@ -73,6 +74,22 @@ impl AirtableStore {
             });
         }
         Ok(methods)
+    }
+
+    /// The active overtuiging records, remembered for
+    /// [`OVERTUIGINGEN_CACHE_TTL`]; callers waiting on one read share it.
+    pub(crate) async fn active_overtuigingen(&self) -> Result<Vec<Record>> {
+        let mut cached = self.inner.overtuigingen.lock().await;
+        if let Some((records, at)) = cached.as_ref() {
+            if at.elapsed() < OVERTUIGINGEN_CACHE_TTL {
+                return Ok(records.clone());
+            }
+        }
+        let records = self
+            .list("overtuiging", Some(self.active_filter("overtuiging")?))
+            .await?;
+        *cached = Some((records.clone(), Instant::now()));
+        Ok(records)
     }
 
     fn active_filter(&self, entity: &str) -> Result<Formula> {
@@ -167,7 +184,7 @@ impl ReferenceStore for AirtableStore {
         // unique: take the active ones and match the links themselves.
         let f = |key| self.field("overtuiging", key);
         let records: Vec<Record> = self
-            .list("overtuiging", Some(self.active_filter("overtuiging")?))
+            .active_overtuigingen()
             .await?
             .into_iter()
             .filter(|record| {
