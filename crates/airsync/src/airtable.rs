@@ -76,14 +76,16 @@ pub fn worker_settings(config: &Config, base_id: &AirtableBaseId) -> WorkerSetti
 }
 
 /// The inbound sync's settings: webhooks when `AIRTABLE_WEBHOOK_URL` says
-/// where Airtable can ping and the fast lane is on, the incremental poll on
+/// where Airtable can ping, watching the Users table unless
+/// `USER_FAST_LANE_ENABLED=false`, the incremental poll on
 /// `SYNC_INCREMENTAL_POLL_INTERVAL_SECS`, the payload reader's timer on
 /// `SYNC_PAYLOAD_READER_INTERVAL_SECS`, the full reconcile on
 /// `SYNC_FULL_RECONCILE_INTERVAL_SECS` unless
 /// `FULL_AIRTABLE_POLL_SYNC_ENABLED=false`.
 pub fn inbound_settings(config: &Config) -> InboundSettings {
     InboundSettings {
-        webhooks_enabled: config.switches.user_fast_lane && config.airtable.webhook_url.is_some(),
+        webhooks_enabled: config.airtable.webhook_url.is_some(),
+        user_fast_lane: config.switches.user_fast_lane,
         notification_url: config.airtable.webhook_url.as_ref().map(|u| u.to_string()),
         webhook_secret: config
             .airtable

@@ -1166,3 +1166,60 @@ async fn the_team_deleting_the_first_try_of_a_create_tried_again_deletes_the_row
 async fn the_team_deleting_the_first_try_of_a_create_read_before_the_retry_deletes_the_row() {
     first_try_deleted_by_the_team(true).await;
 }
+
+#[tokio::test]
+async fn with_the_users_fast_lane_off_a_team_edit_of_a_user_is_not_overwritten() {
+    let h = Harness::start().await;
+    let off = airsync_sync::inbound::InboundSettings {
+        user_fast_lane: false,
+        ..inbound_settings()
+    };
+    let (ctx, _receiver) = Receiver::start(&h, off).await;
+    // No hold after a push: the update goes at the next step.
+    let mut settings = h.settings();
+    settings.hold_after_push = Duration::ZERO;
+    let worker = Worker::new(
+        h.pool().clone(),
+        h.mapping.clone(),
+        AirtableWriter::new(ctx.client().clone(), BASE),
+        settings,
+    );
+    ensure_webhook(&ctx).await.expect("webhook");
+    poll_once(&ctx).await.expect("poll");
+    let user = h.insert_user("anna@example.com").await;
+    settle(&h, &ctx, &worker).await;
+    let record = h.record_id("user", user).await;
+
+    // The app renames the user, then the team does, later: the payload of
+    // the team's edit is left to the poll, so no payload will merge it.
+    sqlx::query("UPDATE users_pg SET name = 'App' WHERE id = $1")
+        .bind(user)
+        .execute(h.pool())
+        .await
+        .expect("update user");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    h.update_as_user("Users", &record, json!({"Name": "Team"}));
+    let step = worker.run_once().await.expect("worker step");
+    assert_eq!(
+        step.sent, 0,
+        "the update waits for the team's edit: {step:?}"
+    );
+    assert_eq!(h.outbox_len().await, 1);
+    assert_eq!(
+        h.record_of("Users", user)["fields"]["Name"],
+        json!("Team"),
+        "the push overwrote the team's later name"
+    );
+
+    // The poll merges the team's edit; then both sides agree.
+    poll_once(&ctx).await.expect("poll");
+    settle(&h, &ctx, &worker).await;
+    let name: String = sqlx::query_scalar("SELECT name FROM users_pg WHERE id = $1")
+        .bind(user)
+        .fetch_one(h.pool())
+        .await
+        .expect("user");
+    assert_eq!(name, "Team");
+    assert_eq!(h.record_of("Users", user)["fields"]["Name"], json!("Team"));
+    assert_eq!(h.dead_letters().await, 0);
+}

@@ -445,3 +445,71 @@ async fn a_user_the_backfill_brings_in_is_no_provisioning_but_one_a_later_reconc
     assert_eq!(provisioning.count, 1, "{provisioning:?}");
     assert_eq!(metrics.reconcile_progress()["user"].records_seen, 7);
 }
+
+/// Runs the inbound sync as `airsync serve` does until every table was
+/// polled once (and, when `reconcile_enabled`, a table was reconciled),
+/// then stops it; answers the context.
+async fn run_until_polled(
+    h: &Harness,
+    reconcile_enabled: bool,
+) -> airsync_sync::inbound::InboundContext {
+    let ctx = h.inbound(airsync_sync::inbound::InboundSettings {
+        webhooks_enabled: false,
+        reconcile_enabled,
+        ..inbound_settings()
+    });
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(airsync_sync::inbound::run(ctx.clone(), stopped));
+    let tables = h.mapping.entities().len() as i64;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let polled: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM sync_checkpoint WHERE name LIKE 'inbound:poll:%'",
+        )
+        .fetch_one(h.pool())
+        .await
+        .expect("poll checkpoints");
+        let reconciled: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM sync_checkpoint WHERE name LIKE 'inbound:reconcile:%'",
+        )
+        .fetch_one(h.pool())
+        .await
+        .expect("reconcile checkpoints");
+        if polled == tables && (!reconcile_enabled || reconciled > 0) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the sync never got there"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    stop.send(true).expect("stop");
+    task.await.expect("join").expect("run");
+    ctx
+}
+
+#[tokio::test]
+async fn the_scheduled_reconcile_runs_only_while_its_switch_is_on() {
+    // FULL_AIRTABLE_POLL_SYNC_ENABLED=false: the poll runs, no reconcile
+    // starts, though none has ever run (it would be due at once).
+    let h = Harness::start().await;
+    let ctx = run_until_polled(&h, false).await;
+    assert!(
+        ctx.metrics().reconcile_progress().is_empty(),
+        "{:?}",
+        ctx.metrics().reconcile_progress()
+    );
+    let reconciled: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM sync_checkpoint WHERE name LIKE 'inbound:reconcile:%'",
+    )
+    .fetch_one(h.pool())
+    .await
+    .expect("reconcile checkpoints");
+    assert_eq!(reconciled, 0);
+
+    // On, the same start reconciles at once.
+    let h = Harness::start().await;
+    let ctx = run_until_polled(&h, true).await;
+    assert!(!ctx.metrics().reconcile_progress().is_empty());
+}

@@ -584,3 +584,64 @@ async fn a_webhook_whose_delete_failed_is_deleted_on_the_next_check() {
 
     assert_eq!(webhook_ids(&ctx).await, vec![stored_webhook(&h).await]);
 }
+
+#[tokio::test]
+async fn with_the_users_fast_lane_off_the_webhook_leaves_users_to_the_poll_and_carries_the_rest() {
+    let h = Harness::start().await;
+    let off = airsync_sync::inbound::InboundSettings {
+        user_fast_lane: false,
+        ..inbound_settings()
+    };
+    let (ctx, _receiver) = Receiver::start(&h, off).await;
+    let action = ensure_webhook(&ctx).await.expect("webhook");
+    assert!(
+        matches!(action, WebhookAction::Created { .. }),
+        "the webhook stays for every other table: {action:?}"
+    );
+    // The poll's watermarks start now.
+    airsync_sync::inbound::poll_once(&ctx).await.expect("poll");
+    let user = h.create_as_user(
+        "Users",
+        json!({"Email": "slow@example.com", "Name": "Slow"}),
+    );
+    let goal = h.create_as_user("Goals", json!({"Name": "Calm", "Active": true}));
+    apply_pings_until(&h, &ctx, || async {
+        h.row_of("goal", &goal).await.is_some()
+    })
+    .await;
+    read_payloads_once(&ctx).await.expect("read payloads");
+    assert_eq!(
+        h.row_of("user", &user).await,
+        None,
+        "no payload carries the user"
+    );
+    airsync_sync::inbound::poll_once(&ctx).await.expect("poll");
+    assert!(
+        h.row_of("user", &user).await.is_some(),
+        "the poll brings the user in"
+    );
+
+    // Switched back on, the webhook is made anew and carries users again.
+    let (on, _receiver) =
+        Receiver::start_with_client(&h, inbound_settings(), ctx.client().clone()).await;
+    match ensure_webhook(&on).await.expect("webhook") {
+        WebhookAction::Created { reason } => {
+            assert_eq!(reason, "the users' fast lane was switched")
+        }
+        other => panic!("{other:?}"),
+    }
+    let polls = on.metrics().snapshot().table_polls;
+    let fast = h.create_as_user(
+        "Users",
+        json!({"Email": "fast@example.com", "Name": "Fast"}),
+    );
+    apply_pings_until(&h, &on, || async {
+        h.row_of("user", &fast).await.is_some()
+    })
+    .await;
+    assert_eq!(
+        on.metrics().snapshot().table_polls,
+        polls,
+        "the user came with a payload"
+    );
+}

@@ -181,3 +181,65 @@ pub async fn serve_on(
     tracing::info!("stopped");
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(switches: &[(&str, &str)]) -> Config {
+        let mut vars: Vec<(&str, &str)> = vec![
+            ("JWT_SECRET", "0123456789abcdef0123456789abcdef"),
+            (
+                "AIRTABLE_WEBHOOK_URL",
+                "https://sync.example.com/api/sync/inbound",
+            ),
+        ];
+        vars.extend_from_slice(switches);
+        Config::from_lookup(|name| {
+            vars.iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value).to_owned())
+        })
+        .expect("valid")
+    }
+
+    #[test]
+    fn each_incident_switch_turns_off_its_own_path_alone() {
+        let on = config(&[]);
+        let inbound = crate::airtable::inbound_settings(&on);
+        assert!(inbound.webhooks_enabled && inbound.user_fast_lane && inbound.reconcile_enabled);
+        assert!(api_config(&on, None).unwrap().user_readthrough_fallback);
+
+        let no_fast_lane = config(&[("USER_FAST_LANE_ENABLED", "false")]);
+        let inbound = crate::airtable::inbound_settings(&no_fast_lane);
+        assert!(!inbound.user_fast_lane);
+        assert!(
+            inbound.webhooks_enabled && inbound.reconcile_enabled,
+            "the webhook stays for every other table"
+        );
+        assert!(
+            api_config(&no_fast_lane, None)
+                .unwrap()
+                .user_readthrough_fallback
+        );
+
+        let no_read_through = config(&[("USER_READTHROUGH_FALLBACK_ENABLED", "false")]);
+        let inbound = crate::airtable::inbound_settings(&no_read_through);
+        assert!(inbound.webhooks_enabled && inbound.user_fast_lane && inbound.reconcile_enabled);
+        assert!(
+            !api_config(&no_read_through, None)
+                .unwrap()
+                .user_readthrough_fallback
+        );
+
+        let no_reconcile = config(&[("FULL_AIRTABLE_POLL_SYNC_ENABLED", "false")]);
+        let inbound = crate::airtable::inbound_settings(&no_reconcile);
+        assert!(inbound.webhooks_enabled && inbound.user_fast_lane && inbound.poll_enabled);
+        assert!(!inbound.reconcile_enabled);
+        assert!(
+            api_config(&no_reconcile, None)
+                .unwrap()
+                .user_readthrough_fallback
+        );
+    }
+}

@@ -939,3 +939,48 @@ async fn overtuigingen_alone_on_airtable_only_are_read_from_the_base_once_a_minu
     let second = read(path).await;
     assert_eq!(names(&second), names(&first), "read within the minute");
 }
+
+#[tokio::test]
+async fn with_the_read_through_off_a_login_does_not_look_the_base_up() {
+    let modes = Modes::start().await;
+    let mut config = modes.config(DataBackendMode::PostgresPrimary);
+    config.user_readthrough_fallback = false;
+    let (server, _) = modes.app.another_server(config).await;
+    modes
+        .client
+        .table(BASE, "Users")
+        .create(
+            &[Fields::new()
+                .with("Email", "team.made@example.com")
+                .with("Name", "Team Made")],
+            WriteOptions::default(),
+        )
+        .await
+        .unwrap();
+    let before = modes.emulator.stats().base(BASE).total;
+    modes
+        .app
+        .call_at(
+            &server,
+            Method::POST,
+            "/api/auth/login",
+            None,
+            Some(json!({ "email": "team.made@example.com", "password": "anything at all" })),
+            401,
+        )
+        .await;
+    // The lookup would start after the answer; give it the time it takes
+    // with the switch on (the test above: well under a second).
+    tokio::time::sleep(Duration::from_millis(1_000)).await;
+    assert_eq!(
+        modes.emulator.stats().base(BASE).total,
+        before,
+        "the base was asked"
+    );
+    let found: Option<Uuid> =
+        sqlx::query_scalar("SELECT id FROM users_pg WHERE email = 'team.made@example.com'")
+            .fetch_optional(modes.app.pool())
+            .await
+            .unwrap();
+    assert_eq!(found, None);
+}

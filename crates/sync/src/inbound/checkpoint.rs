@@ -55,6 +55,11 @@ pub(crate) struct WebhookCheckpoint {
     /// without reading the record first.
     #[serde(default)]
     pub stopped_at: Option<DateTime<Utc>>,
+    /// Entities whose changes in its payloads are not applied, left to the
+    /// poll (the users' while their fast lane is off): for them it keeps no
+    /// history the worker may rely on.
+    #[serde(default)]
+    pub unwatched: Vec<String>,
 }
 
 impl std::fmt::Debug for WebhookCheckpoint {
@@ -68,6 +73,7 @@ impl std::fmt::Debug for WebhookCheckpoint {
             .field("broken", &self.broken)
             .field("history_since", &self.history_since)
             .field("stopped_at", &self.stopped_at)
+            .field("unwatched", &self.unwatched)
             .finish_non_exhaustive()
     }
 }

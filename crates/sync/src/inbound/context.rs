@@ -21,6 +21,12 @@ pub struct InboundSettings {
     /// Keep a webhook on the base (create, refresh, recreate). Without one,
     /// the incremental poll carries the inbound sync.
     pub webhooks_enabled: bool,
+    /// The users' fast lane (`USER_FAST_LANE_ENABLED`): the webhook watches
+    /// the Users table, so a user the team creates arrives within seconds.
+    /// Off, the webhook leaves Users out: users arrive with the incremental
+    /// poll, and the worker reads a user's record before updating it, as
+    /// it does for every table without a webhook.
+    pub user_fast_lane: bool,
     /// The public URL of `POST /api/sync/inbound` that Airtable pings; `None`
     /// creates a webhook without pings, read by the timer alone.
     pub notification_url: Option<String>,
@@ -69,6 +75,7 @@ impl Default for InboundSettings {
     fn default() -> Self {
         InboundSettings {
             webhooks_enabled: true,
+            user_fast_lane: true,
             notification_url: None,
             webhook_secret: None,
             reader_interval: Duration::from_secs(10),
@@ -92,6 +99,7 @@ impl std::fmt::Debug for InboundSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("InboundSettings")
             .field("webhooks_enabled", &self.webhooks_enabled)
+            .field("user_fast_lane", &self.user_fast_lane)
             .field("notification_url", &self.notification_url)
             .field(
                 "webhook_secret",

@@ -68,7 +68,7 @@ pub async fn read_payloads_once(ctx: &InboundContext) -> Result<ReadReport> {
             Err(err) => return Err(err.into()),
         };
         report.pages += 1;
-        match apply_page(ctx, &base, &stored.webhook_id, cursor, &page).await? {
+        match apply_page(ctx, &base, &stored, cursor, &page).await? {
             Some((next, applied, broken)) => {
                 cursor = next;
                 report.payloads += applied;
@@ -108,10 +108,17 @@ async fn mark_broken(ctx: &InboundContext, webhook_id: &str) -> Result<()> {
 async fn apply_page(
     ctx: &InboundContext,
     base: &ResolvedBase,
-    webhook_id: &str,
+    stored: &WebhookCheckpoint,
     cursor: u64,
     page: &PayloadPage,
 ) -> Result<Option<(u64, u64, bool)>> {
+    let webhook_id = stored.webhook_id.as_str();
+    // Changes of entities the webhook leaves to the poll are passed over.
+    let applied = |position: &usize| {
+        base.entities
+            .get(*position)
+            .is_some_and(|entity| !stored.unwatched.iter().any(|e| e == entity.name()))
+    };
     let mut payloads: Vec<&WebhookPayload> = Vec::new();
     let mut next = page.cursor.max(cursor);
     let mut broken = false;
@@ -126,7 +133,11 @@ async fn apply_page(
     }
     let changes: Vec<(&WebhookPayload, Vec<(usize, Change)>)> = payloads
         .iter()
-        .map(|p| (*p, from_payload(base, p)))
+        .map(|p| {
+            let mut changes = from_payload(base, p);
+            changes.retain(|(position, _)| applied(position));
+            (*p, changes)
+        })
         .collect();
     let batch: Vec<(usize, &Observation)> = changes
         .iter()

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use sqlx::PgPool;
 
 use super::checkpoint::{self, WebhookCheckpoint};
-use super::context::InboundContext;
+use super::context::{InboundContext, InboundSettings};
 use super::metrics::InboundMetricsSnapshot;
 use super::poll::catch_up;
 use super::reader::read_payloads_once;
@@ -37,6 +37,17 @@ pub enum WebhookAction {
         /// Why ("none yet", "expired or in error", ...).
         reason: String,
     },
+}
+
+/// Entities whose changes the payload reader leaves to the poll: the
+/// users' while their fast lane is off. (A webhook cannot leave one table
+/// out: its field filter narrows updates, not creates and deletes.)
+pub(crate) fn unwatched(settings: &InboundSettings) -> Vec<String> {
+    if settings.user_fast_lane {
+        Vec::new()
+    } else {
+        vec!["user".to_owned()]
+    }
 }
 
 /// What the webhook watches: record changes in every mapped table, the
@@ -77,6 +88,7 @@ async fn manage(ctx: &InboundContext) -> Result<WebhookAction> {
     // The base may have changed since the schema was read.
     ctx.forget_schema();
     let base = ctx.schema().await?;
+    let unwatched = unwatched(ctx.settings());
     let spec = specification(&base);
     let spec_value = serde_json::to_value(&spec).unwrap_or(Value::Null);
     let name = checkpoint::webhook_name(ctx.base_id());
@@ -98,6 +110,7 @@ async fn manage(ctx: &InboundContext) -> Result<WebhookAction> {
         (Some(_), None) => Some("gone"),
         (Some(_), Some(hook)) if !hook.is_hook_enabled => Some("expired or in error"),
         (Some(s), Some(_)) if s.broken => Some("its specification became invalid"),
+        (Some(s), Some(_)) if s.unwatched != unwatched => Some("the users' fast lane was switched"),
         (Some(s), Some(_)) if s.specification != spec_value => Some("the mapping changed"),
         (Some(s), Some(_)) if s.notification_url != url => Some("the notification URL changed"),
         _ => None,
@@ -142,9 +155,11 @@ async fn manage(ctx: &InboundContext) -> Result<WebhookAction> {
     // one recorded until now (Airtable still had it enabled, no error) and
     // its last payloads were read.
     let continues = gap_read && current.is_some_and(|hook| hook.is_hook_enabled);
+    // A table whose payloads the old one left to the poll has no history
+    // before the new one: then every table's starts now.
     let history_from = stored
         .as_ref()
-        .filter(|_| continues)
+        .filter(|old| continues && old.unwatched.iter().all(|e| unwatched.contains(e)))
         .map(|old| old.history_since.unwrap_or(old.created_at));
     // A create whose answer is lost leaves a hook airsync does not know:
     // the next run finds it by what this one records now.
@@ -167,6 +182,7 @@ async fn manage(ctx: &InboundContext) -> Result<WebhookAction> {
         broken: false,
         history_since: Some(history_from.unwrap_or(now)),
         stopped_at: None,
+        unwatched,
     };
     checkpoint::store(ctx.pool(), &name, &fresh).await?;
     retired.pending_create = None;
@@ -330,8 +346,13 @@ async fn make_reconcile_due(ctx: &InboundContext) -> Result<()> {
 /// gap, as far as this process knows: `None` while there is none, it is
 /// flagged broken (gone, or in error) or past its expiry. A record whose
 /// last agreement is older may hold a team edit that no payload will show
-/// (the worker reads it before updating it, see `worker::unseen`).
-pub(crate) async fn history_since(pool: &PgPool, base_id: &str) -> Result<Option<DateTime<Utc>>> {
+/// (the worker reads it before updating it, see `worker::unseen`). `None`
+/// too for an entity whose payloads are left to the poll.
+pub(crate) async fn history_since(
+    pool: &PgPool,
+    base_id: &str,
+    entity: &str,
+) -> Result<Option<DateTime<Utc>>> {
     let stored: Option<WebhookCheckpoint> =
         checkpoint::load(pool, &checkpoint::webhook_name(base_id)).await?;
     let now = Utc::now();
@@ -340,6 +361,7 @@ pub(crate) async fn history_since(pool: &PgPool, base_id: &str) -> Result<Option
             !hook.broken
                 && hook.stopped_at.is_none()
                 && hook.expiration_time.is_none_or(|at| at > now)
+                && !hook.unwatched.iter().any(|e| e == entity)
         })
         .map(|hook| hook.history_since.unwrap_or(hook.created_at)))
 }

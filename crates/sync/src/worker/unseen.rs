@@ -55,7 +55,7 @@ pub(crate) async fn hold_unseen_edits<W: RecordWriter>(
     if updates.is_empty() {
         return Ok(send);
     }
-    let since = history_since(&ctx.pool, &ctx.settings.base_id).await?;
+    let since = history_since(&ctx.pool, &ctx.settings.base_id, &entity.name).await?;
     let ids: Vec<Uuid> = updates.iter().map(|a| a.event().row_id).collect();
     let agreed = agreements(ctx, &entity.name, &ids).await?;
     let (unsure, sure): (Vec<Action>, Vec<Action>) = updates.into_iter().partition(|a| {

@@ -406,14 +406,30 @@ impl Receiver {
     /// webhook pings it.
     pub async fn start(
         h: &Harness,
+        settings: airsync_sync::inbound::InboundSettings,
+    ) -> (airsync_sync::inbound::InboundContext, Receiver) {
+        Self::start_with_client(h, settings, client_for(&h.emulator)).await
+    }
+
+    /// [`Self::start`] with `client`: a process restarted with other
+    /// settings, whose requests count against the same pace as before.
+    pub async fn start_with_client(
+        h: &Harness,
         mut settings: airsync_sync::inbound::InboundSettings,
+        client: AirtableClient,
     ) -> (airsync_sync::inbound::InboundContext, Receiver) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let addr = listener.local_addr().expect("address");
         settings.notification_url = Some(format!("http://{addr}/api/sync/inbound"));
-        let ctx = h.inbound(settings);
+        let ctx = airsync_sync::inbound::InboundContext::new(
+            h.pool().clone(),
+            client,
+            BASE,
+            h.mapping.clone(),
+            settings,
+        );
         let lose = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let app = axum::Router::new()
             .route("/api/sync/inbound", axum::routing::post(receive))
