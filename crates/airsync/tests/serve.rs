@@ -191,8 +191,13 @@ async fn detailed_health_reports_a_planted_dead_letter_and_the_outbox() {
     let (status, body, _) = running
         .get("/api/health/detailed", Some(METRICS_TOKEN))
         .await;
-    assert_eq!(status, 200, "{body}");
+    // Degraded is not ready: 503, as the legacy endpoint answered.
+    assert_eq!(status, 503, "{body}");
     assert_eq!(body["status"], json!("degraded"));
+    assert_eq!(
+        body["reasons"],
+        json!(["1 change(s) in the dead-letter queue"])
+    );
     assert_eq!(body["sync"]["deadLetters"], json!(1));
     assert_eq!(body["sync"]["outbox"]["pending"], json!(1));
     assert!(
@@ -200,6 +205,96 @@ async fn detailed_health_reports_a_planted_dead_letter_and_the_outbox() {
         "{body}"
     );
     assert_eq!(body["database"]["ok"], json!(true));
+    assert_eq!(body["dead_letter_count"], json!(1));
+    // Liveness does not care.
+    let (status, _, _) = running.get("/api/health", None).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn detailed_health_serves_the_legacy_backends_keys_beside_its_own() {
+    let db = TestDb::new().await;
+    for email in ["a@example.com", "b@example.com", "c@example.com"] {
+        sqlx::query("INSERT INTO users_pg (email) VALUES ($1)")
+            .bind(email)
+            .execute(db.pool())
+            .await
+            .expect("user");
+    }
+    // One of the three events is in a worker's hands, and the oldest is a
+    // minute old.
+    sqlx::query(
+        "UPDATE sync_outbox SET state = 'leased', lease_owner = 'w', lease_expires_at = now() + interval '1 minute'
+          WHERE id = (SELECT min(id) FROM sync_outbox)",
+    )
+    .execute(db.pool())
+    .await
+    .expect("lease");
+    sqlx::query("UPDATE sync_outbox SET created_at = now() - interval '60 seconds' WHERE id = (SELECT max(id) FROM sync_outbox)")
+        .execute(db.pool())
+        .await
+        .expect("age");
+    let running = start(db.pool().clone(), None, None).await;
+    let (status, body, _) = running
+        .get("/api/health/detailed", Some(METRICS_TOKEN))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["status"], json!("ok"));
+    assert_eq!(body["reasons"], json!([]));
+    assert_eq!(body["db"], json!("ok"));
+    assert_eq!(
+        body["outbox_pending"],
+        json!(2),
+        "leased events are not pending"
+    );
+    assert_eq!(body["sync"]["outbox"]["inFlight"], json!(1));
+    let oldest = body["outbox_oldest_seconds"].as_f64().expect("a number");
+    assert!((60.0..120.0).contains(&oldest), "{oldest}");
+    assert_eq!(body["dead_letter_count"], json!(0));
+    assert_eq!(body["last_full_sync"], Value::Null, "no reconcile yet");
+
+    // Every table reconciled: the earliest end is the last full sync.
+    let tables = Mapping::default_mapping().expect("mapping");
+    for (n, entity) in tables.entities().iter().enumerate() {
+        let finished = format!("2026-01-0{}T10:00:00Z", 1 + n % 2);
+        sqlx::query("INSERT INTO sync_checkpoint (name, value) VALUES ($1, $2)")
+            .bind(format!("inbound:reconcile:{}", entity.name))
+            .bind(json!({
+                "started_at": "2026-01-01T09:00:00Z", "finished_at": finished,
+                "records": 0, "deleted": 0, "refused_deletes": 0,
+            }))
+            .execute(db.pool())
+            .await
+            .expect("checkpoint");
+    }
+    let (_, body, _) = running
+        .get("/api/health/detailed", Some(METRICS_TOKEN))
+        .await;
+    assert_eq!(body["last_full_sync"], json!("2026-01-01T10:00:00Z"));
+    assert_eq!(
+        body["sync"]["inbound"]["lastFullReconcileAt"],
+        json!("2026-01-01T10:00:00Z")
+    );
+    // A table made due again (after a webhook's gap): no full sync to show.
+    sqlx::query(
+        "UPDATE sync_checkpoint SET value = jsonb_set(value, '{finished_at}', '\"1970-01-01T00:00:00Z\"')
+          WHERE name = 'inbound:reconcile:user'",
+    )
+    .execute(db.pool())
+    .await
+    .expect("due");
+    let (_, body, _) = running
+        .get("/api/health/detailed", Some(METRICS_TOKEN))
+        .await;
+    assert_eq!(body["last_full_sync"], Value::Null);
+
+    // The database gone: 503 and the legacy key says so.
+    db.pool().close().await;
+    let (status, body, _) = running
+        .get("/api/health/detailed", Some(METRICS_TOKEN))
+        .await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["db"], json!("unavailable"));
 }
 
 #[tokio::test]

@@ -54,6 +54,10 @@ pub async fn liveness_of(pool: &PgPool) -> Response {
 struct OutboxTotals {
     pending: i64,
     in_flight: i64,
+    /// Tables whose last full reconcile finished (not made due again).
+    tables_reconciled: i64,
+    /// When the earliest of those finished.
+    last_full_reconcile: Option<DateTime<Utc>>,
     oldest_pending_seconds: Option<f64>,
     dead_letters: i64,
     leases: Value,
@@ -66,6 +70,11 @@ async fn totals(pool: &PgPool) -> Result<OutboxTotals, String> {
         "SELECT
             (SELECT count(*) FROM sync_outbox) AS pending,
             (SELECT count(*) FROM sync_outbox WHERE state = 'leased') AS in_flight,
+            (SELECT count(*) FROM sync_checkpoint
+              WHERE name LIKE 'inbound:reconcile:%'
+                AND (value->>'finished_at')::timestamptz > 'epoch') AS tables_reconciled,
+            (SELECT min((value->>'finished_at')::timestamptz) FROM sync_checkpoint
+              WHERE name LIKE 'inbound:reconcile:%') AS last_full_reconcile,
             (SELECT extract(epoch FROM now() - min(created_at))::float8 FROM sync_outbox) AS oldest_pending_seconds,
             (SELECT count(*) FROM sync_dead_letter) AS dead_letters,
             (SELECT coalesce(jsonb_agg(jsonb_build_object(
@@ -91,7 +100,10 @@ async fn totals(pool: &PgPool) -> Result<OutboxTotals, String> {
 }
 
 /// The sync's state: outbox, dead letters, worker leases, inbound
-/// positions, and Airtable's rate state per base.
+/// positions, and Airtable's rate state per base; the legacy backend's keys
+/// beside them. A readiness answer: 503 when the database does not answer
+/// or the sync is degraded (`reasons` says why), as the legacy endpoint
+/// did; `/api/health` is the liveness answer.
 pub async fn detailed(State(services): State<Arc<Services>>, headers: HeaderMap) -> Response {
     if let Some(refused) = super::monitor::refuse_unless_monitor(
         &headers,
@@ -122,39 +134,76 @@ pub async fn detailed(State(services): State<Arc<Services>>, headers: HeaderMap)
     });
     let Ok(latency) = database else {
         let reason = database.err().unwrap_or_default();
-        let body = json!({ "status": "unavailable", "database": { "ok": false, "error": reason }, "airtable": airtable });
+        let body = json!({
+            "status": "unavailable",
+            "reasons": ["the database does not answer"],
+            "database": { "ok": false, "error": reason },
+            "airtable": airtable,
+            "db": "unavailable",
+        });
         return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
     };
+    let tables = services.mapping.entities().len() as i64;
+    let mut reasons: Vec<String> = Vec::new();
+    let mut legacy = json!({ "db": "ok" });
     let sync = match totals(&services.pool).await {
-        Ok(t) => json!({
-            "outbox": {
-                "pending": t.pending,
-                "inFlight": t.in_flight,
-                "oldestPendingSeconds": t.oldest_pending_seconds,
-            },
-            "deadLetters": t.dead_letters,
-            "workerLeases": t.leases,
-            "inbound": {
-                "checkpoints": t.checkpoints,
-                "lastWebhookNotificationAt": t.last_inbox_event,
-            },
-        }),
-        Err(err) => json!({ "error": err }),
+        Ok(t) => {
+            // Every table reconciled, and none due again after a gap.
+            let last_full_sync = t
+                .last_full_reconcile
+                .filter(|_| t.tables_reconciled >= tables);
+            if t.dead_letters > 0 {
+                reasons.push(format!(
+                    "{} change(s) in the dead-letter queue",
+                    t.dead_letters
+                ));
+            }
+            legacy = json!({
+                "db": "ok",
+                "outbox_pending": t.pending - t.in_flight,
+                "outbox_oldest_seconds": t.oldest_pending_seconds.unwrap_or(0.0),
+                "dead_letter_count": t.dead_letters,
+                "last_full_sync": last_full_sync,
+            });
+            json!({
+                "outbox": {
+                    "pending": t.pending,
+                    "waiting": t.pending - t.in_flight,
+                    "inFlight": t.in_flight,
+                    "oldestPendingSeconds": t.oldest_pending_seconds,
+                },
+                "deadLetters": t.dead_letters,
+                "workerLeases": t.leases,
+                "inbound": {
+                    "checkpoints": t.checkpoints,
+                    "lastWebhookNotificationAt": t.last_inbox_event,
+                    "lastFullReconcileAt": last_full_sync,
+                },
+            })
+        }
+        Err(err) => {
+            reasons.push(format!("the sync's state could not be read: {err}"));
+            json!({ "error": err })
+        }
     };
-    let status = if sync.get("deadLetters").and_then(Value::as_i64).unwrap_or(0) > 0 {
-        "degraded"
+    let (status, code) = if reasons.is_empty() {
+        ("ok", StatusCode::OK)
     } else {
-        "ok"
+        ("degraded", StatusCode::SERVICE_UNAVAILABLE)
     };
-    let body = json!({
+    let mut body = json!({
         "status": status,
+        "reasons": reasons,
         "database": { "ok": true, "latencyMs": latency.as_secs_f64() * 1000.0 },
         "sync": sync,
         "worker": worker,
         "airtable": airtable,
         "baseId": services.base_id,
     });
-    (StatusCode::OK, Json(body)).into_response()
+    if let (Value::Object(body), Value::Object(legacy)) = (&mut body, legacy) {
+        body.extend(legacy);
+    }
+    (code, Json(body)).into_response()
 }
 
 /// Who keeps a base's budget: the deployment (every process shares it
