@@ -208,6 +208,7 @@ mod tests {
             "bonus_points": 25,
             "badges": ["streak-3", "streak-7"],
             "level": 2,
+            "time_zone": "Europe/Amsterdam",
             "password_hash": "never sent",
         });
         let Value::Object(columns) = columns else {
@@ -243,6 +244,7 @@ mod tests {
                 "Bonus points": 25,
                 "Badges": ["streak-3", "streak-7"],
                 "Level": 2,
+                "Time zone": "Europe/Amsterdam",
                 "pg_id": "00000000-0000-0000-0000-000000000001",
             })
         );

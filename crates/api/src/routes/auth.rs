@@ -13,7 +13,7 @@ use uuid::Uuid;
 use crate::auth::password::HashingOutcome;
 use crate::auth::tokens::{new_token, token_hash};
 use crate::auth::{ClientAddress, CurrentUser};
-use crate::domain::{Email, Password, Role, UserId};
+use crate::domain::{Email, Password, Role, UserId, UserTimeZone};
 use crate::error::{Error, Result};
 use crate::extract::JsonObject;
 use crate::routing::ApiRoutes;
@@ -25,6 +25,7 @@ pub fn router() -> ApiRoutes {
     ApiRoutes::new()
         .post("/api/auth/login", login)
         .get("/api/auth/me", me)
+        .patch("/api/auth/me", update_me)
         .post("/api/auth/refresh", refresh)
         .post("/api/auth/set-password", set_password)
 }
@@ -159,6 +160,24 @@ async fn profile(state: &AppState, id: UserId) -> Result<UserProfile> {
 
 #[instrument(skip_all, fields(user_id = %user.id))]
 async fn me(State(state): State<AppState>, user: CurrentUser) -> Result<Json<UserProfile>> {
+    Ok(Json(profile(&state, user.id).await?))
+}
+
+/// Changes what the user sets of themselves: their time zone. The access
+/// token keeps the zone it was issued with until it is refreshed.
+#[instrument(skip_all, fields(user_id = %user.id))]
+async fn update_me(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    mut body: JsonObject,
+) -> Result<Json<UserProfile>> {
+    let time_zone = body.optional("timeZone", UserTimeZone::parse)?;
+    body.finish()?;
+    if let Some(zone) = time_zone {
+        if !users::set_time_zone(state.pool(), user.id, zone).await? {
+            return Err(Error::Unauthorized("the signed-in user no longer exists"));
+        }
+    }
     Ok(Json(profile(&state, user.id).await?))
 }
 

@@ -212,6 +212,9 @@ fn operations() -> Vec<(Verb, &'static str, Operation)> {
             .answers(429, "Too many failed attempts for this email or address; see Retry-After.", error_answer())),
         (Get, "/api/auth/me", Operation::new("auth", "The signed-in user.")
             .answers(200, "The user.", Some(reference("User")))),
+        (Patch, "/api/auth/me", Operation::new("auth", "Change what the user sets of themselves: their time zone (IANA name). The access token keeps the zone it was issued with until refreshed.")
+            .body(object(&[], json!({ "timeZone": { "type": "string", "examples": ["Europe/Amsterdam"] } })))
+            .answers(200, "The user.", Some(reference("User")))),
         (Post, "/api/auth/refresh", Operation::new("auth", "Trade a refresh token for new tokens; the old one is used up, and presenting a used one revokes its family.").public()
             .body(object(&["refreshToken"], json!({ "refreshToken": { "type": "string" } })))
             .answers(200, "New tokens.", Some(reference("Session")))

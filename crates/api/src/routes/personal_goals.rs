@@ -113,6 +113,10 @@ async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode> {
     let id: PersonalGoalId = path_id("id", &id)?;
-    state.stores().personal_goals.delete(user.id, id).await?;
+    state
+        .stores()
+        .personal_goals
+        .delete(user.id, id, state.now())
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

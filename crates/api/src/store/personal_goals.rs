@@ -57,6 +57,7 @@ pub trait PersonalGoalStore: Send + Sync {
         id: PersonalGoalId,
         patch: PersonalGoalPatch,
     ) -> Result<PersonalGoal>;
-    /// Deletes a goal and its usage.
-    async fn delete(&self, owner: UserId, id: PersonalGoalId) -> Result<()>;
+    /// Deletes a goal and its usage, and settles the user's rewards again
+    /// (the usage's points go; bonuses already given stay).
+    async fn delete(&self, owner: UserId, id: PersonalGoalId, now: DateTime<Utc>) -> Result<()>;
 }

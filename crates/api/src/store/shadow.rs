@@ -344,8 +344,8 @@ impl PersonalGoalStore for Shadow<dyn PersonalGoalStore> {
     ) -> Result<PersonalGoal> {
         self.answering.update(owner, id, patch).await
     }
-    async fn delete(&self, owner: UserId, id: PersonalGoalId) -> Result<()> {
-        self.answering.delete(owner, id).await
+    async fn delete(&self, owner: UserId, id: PersonalGoalId, now: DateTime<Utc>) -> Result<()> {
+        self.answering.delete(owner, id, now).await
     }
 }
 

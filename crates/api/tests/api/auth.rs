@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use airsync_api::ThrottleLimits;
+use chrono::TimeZone;
 use reqwest::Method;
 use serde_json::json;
 
@@ -786,4 +787,89 @@ async fn users_create_makes_a_user_who_can_sign_in_and_refuses_a_taken_email() {
             ..
         })
     ));
+}
+
+#[tokio::test]
+async fn a_user_sets_their_time_zone_and_todays_date_follows_it_after_a_refresh() {
+    let app = TestApp::start().await;
+    let ann = app.user("ann@example.com").await;
+    let me = app.get(&ann, "/api/auth/me", 200).await;
+    assert_eq!(me["timeZone"], "Europe/Amsterdam");
+    for (body, field) in [
+        (json!({ "timeZone": "Mars/Olympus" }), "timeZone"),
+        (json!({ "timeZone": "" }), "timeZone"),
+        (json!({ "timeZone": 5 }), "timeZone"),
+        (json!({ "name": "Ann" }), "name"),
+    ] {
+        let refused = app.patch(&ann, "/api/auth/me", body, 400).await;
+        assert_error(&refused, "invalid_field", Some(field));
+    }
+    let events = |app: &TestApp| {
+        let pool = app.pool().clone();
+        async move {
+            let n: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM sync_outbox WHERE entity = 'user'")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+            n
+        }
+    };
+    // As if the worker had sent the user's creation.
+    sqlx::query("DELETE FROM sync_outbox")
+        .execute(app.pool())
+        .await
+        .unwrap();
+    let before = events(&app).await;
+    let changed = app
+        .patch(
+            &ann,
+            "/api/auth/me",
+            json!({ "timeZone": "America/New_York" }),
+            200,
+        )
+        .await;
+    assert_eq!(changed["timeZone"], "America/New_York");
+    assert_eq!(
+        app.get(&ann, "/api/auth/me", 200).await["timeZone"],
+        "America/New_York"
+    );
+    assert_eq!(events(&app).await, before + 1, "the base is sent the zone");
+    // The same zone again writes nothing.
+    app.patch(
+        &ann,
+        "/api/auth/me",
+        json!({ "timeZone": "America/New_York" }),
+        200,
+    )
+    .await;
+    assert_eq!(events(&app).await, before + 1);
+
+    // 23:30 UTC: already the 16th in Amsterdam, still the 15th in New York.
+    app.set_now(
+        chrono::Utc
+            .with_ymd_and_hms(2024, 3, 15, 23, 30, 0)
+            .unwrap(),
+    );
+    let session = app
+        .call(
+            Method::POST,
+            "/api/auth/refresh",
+            None,
+            Some(json!({ "refreshToken": ann.refresh_token })),
+            200,
+        )
+        .await;
+    assert_eq!(session["user"]["timeZone"], "America/New_York");
+    let token = session["accessToken"].as_str().unwrap();
+    let posted = app
+        .call(
+            Method::POST,
+            "/api/habit-usage",
+            Some(token),
+            Some(json!({ "methodId": app.reference.water })),
+            201,
+        )
+        .await;
+    assert_eq!(posted["usage"]["usedOn"], "2024-03-15");
 }

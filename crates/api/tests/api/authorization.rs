@@ -68,6 +68,7 @@ async fn every_route_answers_404_for_another_users_ids() {
         use Verb::*;
         let cases = match (verb, path) {
             (Get, "/api/auth/me")
+            | (Patch, "/api/auth/me")
             | (Post, "/api/programs")
             | (Post, "/api/habit-usage")
             | (Post, "/api/personal-goals") => return None,

@@ -984,3 +984,40 @@ async fn with_the_read_through_off_a_login_does_not_look_the_base_up() {
             .unwrap();
     assert_eq!(found, None);
 }
+
+#[tokio::test]
+async fn a_users_time_zone_set_in_the_app_is_shown_in_the_base() {
+    let modes = Modes::start().await;
+    let (ann, _) = modes.seed().await;
+    let zone_in_base = || {
+        let users = modes.emulator.dump_table(BASE, "Users").unwrap();
+        assert_eq!(users.len(), 1, "{users:?}");
+        users[0]["fields"]["Time zone"].clone()
+    };
+    assert_eq!(zone_in_base(), json!("Europe/Amsterdam"));
+    modes
+        .app
+        .patch(
+            &ann,
+            "/api/auth/me",
+            json!({ "timeZone": "Asia/Tokyo" }),
+            200,
+        )
+        .await;
+    modes.push().await;
+    assert_eq!(zone_in_base(), json!("Asia/Tokyo"));
+    // In airtable_only the profile still reads the zone from PostgreSQL.
+    let (airtable, _) = modes.server(DataBackendMode::AirtableOnly).await;
+    let me = modes
+        .app
+        .call_at(
+            &airtable,
+            Method::GET,
+            "/api/auth/me",
+            Some(&ann.token),
+            None,
+            200,
+        )
+        .await;
+    assert_eq!(me["timeZone"], "Asia/Tokyo");
+}

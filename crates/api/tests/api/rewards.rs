@@ -344,3 +344,65 @@ async fn a_usage_is_dated_at_most_a_week_back() {
         assert_eq!(answer["error"]["field"], "usedOn", "{path}: {answer}");
     }
 }
+
+#[tokio::test]
+async fn deleting_a_personal_goal_takes_its_usages_points_and_settles_the_level_again() {
+    let app = TestApp::start().await;
+    let ann = app.user("ann@example.com").await;
+    let r = &app.reference;
+    // 40 points of method usage and 10 of a goal's: level 2 at 50. No
+    // three days in a row, so no streak bonus.
+    for day in ["2024-03-08", "2024-03-11", "2024-03-14", "2024-03-15"] {
+        app.post(
+            &ann,
+            "/api/method-usage",
+            json!({ "methodId": r.walking, "usedOn": day }),
+            201,
+        )
+        .await;
+    }
+    let goal = app
+        .post(&ann, "/api/personal-goals", json!({ "name": "Run" }), 201)
+        .await;
+    for day in ["2024-03-09", "2024-03-12"] {
+        app.post(
+            &ann,
+            "/api/personal-goal-usage",
+            json!({ "personalGoalId": goal["id"], "usedOn": day }),
+            201,
+        )
+        .await;
+    }
+    let stored = || async {
+        let level: i32 = sqlx::query_scalar("SELECT level FROM users_pg WHERE id = $1")
+            .bind(ann.id)
+            .fetch_one(app.pool())
+            .await
+            .unwrap();
+        level
+    };
+    let rewards = app.get(&ann, "/api/rewards", 200).await;
+    assert_eq!(
+        (rewards["totalPoints"].clone(), rewards["level"].clone()),
+        (json!(50), json!(2))
+    );
+    assert_eq!(stored().await, 2);
+
+    app.delete(
+        &ann,
+        &format!("/api/personal-goals/{}", goal["id"].as_str().unwrap()),
+        204,
+    )
+    .await;
+    let rewards = app.get(&ann, "/api/rewards", 200).await;
+    assert_eq!(rewards["counts"]["personalGoalUsage"], 0);
+    assert_eq!(
+        (rewards["totalPoints"].clone(), rewards["level"].clone()),
+        (json!(40), json!(1))
+    );
+    assert_eq!(
+        stored().await,
+        1,
+        "the stored level (Airtable's Level) follows"
+    );
+}

@@ -302,6 +302,12 @@ fn baseline(app: &TestApp, s: &Seeded, verb: airsync_api::Verb, path: &str) -> B
             None,
         ),
         (Get, "/api/auth/me") => b(none(), vec![], None, token),
+        (Patch, "/api/auth/me") => b(
+            none(),
+            vec![],
+            Some(Box::new(|_| json!({ "timeZone": "Europe/Amsterdam" }))),
+            token,
+        ),
         (Post, "/api/auth/refresh") => b(
             none(),
             vec![],

@@ -2,6 +2,7 @@
 
 use airsync_airtable::{formula, Fields, Record};
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::reference::page_sorted;
@@ -174,7 +175,7 @@ impl PersonalGoalStore for AirtableStore {
             .ok_or_else(|| Error::Upstream("a goal lost its pg_id".into()))
     }
 
-    async fn delete(&self, owner: UserId, id: PersonalGoalId) -> Result<()> {
+    async fn delete(&self, owner: UserId, id: PersonalGoalId, now: DateTime<Utc>) -> Result<()> {
         let (user, record) = self.own_goal(owner, id).await?;
         // Its usage goes with it, as in PostgreSQL.
         let link = self
@@ -188,6 +189,8 @@ impl PersonalGoalStore for AirtableStore {
             .map(|r| r.id)
             .collect();
         self.delete("personal_goal_usage", &usage).await?;
-        self.delete("personal_goal", &[record.id]).await
+        self.delete("personal_goal", &[record.id]).await?;
+        self.settle_for(owner, &user, now).await?;
+        Ok(())
     }
 }

@@ -3,6 +3,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use super::rewards::{begin_usage_write, settle};
 use super::{violated, PgStore};
 use crate::auth::Scope;
 use crate::domain::{PersonalGoalId, UserId};
@@ -133,15 +134,20 @@ impl PersonalGoalStore for PgStore {
             .ok_or_else(|| Error::not_found("personal goal"))
     }
 
-    async fn delete(&self, owner: UserId, id: PersonalGoalId) -> Result<()> {
+    async fn delete(&self, owner: UserId, id: PersonalGoalId, now: DateTime<Utc>) -> Result<()> {
+        // Its usage goes with it (the foreign key cascades): a usage write,
+        // so the user's row is locked and the rewards settled again.
+        let (mut tx, time_zone) = begin_usage_write(self, owner).await?;
         let done = sqlx::query("DELETE FROM personal_goals_pg WHERE id = $1 AND user_id = $2")
             .bind(id)
             .bind(owner)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
         if done.rows_affected() == 0 {
             return Err(Error::not_found("personal goal"));
         }
+        settle(&mut tx, owner, time_zone, now).await?;
+        tx.commit().await?;
         Ok(())
     }
 }

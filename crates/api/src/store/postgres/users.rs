@@ -144,6 +144,26 @@ pub async fn set_password_hash<'e>(
     Ok(())
 }
 
+/// Sets the user's time zone; `false` when there is no such user. An
+/// unchanged zone writes nothing (and sends nothing to Airtable).
+pub async fn set_time_zone<'e>(
+    executor: impl PgExecutor<'e>,
+    id: UserId,
+    zone: UserTimeZone,
+) -> Result<bool> {
+    let found: Option<i32> = sqlx::query_scalar(
+        "WITH changed AS (
+             UPDATE users_pg SET time_zone = $2 WHERE id = $1 AND time_zone <> $2 RETURNING 1
+         )
+         SELECT 1 FROM users_pg WHERE id = $1",
+    )
+    .bind(id)
+    .bind(zone.name())
+    .fetch_optional(executor)
+    .await?;
+    Ok(found.is_some())
+}
+
 pub async fn record_login<'e>(
     executor: impl PgExecutor<'e>,
     id: UserId,
