@@ -9,6 +9,7 @@ mod openapi;
 mod programs;
 mod reference;
 mod rewards;
+mod rollback;
 mod security_formula;
 mod security_injection;
 mod security_tokens;
