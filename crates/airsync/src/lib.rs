@@ -7,5 +7,6 @@
 pub mod airtable;
 pub mod cli;
 pub mod config;
+pub mod invitations;
 pub mod server;
 pub mod telemetry;

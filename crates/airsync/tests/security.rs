@@ -91,6 +91,7 @@ async fn start(webhook: bool) -> Running {
         backends: BTreeMap::new(),
         http: Arc::new(HttpMetrics::default()),
         metrics_token: None,
+        invitations: Arc::new(airsync::invitations::Invitations::new(Default::default())),
     });
     let app = server::router(services).into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -472,6 +473,10 @@ async fn the_ops_endpoints_answer_a_user_token_with_403_and_a_forged_or_hostile_
         (
             reqwest::Method::POST,
             format!("/ops/api/dead-letters/{letter}/purge"),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/ops/api/users/{}/invite", uuid::Uuid::new_v4()),
         ),
     ];
     for (method, path) in &routes {

@@ -39,6 +39,17 @@ async fn start_with_inbound(
     airtable: Option<airsync_airtable::AirtableClient>,
     inbound: Option<InboundContext>,
 ) -> Running {
+    let invitations = Arc::new(airsync::invitations::Invitations::new(Default::default()));
+    start_services(pool, worker, airtable, inbound, invitations).await
+}
+
+async fn start_services(
+    pool: PgPool,
+    worker: Option<Arc<airsync_sync::worker::WorkerMetrics>>,
+    airtable: Option<airsync_airtable::AirtableClient>,
+    inbound: Option<InboundContext>,
+    invitations: Arc<airsync::invitations::Invitations>,
+) -> Running {
     let api =
         AppState::new(pool.clone(), ApiConfig::new(SECRET.as_bytes().to_vec())).expect("api state");
     let services = Arc::new(Services {
@@ -52,6 +63,7 @@ async fn start_with_inbound(
         backends: BTreeMap::new(),
         http: Arc::new(HttpMetrics::default()),
         metrics_token: Some(METRICS_TOKEN.to_owned()),
+        invitations,
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -1030,4 +1042,235 @@ async fn an_admin_signs_in_to_the_ops_page_sees_a_dead_letter_replays_it_and_see
     browser.call(reqwest::Method::DELETE, "", json!({})).await;
     drop(driver);
     let _ = std::fs::remove_dir_all(profile);
+}
+
+/// What the relay received: each post's Authorization header and body.
+type Received = Arc<std::sync::Mutex<Vec<(Option<String>, Value)>>>;
+
+/// A mail relay of the test: records every invitation posted to it, and
+/// answers `status`.
+struct Relay {
+    url: String,
+    received: Received,
+    status: Arc<std::sync::atomic::AtomicU16>,
+}
+
+async fn relay() -> Relay {
+    let received: Received = Arc::default();
+    let status = Arc::new(std::sync::atomic::AtomicU16::new(200));
+    let (seen, answer) = (received.clone(), status.clone());
+    let app = axum::Router::new().route(
+        "/invitations",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, axum::Json(body): axum::Json<Value>| {
+                let (seen, answer) = (seen.clone(), answer.clone());
+                async move {
+                    let auth = headers
+                        .get("authorization")
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned);
+                    seen.lock().unwrap().push((auth, body));
+                    axum::http::StatusCode::from_u16(
+                        answer.load(std::sync::atomic::Ordering::SeqCst),
+                    )
+                    .unwrap()
+                }
+            },
+        ),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/invitations", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    Relay {
+        url,
+        received,
+        status,
+    }
+}
+
+fn relayed_invitations(relay: &Relay) -> airsync::invitations::Invitations {
+    let config = airsync::config::Config::from_lookup(|name| match name {
+        "INVITE_TRANSPORT" => Some("webhook".into()),
+        "INVITE_WEBHOOK_URL" => Some(relay.url.clone()),
+        "INVITE_WEBHOOK_TOKEN" => Some("relay-token".into()),
+        "INVITE_SETUP_URL" => Some("https://app.example.com/set-password?token={token}".into()),
+        _ => None,
+    })
+    .expect("valid");
+    airsync::invitations::Invitations::new(config.invitations)
+}
+
+async fn user_without_password(pool: &PgPool, email: &str, age_days: i32) -> uuid::Uuid {
+    sqlx::query_scalar(
+        "INSERT INTO users_pg (email, name, created_at) VALUES ($1, 'Team Made', now() - make_interval(days => $2))
+         RETURNING id",
+    )
+    .bind(email)
+    .bind(age_days)
+    .fetch_one(pool)
+    .await
+    .expect("user")
+}
+
+#[tokio::test]
+async fn an_admin_invites_a_user_without_a_password_from_the_ops_page_through_the_relay() {
+    let db = TestDb::new().await;
+    let relay = relay().await;
+    let running = start_services(
+        db.pool().clone(),
+        None,
+        None,
+        None,
+        Arc::new(relayed_invitations(&relay)),
+    )
+    .await;
+    let admin = running.admin_token(db.pool()).await;
+    let user = user_without_password(db.pool(), "new@example.com", 0).await;
+    let state: Value = running
+        .http
+        .get(format!("{}/ops/api/state", running.url))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let waiting: Vec<&str> = state["usersWithoutPassword"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(waiting, ["new@example.com"], "the admin has a password");
+    assert_eq!(state["invitations"]["transport"], "webhook");
+
+    let post = |path: String, token: Option<String>| {
+        let request = running.http.post(format!("{}{path}", running.url));
+        async move {
+            let request = match token {
+                Some(token) => request.bearer_auth(token),
+                None => request,
+            };
+            let answer = request.send().await.unwrap();
+            (
+                answer.status().as_u16(),
+                answer.json::<Value>().await.unwrap(),
+            )
+        }
+    };
+    let path = format!("/ops/api/users/{user}/invite");
+    let (status, made) = post(path.clone(), Some(admin.clone())).await;
+    assert_eq!(status, 200, "{made}");
+    assert_eq!(made["sent"], true);
+    let token = made["setupToken"].as_str().unwrap().to_owned();
+    assert_eq!(
+        made["setupUrl"],
+        json!(format!(
+            "https://app.example.com/set-password?token={token}"
+        ))
+    );
+    let received = relay.received.lock().unwrap().clone();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].0.as_deref(), Some("Bearer relay-token"));
+    assert_eq!(received[0].1["email"], "new@example.com");
+    assert_eq!(received[0].1["setupUrl"], made["setupUrl"]);
+
+    // The link works: the user sets a password and is signed in.
+    let (status, session) = async {
+        let answer = running
+            .http
+            .post(format!("{}/api/auth/set-password", running.url))
+            .json(&json!({ "setupToken": token, "newPassword": "a password of my own" }))
+            .send()
+            .await
+            .unwrap();
+        (
+            answer.status().as_u16(),
+            answer.json::<Value>().await.unwrap(),
+        )
+    }
+    .await;
+    assert_eq!(status, 200, "{session}");
+    // Then there is nobody to invite.
+    let (status, body) = post(path.clone(), Some(admin.clone())).await;
+    assert_eq!(
+        (status, body["error"]["code"].clone()),
+        (404, json!("not_found"))
+    );
+
+    // Bad input and strangers.
+    let other = user_without_password(db.pool(), "other@example.com", 0).await;
+    let (status, _) = post(
+        "/ops/api/users/not-a-uuid/invite".into(),
+        Some(admin.clone()),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, _) = post(format!("/ops/api/users/{other}/invite"), None).await;
+    assert_eq!(status, 401);
+    let user_token = running.token_of(db.pool(), "ann@example.com", false).await;
+    let (status, _) = post(format!("/ops/api/users/{other}/invite"), Some(user_token)).await;
+    assert_eq!(status, 403);
+    // A relay that fails: no link is made, so none is left to leak.
+    relay.status.store(500, std::sync::atomic::Ordering::SeqCst);
+    let (status, body) = post(format!("/ops/api/users/{other}/invite"), Some(admin)).await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["error"]["code"], "invitation_not_sent");
+    let tokens: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM auth_setup_tokens WHERE user_id = $1")
+            .bind(other)
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+    assert_eq!(tokens, 0);
+}
+
+#[tokio::test]
+async fn new_users_without_a_password_are_invited_once_by_themselves_and_old_ones_are_not() {
+    let db = TestDb::new().await;
+    let relay = relay().await;
+    let invitations = relayed_invitations(&relay);
+    let new = user_without_password(db.pool(), "new@example.com", 0).await;
+    user_without_password(db.pool(), "legacy@example.com", 30).await;
+    airsync_api::create_user(
+        db.pool(),
+        "set@example.com",
+        "Set",
+        "a password already",
+        false,
+    )
+    .await
+    .unwrap();
+    assert_eq!(invitations.invite_new_users(db.pool()).await.unwrap(), 1);
+    assert_eq!(
+        invitations.invite_new_users(db.pool()).await.unwrap(),
+        0,
+        "invited once"
+    );
+    let received = relay.received.lock().unwrap().clone();
+    assert_eq!(received.len(), 1);
+    assert_eq!(received[0].1["userId"], json!(new));
+    assert_eq!(received[0].1["email"], "new@example.com");
+
+    // A failed send is tried again, later, not at once.
+    let failing = user_without_password(db.pool(), "failing@example.com", 0).await;
+    relay.status.store(503, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(invitations.invite_new_users(db.pool()).await.unwrap(), 0);
+    relay.status.store(200, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(invitations.invite_new_users(db.pool()).await.unwrap(), 0);
+    let tokens: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM auth_setup_tokens WHERE user_id = $1")
+            .bind(failing)
+            .fetch_one(db.pool())
+            .await
+            .unwrap();
+    assert_eq!(tokens, 0, "the failed invitation left no link");
+    assert_eq!(
+        relay.received.lock().unwrap().len(),
+        2,
+        "one try; the next round waits before trying again"
+    );
 }

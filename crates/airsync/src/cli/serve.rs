@@ -141,6 +141,14 @@ pub async fn serve_on(
         });
     }
 
+    let invitations = Arc::new(crate::invitations::Invitations::new(
+        config.invitations.clone(),
+    ));
+    if invitations.automatic() {
+        let (invitations, pool, shutdown) = (invitations.clone(), pool.clone(), shutdown.clone());
+        background.spawn(async move { invitations.run(pool, shutdown).await });
+    }
+
     let services = Arc::new(Services {
         pool: pool.clone(),
         mapping,
@@ -156,6 +164,7 @@ pub async fn serve_on(
             .metrics_token
             .as_ref()
             .map(|token| token.expose().to_owned()),
+        invitations,
     });
     let address = listener
         .local_addr()

@@ -34,6 +34,7 @@ pub struct Config {
     /// The data backend of each endpoint group of the API.
     pub backends: BTreeMap<EndpointGroup, DataBackendMode>,
     pub switches: Switches,
+    pub invitations: InvitationConfig,
     pub sync: SyncConfig,
     pub worker: WorkerConfig,
     pub http: HttpConfig,
@@ -104,6 +105,73 @@ pub struct AuthConfig {
     /// refresh tokens stop working this long after it, however often they
     /// were rotated.
     pub refresh_family_ttl: Duration,
+}
+
+/// `INVITE_*`: how a user without a password gets the link to set one.
+#[derive(Debug, Clone)]
+pub struct InvitationConfig {
+    /// `INVITE_TRANSPORT`: `none` (default: invitations are made on the
+    /// ops page or with `airsync users invite`, and handed over by hand),
+    /// `log` (development: the link is logged) or `webhook` (a JSON POST
+    /// to `INVITE_WEBHOOK_URL`, e.g. the team's mail relay).
+    pub transport: InviteTransportKind,
+    /// `INVITE_WEBHOOK_URL`: where `webhook` posts; required by it.
+    pub webhook_url: Option<Url>,
+    /// `INVITE_WEBHOOK_TOKEN`: sent as `Authorization: Bearer` to the
+    /// webhook, when set.
+    pub webhook_token: Option<Secret>,
+    /// `INVITE_SETUP_URL`: the app's page that sets a password, with
+    /// `{token}` where the setup token goes; without it an invitation
+    /// carries the token alone.
+    pub setup_url: Option<String>,
+    /// `INVITE_AUTOMATIC` (default true): a user the inbound sync brings in
+    /// without a password is invited through the transport by itself
+    /// (never with `none`).
+    pub automatic: bool,
+    /// `INVITE_VALID_DAYS` (default 7): how long an invitation's link works.
+    pub valid_for: Duration,
+}
+
+impl Default for InvitationConfig {
+    /// The values of an empty environment: no transport.
+    fn default() -> Self {
+        InvitationConfig {
+            transport: InviteTransportKind::None,
+            webhook_url: None,
+            webhook_token: None,
+            setup_url: None,
+            automatic: true,
+            valid_for: Duration::from_secs(7 * 86_400),
+        }
+    }
+}
+
+/// How invitations leave airsync.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InviteTransportKind {
+    None,
+    Log,
+    Webhook,
+}
+
+impl InviteTransportKind {
+    fn parse(raw: &str) -> Result<InviteTransportKind, String> {
+        match raw.to_ascii_lowercase().as_str() {
+            "none" => Ok(InviteTransportKind::None),
+            "log" => Ok(InviteTransportKind::Log),
+            "webhook" => Ok(InviteTransportKind::Webhook),
+            _ => Err(format!("must be none, log or webhook, got {raw:?}")),
+        }
+    }
+}
+
+/// An http(s) URL template with `{token}` in it.
+fn parse_setup_url(raw: &str) -> Result<String, String> {
+    if !raw.contains("{token}") {
+        return Err("must contain {token}, where the setup token goes".to_owned());
+    }
+    types::parse_http_url(&raw.replace("{token}", "TOKEN"))?;
+    Ok(raw.to_owned())
 }
 
 /// Switches that turn one path off alone during an incident.
@@ -335,6 +403,18 @@ impl Config {
                 user_readthrough_fallback: env.flag("USER_READTHROUGH_FALLBACK_ENABLED", true),
                 full_poll_sync: env.flag("FULL_AIRTABLE_POLL_SYNC_ENABLED", true),
             },
+            invitations: InvitationConfig {
+                transport: env
+                    .optional("INVITE_TRANSPORT", InviteTransportKind::parse)
+                    .unwrap_or(InviteTransportKind::None),
+                webhook_url: env.optional("INVITE_WEBHOOK_URL", types::parse_http_url),
+                webhook_token: env.optional("INVITE_WEBHOOK_TOKEN", Secret::parse_token),
+                setup_url: env.optional("INVITE_SETUP_URL", parse_setup_url),
+                automatic: env.flag("INVITE_AUTOMATIC", true),
+                valid_for: Duration::from_secs(
+                    86_400 * env.number("INVITE_VALID_DAYS", 7u64, 1..=90),
+                ),
+            },
             sync: SyncConfig {
                 mapping_path: env.optional("SYNC_MAPPING_PATH", |v| Ok(PathBuf::from(v))),
                 full_reconcile_interval: env.seconds(
@@ -396,6 +476,14 @@ impl Config {
                     "{} is more than DATABASE_MAX_CONNECTIONS ({})",
                     self.database.min_connections, self.database.max_connections
                 ),
+            );
+        }
+        if self.invitations.transport == InviteTransportKind::Webhook
+            && self.invitations.webhook_url.is_none()
+        {
+            env.problem(
+                "INVITE_WEBHOOK_URL",
+                "is not set; INVITE_TRANSPORT=webhook posts invitations to it".to_owned(),
             );
         }
         if self.worker.retry_base > self.worker.retry_max {

@@ -282,3 +282,36 @@ fn an_unknown_data_backend_variable_stops_the_start_naming_the_groups() {
     // Unrelated variables are none of its business.
     load(&[("DATABACKEND_X", "1"), ("MY_DATA_BACKEND_X", "1")]).expect("valid");
 }
+
+#[test]
+fn invitations_name_their_transport_and_what_it_needs() {
+    let config = load(&[]).expect("valid");
+    assert_eq!(config.invitations.transport, InviteTransportKind::None);
+    let config = load(&[
+        ("INVITE_TRANSPORT", "webhook"),
+        ("INVITE_WEBHOOK_URL", "https://relay.example.com/invite"),
+        (
+            "INVITE_SETUP_URL",
+            "https://app.example.com/setup?token={token}",
+        ),
+        ("INVITE_VALID_DAYS", "3"),
+    ])
+    .expect("valid");
+    assert_eq!(config.invitations.transport, InviteTransportKind::Webhook);
+    assert_eq!(
+        config.invitations.valid_for,
+        Duration::from_secs(3 * 86_400)
+    );
+    let err = load(&[
+        ("INVITE_TRANSPORT", "mail"),
+        ("INVITE_SETUP_URL", "https://app.example.com/setup"),
+        ("INVITE_VALID_DAYS", "0"),
+    ])
+    .expect_err("three problems");
+    assert_eq!(
+        problem_variables(&err),
+        ["INVITE_TRANSPORT", "INVITE_SETUP_URL", "INVITE_VALID_DAYS"]
+    );
+    let err = load(&[("INVITE_TRANSPORT", "webhook")]).expect_err("no URL");
+    assert_eq!(problem_variables(&err), ["INVITE_WEBHOOK_URL"]);
+}

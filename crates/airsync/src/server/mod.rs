@@ -50,6 +50,8 @@ pub struct Services {
     /// `METRICS_TOKEN`: the bearer token that opens `/metrics` and
     /// `/api/health/detailed` besides an admin's access token.
     pub metrics_token: Option<String>,
+    /// How users without a password are invited (`INVITE_*`).
+    pub invitations: Arc<crate::invitations::Invitations>,
 }
 
 /// The whole HTTP surface: the API, then the operations routes, every
@@ -64,6 +66,7 @@ pub fn router(services: Arc<Services>) -> Router {
         .route("/ops/api/conflicts", get(ops::conflicts))
         .route("/ops/api/dead-letters/{id}/replay", post(ops::replay))
         .route("/ops/api/dead-letters/{id}/purge", post(ops::purge))
+        .route("/ops/api/users/{id}/invite", post(ops::invite))
         .route(
             "/api/sync/inbound",
             post(webhook::receive).layer(axum::extract::DefaultBodyLimit::max(

@@ -107,6 +107,20 @@ pub async fn state(State(services): State<Arc<Services>>, headers: HeaderMap) ->
         Ok(recent) => recent,
         Err(err) => return internal(err),
     };
+    let waiting: Vec<WaitingUser> = match sqlx::query_as(
+        "SELECT u.id, u.email, u.name, u.created_at,
+                max(t.created_at) AS invited_at,
+                max(t.expires_at) FILTER (WHERE t.used_at IS NULL) AS invitation_expires_at
+           FROM users_pg u LEFT JOIN auth_setup_tokens t ON t.user_id = u.id
+          WHERE u.password_hash IS NULL
+          GROUP BY u.id ORDER BY u.created_at DESC LIMIT 100",
+    )
+    .fetch_all(&services.pool)
+    .await
+    {
+        Ok(rows) => rows,
+        Err(err) => return internal(err),
+    };
     let shadow = services.api.shadow_differences();
     let pace = services
         .airtable
@@ -147,6 +161,14 @@ pub async fn state(State(services): State<Arc<Services>>, headers: HeaderMap) ->
         },
         "backends": services.backends.iter().map(|(group, mode)| json!({
             "group": group.as_str(), "mode": mode.as_str(),
+        })).collect::<Vec<_>>(),
+        "invitations": {
+            "transport": services.invitations.transport(),
+            "automatic": services.invitations.automatic(),
+        },
+        "usersWithoutPassword": waiting.iter().map(|u| json!({
+            "id": u.id, "email": u.email, "name": u.name, "createdAt": u.created_at,
+            "invitedAt": u.invited_at, "invitationExpiresAt": u.invitation_expires_at,
         })).collect::<Vec<_>>(),
     }))
     .into_response()
@@ -273,6 +295,61 @@ async fn act_on_letter(
             );
             Json(json!({ key: id })).into_response()
         }
+        Err(err) => internal(err),
+    }
+}
+
+/// A user without a password, for the page's invitations.
+#[derive(sqlx::FromRow)]
+struct WaitingUser {
+    id: uuid::Uuid,
+    email: String,
+    name: String,
+    created_at: chrono::DateTime<chrono::Utc>,
+    invited_at: Option<chrono::DateTime<chrono::Utc>>,
+    invitation_expires_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Invites a user without a password: a new setup link, sent through the
+/// transport when there is one, and answered so that the admin can hand it
+/// over (it is shown once, never stored).
+pub async fn invite(
+    State(services): State<Arc<Services>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    if let Some(refusal) = refuse_unless_admin(&services, &headers) {
+        return refusal;
+    }
+    let Ok(user) = id.parse::<uuid::Uuid>() else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_id",
+            "a user's id is a UUID",
+        );
+    };
+    match services.invitations.invite(&services.pool, user).await {
+        Ok(invitation) => {
+            tracing::info!(%user, transport = services.invitations.transport(), "user invited from the ops page");
+            Json(json!({
+                "email": invitation.email,
+                "setupUrl": invitation.setup_url,
+                "setupToken": invitation.setup_token,
+                "expiresAt": invitation.expires_at,
+                "sent": services.invitations.transport() != "none",
+            }))
+            .into_response()
+        }
+        Err(crate::invitations::InviteError::NoSuchUser(_)) => error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "no user with this id is waiting for a password",
+        ),
+        Err(crate::invitations::InviteError::Send(reason)) => error(
+            StatusCode::BAD_GATEWAY,
+            "invitation_not_sent",
+            &format!("the invitation could not be sent, so no link was made: {reason}"),
+        ),
         Err(err) => internal(err),
     }
 }
