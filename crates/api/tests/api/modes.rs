@@ -233,6 +233,30 @@ impl Modes {
         assert_eq!(dead, 0, "the worker gave up on events");
     }
 
+    /// The inbound sync's full reconcile of `tables` (entities), as the
+    /// scheduled one (or the webhook path, sooner) brings the base's
+    /// changes in.
+    pub(crate) async fn bring_in(&self, tables: &[&str]) {
+        let inbound = airsync_sync::inbound::InboundContext::new(
+            self.app.pool().clone(),
+            self.client.clone(),
+            BASE,
+            std::sync::Arc::new(self.mapping.clone()),
+            airsync_sync::inbound::InboundSettings::default(),
+        );
+        for table in tables {
+            airsync_sync::inbound::reconcile(
+                &inbound,
+                &airsync_sync::inbound::ReconcileOptions {
+                    table: Some((*table).to_owned()),
+                    force: false,
+                },
+            )
+            .await
+            .expect("reconcile");
+        }
+    }
+
     /// Ann's data, written through the API in postgres_primary, pushed.
     pub(crate) async fn seed(&self) -> (TestUser, Value) {
         let app = &self.app;
@@ -289,7 +313,7 @@ impl Modes {
 }
 
 /// An answer without the fields each backend stamps itself.
-fn comparable(mut value: Value) -> Value {
+pub(crate) fn comparable(mut value: Value) -> Value {
     fn strip(value: &mut Value) {
         match value {
             Value::Object(map) => {
@@ -823,22 +847,7 @@ async fn a_write_made_in_airtable_only_is_there_after_switching_to_postgres_prim
         )
         .await;
     // The write went to the base only; the inbound sync brings it in.
-    let inbound = airsync_sync::inbound::InboundContext::new(
-        modes.app.pool().clone(),
-        modes.client.clone(),
-        BASE,
-        std::sync::Arc::new(modes.mapping.clone()),
-        airsync_sync::inbound::InboundSettings::default(),
-    );
-    airsync_sync::inbound::reconcile(
-        &inbound,
-        &airsync_sync::inbound::ReconcileOptions {
-            table: Some("habit_usage".to_owned()),
-            force: false,
-        },
-    )
-    .await
-    .expect("reconcile");
+    modes.bring_in(&["habit_usage"]).await;
     let listed = modes
         .app
         .get(&ann, "/api/habit-usage?date=2024-03-15", 200)

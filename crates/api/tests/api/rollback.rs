@@ -11,7 +11,7 @@ use airsync_api::{DataBackendMode, EndpointGroup};
 use reqwest::Method;
 use serde_json::{json, Value};
 
-use crate::modes::{Modes, BASE};
+use crate::modes::{comparable, Modes};
 use crate::support::{assert_error, TestUser};
 
 /// A server with `group` in `mode` and every other group on
@@ -24,29 +24,6 @@ async fn one_group(modes: &Modes, group: EndpointGroup, mode: DataBackendMode) -
         .collect::<BTreeMap<_, _>>();
     config.backends.insert(group, mode);
     modes.app.another_server(config).await.0
-}
-
-/// The inbound sync's full reconcile of `tables`, as the scheduled one (or
-/// the webhook path, sooner) brings the base's changes in.
-async fn bring_in(modes: &Modes, tables: &[&str]) {
-    let inbound = airsync_sync::inbound::InboundContext::new(
-        modes.app.pool().clone(),
-        modes.client.clone(),
-        BASE,
-        std::sync::Arc::new(modes.mapping.clone()),
-        airsync_sync::inbound::InboundSettings::default(),
-    );
-    for table in tables {
-        airsync_sync::inbound::reconcile(
-            &inbound,
-            &airsync_sync::inbound::ReconcileOptions {
-                table: Some((*table).to_owned()),
-                force: false,
-            },
-        )
-        .await
-        .expect("reconcile");
-    }
 }
 
 async fn call(
@@ -62,24 +39,6 @@ async fn call(
         .app
         .call_at(server, method, path, Some(&user.token), body, status)
         .await
-}
-
-/// An answer without the fields each backend stamps itself.
-fn comparable(mut value: Value) -> Value {
-    fn strip(value: &mut Value) {
-        match value {
-            Value::Object(map) => {
-                for key in ["createdAt", "updatedAt", "lastLoginAt"] {
-                    map.remove(key);
-                }
-                map.values_mut().for_each(strip);
-            }
-            Value::Array(items) => items.iter_mut().for_each(strip),
-            _ => {}
-        }
-    }
-    strip(&mut value);
-    value
 }
 
 fn ids(list: &Value) -> Vec<String> {
@@ -183,7 +142,7 @@ async fn programs_rolled_back_alone_while_method_usage_stays_on_postgres() {
     )
     .await;
     assert_error(&refused, "not_found", Some("programId"));
-    bring_in(&modes, &["program", "program_schedule"]).await;
+    modes.bring_in(&["program", "program_schedule"]).await;
     // ...and then it can, and the usage reaches the base linked to it.
     let used = call(
         &modes,
@@ -351,7 +310,7 @@ async fn method_usage_rolled_back_alone_while_programs_stay_on_postgres() {
     .await;
     // Programs on PostgreSQL show the usage only once the inbound sync has
     // brought it in: their progress counts PostgreSQL's usage.
-    bring_in(&modes, &["method_usage"]).await;
+    modes.bring_in(&["method_usage"]).await;
     let stored: Vec<(String, String)> = sqlx::query_as(
         "SELECT id::text, remark FROM method_usage_pg WHERE id::text = ANY($1) ORDER BY remark",
     )
