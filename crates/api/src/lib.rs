@@ -30,6 +30,7 @@ use axum::Router;
 
 pub use accounts::{create_user, invite_user, AccountError};
 pub use admission::{Admission, AdmissionLimits};
+pub use auth::jwt::LEEWAY_SECS as ACCESS_TOKEN_LEEWAY_SECS;
 pub use auth::password::{HashCost, HashingLimits};
 pub use auth::proxies::TrustedProxies;
 pub use auth::throttle::ThrottleLimits;

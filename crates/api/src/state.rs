@@ -29,6 +29,8 @@ pub enum SetupError {
         variable: String,
         mode: &'static str,
     },
+    #[error("JWT_SECRET cannot sign tokens: {0}")]
+    Signing(String),
     #[error("preparing password hashing: {0}")]
     Hashing(String),
     #[error("the mapping cannot serve the API's Airtable backend: {0}")]
@@ -79,7 +81,7 @@ impl AppState {
             .map_err(|err| SetupError::Hashing(err.to_string()))?;
         Ok(AppState {
             inner: Arc::new(Inner {
-                signer: TokenSigner::new(&config.jwt_secret),
+                signer: TokenSigner::new(&config.jwt_secret).map_err(SetupError::Signing)?,
                 throttle: LoginThrottle::new(config.login_throttle),
                 lookup_throttle: LoginThrottle::new(config.lookup_throttle),
                 read_through_gate: ReadThroughGate::default(),

@@ -125,6 +125,9 @@ async fn issue_session(
         role: Role::from_stored(&credentials.role),
         tz: credentials.time_zone.clone(),
         iat: now.timestamp(),
+        // No not-before: the token is good from its issue, and the
+        // processes' clocks may differ a little.
+        nbf: None,
         exp: now.timestamp() + access_ttl,
     };
     let refresh_token = new_token();

@@ -405,7 +405,9 @@ async fn me_refuses_a_missing_malformed_forged_or_expired_token() {
     forged.push(if ann.token.ends_with('A') { 'B' } else { 'A' });
     app.call(Method::GET, "/api/auth/me", Some(&forged), None, 401)
         .await;
-    app.clock.advance(chrono::Duration::seconds(901));
+    app.clock.advance(chrono::Duration::seconds(
+        900 + airsync_api::ACCESS_TOKEN_LEEWAY_SECS,
+    ));
     app.call(Method::GET, "/api/auth/me", Some(&ann.token), None, 401)
         .await;
 }

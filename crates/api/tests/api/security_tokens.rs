@@ -273,18 +273,42 @@ async fn an_expired_token_or_one_with_unreadable_claims_is_refused_even_when_sig
         }
         mint(&hs256(), &claims, SECRET.as_bytes())
     };
-    // Control: one second left.
-    app.call(
-        Method::GET,
-        "/api/auth/me",
-        Some(&with(json!({ "exp": now + 1 }))),
-        None,
-        200,
-    )
-    .await;
+    let leeway = airsync_api::ACCESS_TOKEN_LEEWAY_SECS;
+    // Controls: one second left, and expired a second ago but within the
+    // leeway for clocks that differ a little; so is a not-before that
+    // close, and a token without one (as the API issues them).
+    for claims in [
+        json!({ "exp": now + 1 }),
+        json!({ "exp": now - 1 }),
+        json!({ "exp": now + 60, "nbf": now + leeway }),
+        json!({ "exp": now + 60, "nbf": null }),
+    ] {
+        app.call(
+            Method::GET,
+            "/api/auth/me",
+            Some(&with(claims.clone())),
+            None,
+            200,
+        )
+        .await;
+    }
     let cases = [
-        ("expired a second ago", with(json!({ "exp": now - 1 }))),
-        ("expiring right now", with(json!({ "exp": now }))),
+        (
+            "expired a second past the leeway",
+            with(json!({ "exp": now - leeway - 1 })),
+        ),
+        (
+            "expiring at the leeway's end",
+            with(json!({ "exp": now - leeway })),
+        ),
+        (
+            "not before a minute from now",
+            with(json!({ "exp": now + 3600, "nbf": now + 60 })),
+        ),
+        (
+            "not-before as text",
+            with(json!({ "nbf": now.to_string() })),
+        ),
         ("expired long ago", with(json!({ "exp": 0 }))),
         ("no expiry", with(json!({ "exp": null }))),
         (
@@ -308,8 +332,7 @@ async fn an_expired_token_or_one_with_unreadable_claims_is_refused_even_when_sig
     for (what, token) in cases {
         assert_refused(&app, &token, &bob, what).await;
     }
-    // The API issues no `nbf`; a token issued "in the future" can only be
-    // made with the key, so `iat` is informational and not checked.
+    // `iat` is informational and not checked; `nbf` is.
 }
 
 #[tokio::test]
