@@ -54,7 +54,11 @@ async fn airsync(args: &[&str], db: &TestDb, emulator: &Emulator) -> Output {
             "1000".to_owned(),
         ),
         ("AIRSYNC_LOG_FORMAT".to_owned(), "json".to_owned()),
-        ("RUST_LOG".to_owned(), "warn".to_owned()),
+        // Warnings, and the progress lines of the long commands.
+        (
+            "RUST_LOG".to_owned(),
+            "warn,airsync::cli::progress=info".to_owned(),
+        ),
     ];
     tokio::task::spawn_blocking(move || {
         Command::new(env!("CARGO_BIN_EXE_airsync"))
@@ -147,6 +151,17 @@ async fn after_a_backfill_of_5000_records_validate_backfill_passes_until_a_field
         summary.contains("method") && summary.contains("2000"),
         "{summary}"
     );
+    // Standard error is no terminal here: the progress comes as log lines,
+    // one as each table is done.
+    let done = |output: &std::process::Output, table: &str| -> Option<u64> {
+        text(&output.stderr).lines().find_map(|line| {
+            let line: serde_json::Value = serde_json::from_str(line).ok()?;
+            (line["message"] == "done" && line["part"] == table)
+                .then(|| line["done"].as_u64())
+                .flatten()
+        })
+    };
+    assert_eq!(done(&full, "Methods"), Some(2000), "{}", text(&full.stderr));
     let rows: i64 = sqlx::query_scalar(
         "SELECT (SELECT count(*) FROM reference_goals_pg) + (SELECT count(*) FROM reference_methods_pg)
               + (SELECT count(*) FROM reference_overtuigingen_pg) + (SELECT count(*) FROM users_pg)",

@@ -6,6 +6,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::outbox::{enqueue_change, Operation};
+use crate::progress::ProgressSink;
 use crate::Result;
 
 /// One dead letter.
@@ -60,6 +61,17 @@ pub async fn get(pool: &PgPool, id: i64) -> Result<Option<DeadLetter>> {
 /// same record) and removes them, in one transaction. `None` replays all.
 /// Returns how many were replayed.
 pub async fn replay(pool: &PgPool, id: Option<i64>) -> Result<u64> {
+    replay_reporting(pool, id, None).await
+}
+
+/// [`replay`], reporting each letter put back to `progress` (part
+/// `dead letters`, with the total).
+pub async fn replay_reporting(
+    pool: &PgPool,
+    id: Option<i64>,
+    progress: Option<&dyn ProgressSink>,
+) -> Result<u64> {
+    const PART: &str = "dead letters";
     let mut tx = pool.begin().await?;
     let letters: Vec<(i64, String, Uuid, String)> = sqlx::query_as(
         "DELETE FROM sync_dead_letter WHERE $1::bigint IS NULL OR id = $1
@@ -68,15 +80,24 @@ pub async fn replay(pool: &PgPool, id: Option<i64>) -> Result<u64> {
     .bind(id)
     .fetch_all(&mut *tx)
     .await?;
-    for (_, entity, row_id, operation) in &letters {
+    if let Some(progress) = progress {
+        progress.start(PART, Some(letters.len() as u64));
+    }
+    for (done, (_, entity, row_id, operation)) in letters.iter().enumerate() {
         let operation = if operation == "delete" {
             Operation::Delete
         } else {
             Operation::Upsert
         };
         enqueue_change(&mut *tx, entity, *row_id, operation).await?;
+        if let Some(progress) = progress {
+            progress.advance(PART, done as u64 + 1);
+        }
     }
     tx.commit().await?;
+    if let Some(progress) = progress {
+        progress.finish(PART, letters.len() as u64);
+    }
     Ok(letters.len() as u64)
 }
 

@@ -12,6 +12,7 @@ pub mod id_map;
 pub mod inbound;
 pub mod mapping;
 pub mod outbox;
+pub mod progress;
 pub mod rows;
 mod session_lock;
 pub mod status;

@@ -99,7 +99,8 @@ pub async fn run(config: &Config, command: DeadLetterCommand) -> Result<(), CliE
         }
         DeadLetterCommand::Replay(args) => {
             let which = if args.all { None } else { args.id };
-            let replayed = dead_letters::replay(&pool, which).await?;
+            let progress = super::progress::CommandProgress::for_stderr();
+            let replayed = dead_letters::replay_reporting(&pool, which, Some(&progress)).await?;
             if replayed == 0 {
                 if let Some(id) = which {
                     return Err(

@@ -43,7 +43,11 @@ async fn context(config: &Config, progress: bool) -> Result<InboundContext, CliE
     let client = crate::airtable::shared_client(config, &pool)?;
     check_against_database(&mapping, &pool).await?;
     let mut settings = crate::airtable::inbound_settings(config);
-    settings.progress = progress;
+    if progress {
+        settings.progress = Some(std::sync::Arc::new(
+            super::progress::CommandProgress::for_stderr(),
+        ));
+    }
     Ok(InboundContext::new(
         pool,
         client,
@@ -113,7 +117,7 @@ pub async fn incremental(config: &Config) -> Result<(), CliError> {
 
 /// Compares both sides field by field; exits 1 when anything differs.
 pub async fn validate(config: &Config, args: ValidateArgs) -> Result<(), CliError> {
-    let ctx = context(config, false).await?;
+    let ctx = context(config, true).await?;
     let report = validate_backfill(&ctx, args.table.as_deref()).await?;
     ctx.pool().close().await;
     print!("{report}");

@@ -4,6 +4,7 @@ mod airtable;
 mod dead_letter;
 mod demo;
 mod inbound;
+mod progress;
 mod serve;
 mod sync_status;
 mod users;

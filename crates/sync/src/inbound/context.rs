@@ -67,8 +67,9 @@ pub struct InboundSettings {
     pub max_unguarded_deletes: u64,
     /// How often records that could not be applied yet are tried again.
     pub deferred_retry_interval: Duration,
-    /// Print a progress line on standard error during a reconcile.
-    pub progress: bool,
+    /// Where a reconcile or a validation reports its progress, table by
+    /// table (the command line's bar); `None` in the background.
+    pub progress: Option<std::sync::Arc<dyn crate::progress::ProgressSink>>,
 }
 
 impl Default for InboundSettings {
@@ -90,7 +91,7 @@ impl Default for InboundSettings {
             max_delete_share: 0.1,
             max_unguarded_deletes: 10,
             deferred_retry_interval: Duration::from_secs(30),
-            progress: false,
+            progress: None,
         }
     }
 }

@@ -6,7 +6,6 @@
 //! wrong view) refuses and reports instead, unless forced.
 
 use std::collections::HashSet;
-use std::io::{IsTerminal, Write};
 use std::time::Instant;
 
 use airsync_airtable::{ListOptions, Page, Priority};
@@ -176,7 +175,11 @@ async fn reconcile_table(
             }
         }
     });
-    let progress = ctx.settings().progress && std::io::stderr().is_terminal();
+    let progress = ctx.settings().progress.clone();
+    let part = entity.mapping.airtable_table.clone();
+    if let Some(progress) = &progress {
+        progress.start(&part, None);
+    }
     let mut seen: HashSet<String> = HashSet::new();
     let mut counts = Counts::default();
     while let Some((read_at, page)) = receiver.recv().await {
@@ -192,18 +195,13 @@ async fn reconcile_table(
         let page_counts =
             apply_listing(ctx, base, entity, observations, measures_provisioning).await?;
         add(&mut counts, &page_counts);
-        if progress {
-            let rate = out.records as f64 / clock.elapsed().as_secs_f64().max(0.001);
-            eprint!(
-                "\r{}: {} records ({rate:.0}/s)   ",
-                entity.mapping.airtable_table, out.records
-            );
-            let _ = std::io::stderr().flush();
+        if let Some(progress) = &progress {
+            progress.advance(&part, out.records);
         }
     }
     let _ = reader.await;
-    if progress {
-        eprintln!();
+    if let Some(progress) = &progress {
+        progress.finish(&part, out.records);
     }
 
     // Records mapped before the listing started and not seen in it were

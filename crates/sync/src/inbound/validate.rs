@@ -124,8 +124,17 @@ pub async fn validate_backfill(
     ctx.forget_schema();
     let base = ctx.schema().await?;
     let mut report = ValidationReport::default();
+    let progress = ctx.settings().progress.clone();
     for entity in select(&base, table)? {
-        report.tables.push(validate_table(ctx, entity).await?);
+        let part = entity.mapping.airtable_table.as_str();
+        if let Some(progress) = &progress {
+            progress.start(part, None);
+        }
+        let validated = validate_table(ctx, entity).await?;
+        if let Some(progress) = &progress {
+            progress.finish(part, validated.airtable_records);
+        }
+        report.tables.push(validated);
     }
     Ok(report)
 }
@@ -144,6 +153,9 @@ async fn validate_table(ctx: &InboundContext, entity: &ResolvedEntity) -> Result
     let (mut missing_examples, mut differing_examples) = (0, 0);
     while let Some(page) = pages.try_next().await? {
         out.airtable_records += page.records.len() as u64;
+        if let Some(progress) = &ctx.settings().progress {
+            progress.advance(&entity.mapping.airtable_table, out.airtable_records);
+        }
         let ids: Vec<String> = page.records.iter().map(|r| r.id.clone()).collect();
         let mapped: HashMap<String, Uuid> = sqlx::query_as::<_, (String, Uuid)>(
             "SELECT airtable_id, row_id FROM airtable_id_map WHERE entity = $1 AND airtable_id = ANY($2)",
