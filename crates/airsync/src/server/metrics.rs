@@ -56,11 +56,7 @@ pub async fn exposition(State(services): State<Arc<Services>>, headers: HeaderMa
 
 /// The exposition as an HTTP answer.
 pub fn answer(text: String) -> Response {
-    (
-        [(CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
-        text,
-    )
-        .into_response()
+    ([(CONTENT_TYPE, super::prom::CONTENT_TYPE)], text).into_response()
 }
 
 /// The families of every part in `sources`. Database gauges are left out

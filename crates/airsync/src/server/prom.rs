@@ -1,39 +1,110 @@
-//! Writing the Prometheus text exposition format by hand: a few families of
-//! counters, gauges and histograms need no metrics framework.
+//! The exposition of one scrape, encoded by `prometheus-client` in the
+//! OpenMetrics text format. The values are read from each part's counters
+//! at scrape time (`metrics.rs` fills an [`Exposition`]), so the families
+//! are handed to the encoder as one collector of constant values: the
+//! names, kinds, labels and help texts stay those the dashboards, alerts
+//! and runbooks use.
 
-use std::fmt::Write;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, MetricEncoder, NoLabelSet};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
 
-/// One exposition being written.
+/// The content type of [`Exposition::finish`]'s text.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// One exposition being gathered.
 #[derive(Debug, Default)]
 pub struct Exposition {
-    out: String,
+    families: Vec<Family>,
 }
 
 /// The kind of a metric family.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Counter,
     Gauge,
     Histogram,
 }
 
+#[derive(Debug)]
+struct Family {
+    /// The family's name; a counter's without its `_total`, which the
+    /// encoder adds to each sample.
+    name: String,
+    kind: Kind,
+    help: String,
+    samples: Vec<Sample>,
+}
+
+type Labels = Vec<(String, String)>;
+
+#[derive(Debug)]
+enum Sample {
+    Value {
+        labels: Labels,
+        value: f64,
+    },
+    Histogram {
+        labels: Labels,
+        /// Per-bucket (not cumulative) counts by upper bound, the last at
+        /// `f64::MAX` for `+Inf`.
+        buckets: Vec<(f64, u64)>,
+        sum: f64,
+        count: u64,
+    },
+}
+
+/// A counter's family name: its samples' name without `_total`.
+fn family_name(name: &str, kind: Kind) -> &str {
+    match kind {
+        Kind::Counter => name.strip_suffix("_total").unwrap_or(name),
+        Kind::Gauge | Kind::Histogram => name,
+    }
+}
+
+/// The labels, their values escaped as the text format wants (backslash,
+/// quote, newline): `prometheus-client` writes label values as given.
+fn owned(labels: &[(&str, &str)]) -> Labels {
+    labels
+        .iter()
+        .map(|(k, v)| {
+            let escaped = v
+                .replace('\\', "\\\\")
+                .replace('"', "\\\"")
+                .replace('\n', "\\n");
+            ((*k).to_owned(), escaped)
+        })
+        .collect()
+}
+
 impl Exposition {
-    /// Starts a family with its help text.
+    /// Starts a family with its help text; a counter is named as its
+    /// samples are, `..._total`.
     pub fn family(&mut self, name: &str, kind: Kind, help: &str) {
-        let kind = match kind {
-            Kind::Counter => "counter",
-            Kind::Gauge => "gauge",
-            Kind::Histogram => "histogram",
-        };
-        let _ = writeln!(self.out, "# HELP {name} {help}");
-        let _ = writeln!(self.out, "# TYPE {name} {kind}");
+        self.families.push(Family {
+            name: family_name(name, kind).to_owned(),
+            kind,
+            help: help.to_owned(),
+            samples: Vec::new(),
+        });
     }
 
-    /// One sample.
+    fn current(&mut self, name: &str) -> Option<&mut Family> {
+        self.families
+            .iter_mut()
+            .rev()
+            .find(|f| f.name == family_name(name, f.kind))
+    }
+
+    /// One sample of the family named `name` (started before).
     pub fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
-        self.out.push_str(name);
-        write_labels(&mut self.out, labels, None);
-        let _ = writeln!(self.out, " {}", format_value(value));
+        if let Some(family) = self.current(name) {
+            family.samples.push(Sample::Value {
+                labels: owned(labels),
+                value,
+            });
+        }
     }
 
     /// A histogram's samples from per-bucket (not cumulative) counts; `counts`
@@ -46,58 +117,83 @@ impl Exposition {
         counts: &[u64],
         sum: f64,
     ) {
-        let mut cumulative = 0;
-        for (bound, count) in bounds.iter().zip(counts) {
-            cumulative += count;
-            self.out.push_str(name);
-            self.out.push_str("_bucket");
-            write_labels(&mut self.out, labels, Some(&format_value(*bound)));
-            let _ = writeln!(self.out, " {cumulative}");
+        let mut buckets: Vec<(f64, u64)> =
+            bounds.iter().copied().zip(counts.iter().copied()).collect();
+        buckets.push((f64::MAX, counts.get(bounds.len()).copied().unwrap_or(0)));
+        let count = counts.iter().sum();
+        if let Some(family) = self.current(name) {
+            family.samples.push(Sample::Histogram {
+                labels: owned(labels),
+                buckets,
+                sum,
+                count,
+            });
         }
-        let total: u64 = counts.iter().sum();
-        self.out.push_str(name);
-        self.out.push_str("_bucket");
-        write_labels(&mut self.out, labels, Some("+Inf"));
-        let _ = writeln!(self.out, " {total}");
-        self.sample(&format!("{name}_sum"), labels, sum);
-        self.sample(&format!("{name}_count"), labels, total as f64);
     }
 
-    /// The text.
+    /// The text, in the OpenMetrics format ([`CONTENT_TYPE`]).
     pub fn finish(self) -> String {
-        self.out
+        let mut registry = Registry::default();
+        registry.register_collector(Box::new(Gathered(self.families)));
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
+        out
     }
 }
 
-fn write_labels(out: &mut String, labels: &[(&str, &str)], le: Option<&str>) {
-    if labels.is_empty() && le.is_none() {
-        return;
-    }
-    out.push('{');
-    let mut first = true;
-    for (name, value) in labels.iter().copied().chain(le.map(|le| ("le", le))) {
-        if !first {
-            out.push(',');
+/// The families of one scrape, as constant values.
+#[derive(Debug)]
+struct Gathered(Vec<Family>);
+
+impl Collector for Gathered {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        for family in &self.0 {
+            let kind = match family.kind {
+                Kind::Counter => MetricType::Counter,
+                Kind::Gauge => MetricType::Gauge,
+                Kind::Histogram => MetricType::Histogram,
+            };
+            let mut metric = encoder.encode_descriptor(&family.name, &family.help, None, kind)?;
+            for sample in &family.samples {
+                let labels = match sample {
+                    Sample::Value { labels, .. } | Sample::Histogram { labels, .. } => labels,
+                };
+                if labels.is_empty() {
+                    encode_sample(&mut metric, family.kind, sample)?;
+                } else {
+                    let mut labelled = metric.encode_family(labels)?;
+                    encode_sample(&mut labelled, family.kind, sample)?;
+                }
+            }
         }
-        first = false;
-        let _ = write!(out, "{name}=\"{}\"", escape(value));
+        Ok(())
     }
-    out.push('}');
 }
 
-/// Label values escape backslash, quote and newline.
-fn escape(value: &str) -> String {
-    value
-        .replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-fn format_value(value: f64) -> String {
-    if value.is_finite() && value.fract() == 0.0 && value.abs() < 1e15 {
-        format!("{}", value as i64)
-    } else {
-        format!("{value}")
+fn encode_sample(
+    metric: &mut MetricEncoder<'_>,
+    kind: Kind,
+    sample: &Sample,
+) -> Result<(), std::fmt::Error> {
+    match sample {
+        Sample::Value { value, .. } => {
+            let whole = value.is_finite() && value.fract() == 0.0 && value.abs() < 1e15;
+            match kind {
+                Kind::Counter if whole && *value >= 0.0 => {
+                    metric.encode_counter::<NoLabelSet, _, u64>(&(*value as u64), None)
+                }
+                Kind::Counter => metric.encode_counter::<NoLabelSet, _, f64>(value, None),
+                _ if whole => metric.encode_gauge(&(*value as i64)),
+                _ => metric.encode_gauge(value),
+            }
+        }
+        Sample::Histogram {
+            buckets,
+            sum,
+            count,
+            ..
+        } => metric.encode_histogram::<NoLabelSet>(*sum, *count, buckets, None),
     }
 }
 
@@ -106,10 +202,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn families_samples_and_histograms_follow_the_text_format() {
+    fn families_samples_and_histograms_follow_the_openmetrics_text_format() {
         let mut e = Exposition::default();
         e.family("x_total", Kind::Counter, "Things.");
-        e.sample("x_total", &[("route", "/a\"b")], 3.0);
+        e.sample("x_total", &[("route", "/a\"b\\c\nd")], 3.0);
+        e.family("up", Kind::Gauge, "Up.");
+        e.sample("up", &[], 1.0);
+        e.family("ratio", Kind::Gauge, "A share.");
+        e.sample("ratio", &[], 0.5);
         e.family("lat_seconds", Kind::Histogram, "Latency.");
         e.histogram(
             "lat_seconds",
@@ -119,25 +219,19 @@ mod tests {
             1.5,
         );
         let text = e.finish();
-        assert!(
-            text.contains("# TYPE x_total counter\nx_total{route=\"/a\\\"b\"} 3\n"),
-            "{text}"
-        );
-        assert!(
-            text.contains("lat_seconds_bucket{route=\"/a\",le=\"0.1\"} 2\n"),
-            "{text}"
-        );
-        assert!(
-            text.contains("lat_seconds_bucket{route=\"/a\",le=\"1\"} 3\n"),
-            "{text}"
-        );
-        assert!(
-            text.contains("lat_seconds_bucket{route=\"/a\",le=\"+Inf\"} 4\n"),
-            "{text}"
-        );
-        assert!(
-            text.contains("lat_seconds_count{route=\"/a\"} 4\n"),
-            "{text}"
-        );
+        for expected in [
+            "# HELP x Things.\n# TYPE x counter\nx_total{route=\"/a\\\"b\\\\c\\nd\"} 3\n",
+            "up 1\n",
+            "ratio 0.5\n",
+            "# TYPE lat_seconds histogram\n",
+            "lat_seconds_bucket{le=\"0.1\",route=\"/a\"} 2\n",
+            "lat_seconds_bucket{le=\"1.0\",route=\"/a\"} 3\n",
+            "lat_seconds_bucket{le=\"+Inf\",route=\"/a\"} 4\n",
+            "lat_seconds_count{route=\"/a\"} 4\n",
+            "lat_seconds_sum{route=\"/a\"} 1.5\n",
+        ] {
+            assert!(text.contains(expected), "{expected:?} is not in:\n{text}");
+        }
+        assert!(text.ends_with("# EOF\n"), "{text}");
     }
 }
