@@ -1018,6 +1018,31 @@ async fn an_admin_signs_in_to_the_ops_page_sees_a_dead_letter_replays_it_and_see
         "the newest conflict first: {rows:?}"
     );
     assert!(rows[1].contains("recOLDERCONFLICT01"), "{rows:?}");
+    assert!(
+        rows[1].contains("1 h ago") || rows[1].contains("60 min ago"),
+        "times in human units: {rows:?}"
+    );
+    // Signed in, the sign-in form is gone; at 1280 px nothing scrolls
+    // sideways.
+    browser
+        .call(
+            reqwest::Method::POST,
+            "/window/rect",
+            json!({"width": 1280, "height": 900}),
+        )
+        .await;
+    let page = browser
+        .call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            json!({"script": "const root = document.documentElement; return [getComputedStyle(document.getElementById('login')).display, root.scrollWidth, root.clientWidth];", "args": []}),
+        )
+        .await;
+    assert_eq!(page[0], "none", "the sign-in form is still shown: {page}");
+    assert!(
+        page[1].as_i64() <= page[2].as_i64(),
+        "the page scrolls sideways at 1280 px: {page}"
+    );
     browser.click(&replay).await;
 
     let deadline = Instant::now() + Duration::from_secs(15);
