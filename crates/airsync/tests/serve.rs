@@ -1043,7 +1043,32 @@ async fn an_admin_signs_in_to_the_ops_page_sees_a_dead_letter_replays_it_and_see
         page[1].as_i64() <= page[2].as_i64(),
         "the page scrolls sideways at 1280 px: {page}"
     );
+    // The status line: the dead letter makes the outbound side failing.
+    browser.wait_for("#outbound.failing").await;
+    let text_of = |id: &'static str| {
+        let browser = &browser;
+        async move {
+            browser
+                .call(
+                    reqwest::Method::POST,
+                    "/execute/sync",
+                    json!({"script": format!("return document.getElementById('{id}').textContent;"), "args": []}),
+                )
+                .await
+        }
+    };
+    let outbound = text_of("outbound").await;
+    assert_eq!(
+        outbound,
+        "To Airtable: 1 change(s) in the dead-letter queue"
+    );
+    assert_eq!(
+        text_of("inbound-state").await,
+        "From Airtable: no inbound sync has run yet"
+    );
     browser.click(&replay).await;
+    // Replayed, the change waits in the outbox: behind, not failing.
+    browser.wait_for("#outbound.behind").await;
 
     let deadline = Instant::now() + Duration::from_secs(15);
     while !browser
