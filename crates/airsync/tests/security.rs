@@ -92,6 +92,7 @@ async fn start(webhook: bool) -> Running {
         http: Arc::new(HttpMetrics::default()),
         metrics_token: None,
         invitations: Arc::new(airsync::invitations::Invitations::new(Default::default())),
+        history: Default::default(),
     });
     let app = server::router(services).into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await });

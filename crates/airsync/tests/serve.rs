@@ -23,6 +23,7 @@ const METRICS_TOKEN: &str = "serve-test-metrics-token-0000";
 struct Running {
     url: String,
     http: reqwest::Client,
+    services: Arc<Services>,
 }
 
 async fn start(
@@ -64,16 +65,18 @@ async fn start_services(
         http: Arc::new(HttpMetrics::default()),
         metrics_token: Some(METRICS_TOKEN.to_owned()),
         invitations,
+        history: Default::default(),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let app = server::router(services).into_make_service_with_connect_info::<SocketAddr>();
+    let app = server::router(services.clone()).into_make_service_with_connect_info::<SocketAddr>();
     tokio::spawn(async move { axum::serve(listener, app).await });
     Running {
         url,
         http: reqwest::Client::new(),
+        services,
     }
 }
 
@@ -963,6 +966,37 @@ async fn an_admin_signs_in_to_the_ops_page_sees_a_dead_letter_replays_it_and_see
     )
     .await
     .expect("admin");
+    // The last hour as the sampler leaves it: the point taken now from the
+    // database, after two earlier ones of a busier sync.
+    let now = airsync::server::history::sample(&running.services)
+        .await
+        .expect("a point");
+    for (minutes, pending, counters) in [(20, 40, 100), (10, 12, 700)] {
+        running
+            .services
+            .history
+            .record(airsync::server::history::Point {
+                at: now.at - chrono::Duration::minutes(minutes),
+                outbox_pending: pending,
+                oldest_pending_seconds: pending * 3,
+                sent: Some(counters),
+                received: Some(counters / 2),
+                airtable_requests: Some(counters * 2),
+                rate_limited: Some(0),
+                inbound_lag_seconds: Some(5.0),
+            });
+    }
+    running
+        .services
+        .history
+        .record(airsync::server::history::Point {
+            sent: Some(1000),
+            received: Some(500),
+            airtable_requests: Some(2000),
+            rate_limited: Some(1),
+            inbound_lag_seconds: Some(2.0),
+            ..now
+        });
     let driver = start_chromedriver(&running.http).await;
     let profile = std::env::temp_dir().join(format!(
         "airsync-ops-browser-{}",
@@ -1066,6 +1100,39 @@ async fn an_admin_signs_in_to_the_ops_page_sees_a_dead_letter_replays_it_and_see
         text_of("inbound-state").await,
         "From Airtable: no inbound sync has run yet"
     );
+    // Each chart draws its series from the points.
+    let lines = browser
+        .call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            json!({"script": "return [...document.querySelectorAll('#charts polyline')].map(l => l.closest('figure').id + ':' + l.dataset.series + ':' + l.getAttribute('points').split(' ').length);", "args": []}),
+        )
+        .await;
+    assert_eq!(
+        lines,
+        json!([
+            "chart-outbox:waiting:3",
+            "chart-outbox:oldest (s):3",
+            "chart-records:sent / min:2",
+            "chart-records:received / min:2",
+            "chart-airtable:requests / min:2",
+            "chart-airtable:429s / min:2",
+            "chart-lag:lag (s):3"
+        ])
+    );
+    // A picture for a reviewer, under the test's output.
+    let shot = browser
+        .call(reqwest::Method::GET, "/screenshot", json!({}))
+        .await;
+    {
+        use base64::Engine;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(shot.as_str().expect("a screenshot"))
+            .expect("base64");
+        let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("ops-dashboard.png");
+        std::fs::write(&path, png).expect("write the screenshot");
+        eprintln!("ops page screenshot: {}", path.display());
+    }
     browser.click(&replay).await;
     // Replayed, the change waits in the outbox: behind, not failing.
     browser.wait_for("#outbound.behind").await;

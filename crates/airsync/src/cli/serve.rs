@@ -165,7 +165,12 @@ pub async fn serve_on(
             .as_ref()
             .map(|token| token.expose().to_owned()),
         invitations,
+        history: Default::default(),
     });
+    {
+        let (services, shutdown) = (services.clone(), shutdown.clone());
+        background.spawn(async move { server::history::run(services, shutdown).await });
+    }
     let address = listener
         .local_addr()
         .map_err(|err| CliError::Usage(err.to_string()))?;

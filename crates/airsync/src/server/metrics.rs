@@ -462,7 +462,7 @@ fn write_shadow(out: &mut Exposition, shadow: &ShadowSnapshot) {
 /// Per entity: seconds since its changes were last read from Airtable (the
 /// later of the webhook's last payload read and its own poll), and when its
 /// last full reconcile finished.
-async fn inbound_positions(
+pub(super) async fn inbound_positions(
     pool: &sqlx::PgPool,
     mapping: &airsync_sync::mapping::Mapping,
 ) -> Result<Vec<(String, Option<f64>, Option<f64>)>, sqlx::Error> {

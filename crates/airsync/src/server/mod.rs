@@ -4,6 +4,7 @@
 //! metrics and health endpoints of the separate `airsync worker` process.
 
 mod health;
+pub mod history;
 mod http;
 mod metrics;
 mod monitor;
@@ -52,6 +53,9 @@ pub struct Services {
     pub metrics_token: Option<String>,
     /// How users without a password are invited (`INVITE_*`).
     pub invitations: Arc<crate::invitations::Invitations>,
+    /// The last hour of the sync, for the ops page's charts
+    /// ([`history::run`] fills it).
+    pub history: history::History,
 }
 
 /// The whole HTTP surface: the API, then the operations routes, every

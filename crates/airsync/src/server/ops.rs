@@ -162,6 +162,7 @@ pub async fn state(State(services): State<Arc<Services>>, headers: HeaderMap) ->
         "backends": services.backends.iter().map(|(group, mode)| json!({
             "group": group.as_str(), "mode": mode.as_str(),
         })).collect::<Vec<_>>(),
+        "history": services.history.points(),
         "invitations": {
             "transport": services.invitations.transport(),
             "automatic": services.invitations.automatic(),
