@@ -1100,6 +1100,10 @@ async fn an_admin_signs_in_to_the_ops_page_sees_a_dead_letter_replays_it_and_see
         text_of("inbound-state").await,
         "From Airtable: no inbound sync has run yet"
     );
+    assert_eq!(
+        text_of("webhook").await,
+        "Webhook: none (the incremental poll carries the inbound sync)."
+    );
     // Each chart draws its series from the points.
     let lines = browser
         .call(

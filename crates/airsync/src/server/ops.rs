@@ -121,6 +121,40 @@ pub async fn state(State(services): State<Arc<Services>>, headers: HeaderMap) ->
         Ok(rows) => rows,
         Err(err) => return internal(err),
     };
+    // Per table: seconds since Airtable was last read, and when its last
+    // full reconcile ended.
+    let positions: HashMap<String, (Option<f64>, Option<f64>)> =
+        match super::metrics::inbound_positions(&services.pool, &services.mapping).await {
+            Ok(rows) => rows
+                .into_iter()
+                .map(|(entity, lag, reconciled)| (entity, (lag, reconciled)))
+                .collect(),
+            Err(err) => return internal(err),
+        };
+    let last_notification: Option<chrono::DateTime<chrono::Utc>> =
+        match sqlx::query_scalar("SELECT max(received_at) FROM sync_inbox_events")
+            .fetch_one(&services.pool)
+            .await
+        {
+            Ok(at) => at,
+            Err(err) => return internal(err),
+        };
+    let webhook = checkpoints
+        .iter()
+        .find(|(name, _, _)| name.starts_with("inbound:webhook:"))
+        .map(|(_, value, _)| {
+            json!({
+                "expiresAt": value.get("expiration_time"),
+                "lastReadAt": value.get("last_read_at"),
+                "broken": value.get("broken"),
+                "lastNotificationAt": last_notification,
+            })
+        });
+    let reconciles = services
+        .inbound
+        .as_ref()
+        .map(|ctx| ctx.metrics().reconcile_progress())
+        .unwrap_or_default();
     let shadow = services.api.shadow_differences();
     let pace = services
         .airtable
@@ -130,14 +164,24 @@ pub async fn state(State(services): State<Arc<Services>>, headers: HeaderMap) ->
     Json(json!({
         "airtableBases": pace.iter().map(base_pace_json).collect::<Vec<_>>(),
         "recentConflicts": recent.iter().map(conflict_json).collect::<Vec<_>>(),
-        "tables": outbound.iter().map(|s| json!({
-            "entity": s.entity,
-            "pending": s.pending,
-            "inFlight": s.in_flight,
-            "oldestPendingSeconds": s.oldest_pending_secs,
-            "deadLetters": s.dead_letters,
-            "lastPush": s.last_push,
-        })).collect::<Vec<_>>(),
+        "tables": outbound.iter().map(|s| {
+            let (lag, reconciled) = positions.get(&s.entity).copied().unwrap_or_default();
+            let reconcile = reconciles.get(&s.entity);
+            json!({
+                "entity": s.entity,
+                "pending": s.pending,
+                "inFlight": s.in_flight,
+                "oldestPendingSeconds": s.oldest_pending_secs,
+                "deadLetters": s.dead_letters,
+                "lastPush": s.last_push,
+                "lastReadSecondsAgo": lag,
+                "lastReconcileAt": reconciled
+                    .and_then(|secs| chrono::DateTime::from_timestamp(secs as i64, 0)),
+                "reconcileRunning": reconcile.is_some_and(|r| r.running),
+                "reconcileRecordsSeen": reconcile.map(|r| r.records_seen),
+            })
+        }).collect::<Vec<_>>(),
+        "webhook": webhook,
         "inbound": checkpoints.iter().map(|(name, value, at)| json!({
             "name": name, "value": redact_secrets(value), "updatedAt": at,
         })).collect::<Vec<_>>(),
