@@ -6,7 +6,8 @@
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde_json::{json, Map, Value};
+use serde::Serialize;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// Everything a request can fail with, named by what the caller can do.
@@ -125,19 +126,22 @@ impl Error {
         }
     }
 
-    fn body(&self) -> Value {
-        let mut error = Map::new();
-        let (code, message): (&str, String) = match self {
+    fn body(&self) -> ErrorBody {
+        let mut detail = ErrorDetail {
+            code: "",
+            message: String::new(),
+            field: None,
+            conflicting_id: None,
+        };
+        let (code, message): (&'static str, String) = match self {
             Error::InvalidField { field, message } => {
-                error.insert("field".into(), json!(field));
+                detail.field = Some(field.clone());
                 ("invalid_field", format!("{field}: {message}"))
             }
             Error::BadRequest(message) => ("bad_request", message.clone()),
             Error::Unauthorized(message) => ("unauthorized", (*message).to_owned()),
             Error::NotFound { what, field } => {
-                if let Some(field) = field {
-                    error.insert("field".into(), json!(field));
-                }
+                detail.field = field.map(str::to_owned);
                 ("not_found", format!("{what} not found"))
             }
             Error::Conflict {
@@ -145,9 +149,7 @@ impl Error {
                 message,
                 conflicting_id,
             } => {
-                if let Some(id) = conflicting_id {
-                    error.insert("conflictingId".into(), json!(id));
-                }
+                detail.conflicting_id = *conflicting_id;
                 (code, message.clone())
             }
             Error::Rule {
@@ -155,9 +157,7 @@ impl Error {
                 message,
                 field,
             } => {
-                if let Some(field) = field {
-                    error.insert("field".into(), json!(field));
-                }
+                detail.field = field.map(str::to_owned);
                 (code, message.clone())
             }
             Error::TooManyAttempts { .. } => (
@@ -180,10 +180,34 @@ impl Error {
             ),
             Error::Internal(_) => ("internal", "something went wrong on our side".to_owned()),
         };
-        error.insert("code".into(), json!(code));
-        error.insert("message".into(), json!(message));
-        json!({ "error": error })
+        detail.code = code;
+        detail.message = message;
+        ErrorBody { error: detail }
     }
+}
+
+/// The body of every error answer.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+/// What went wrong.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorDetail {
+    /// What went wrong, for programs: `invalid_field`, `not_found`,
+    /// `unauthorized`, a rule's own code, and so on.
+    pub code: &'static str,
+    /// What went wrong, for people.
+    pub message: String,
+    /// The input at fault.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// The record in the way (409).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conflicting_id: Option<Uuid>,
 }
 
 impl From<sqlx::Error> for Error {

@@ -1,12 +1,17 @@
 //! Reading requests: JSON bodies and query strings are taken field by field,
 //! so that every 400 names the field at fault, and unknown fields are refused
 //! (a typo such as `start_date` should not be silently ignored).
+//!
+//! Each body is read into its own type ([`FromBody`]) and each set of query
+//! parameters likewise ([`FromQuery`]); the OpenAPI document is derived from
+//! those same types, and a test holds every type's reader to its schema.
 
 use std::collections::HashMap;
 use std::str::FromStr;
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
 use chrono::NaiveDate;
 use serde_json::{Map, Value};
 
@@ -16,11 +21,45 @@ use crate::error::{Error, Result};
 /// Largest request body read.
 const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// A request body of the API, read from a [`JsonObject`]. The type also
+/// derives its schema, which is what the OpenAPI document shows.
+pub trait FromBody: Sized {
+    fn from_body(body: &mut JsonObject) -> Result<Self>;
+}
+
+/// A set of query parameters, read from [`QueryParams`].
+pub trait FromQuery: Sized {
+    fn from_query(query: &QueryParams) -> Result<Self>;
+}
+
+/// JSON in both directions: a request body read as `T` (any field `T` did
+/// not read is refused), and an answer serialized from `T`.
+#[derive(Debug)]
+pub struct Json<T>(pub T);
+
+impl<S: Send + Sync, T: FromBody> FromRequest<S> for Json<T> {
+    type Rejection = Error;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self> {
+        let mut body = JsonObject::from_request(req, state).await?;
+        let value = T::from_body(&mut body)?;
+        body.finish()?;
+        Ok(Json(value))
+    }
+}
+
+impl<T: serde::Serialize> IntoResponse for Json<T> {
+    fn into_response(self) -> Response {
+        axum::Json(self.0).into_response()
+    }
+}
+
 /// A JSON object body, consumed field by field.
 #[derive(Debug)]
 pub struct JsonObject {
     fields: Map<String, Value>,
     raw: Value,
+    read: Vec<String>,
 }
 
 impl<S: Send + Sync> FromRequest<S> for JsonObject {
@@ -56,7 +95,23 @@ impl JsonObject {
 
     fn from_map(fields: Map<String, Value>) -> JsonObject {
         let raw = Value::Object(fields.clone());
-        JsonObject { fields, raw }
+        JsonObject {
+            fields,
+            raw,
+            read: Vec::new(),
+        }
+    }
+
+    /// Parses `value` as a body (for tests of a body type's reader).
+    #[cfg(test)]
+    pub fn from_value(value: Value) -> Result<JsonObject> {
+        JsonObject::from_bytes(value.to_string().as_bytes())
+    }
+
+    /// The names of the fields asked for so far, present or not.
+    #[cfg(test)]
+    pub fn asked(&self) -> &[String] {
+        &self.read
     }
 
     /// The body as received, e.g. to fingerprint a repeated request.
@@ -65,6 +120,7 @@ impl JsonObject {
     }
 
     fn take(&mut self, field: &str) -> Option<Value> {
+        self.read.push(field.to_owned());
         match self.fields.remove(field) {
             None | Some(Value::Null) => None,
             Some(value) => Some(value),
@@ -172,7 +228,12 @@ impl JsonObject {
 
 /// The query string, read parameter by parameter.
 #[derive(Debug, Default)]
-pub struct QueryParams(HashMap<String, String>);
+pub struct QueryParams {
+    params: HashMap<String, String>,
+    /// The names asked for so far, present or not (interior, since readers
+    /// take `&self`).
+    asked: std::sync::Mutex<Vec<String>>,
+}
 
 impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
     type Rejection = Error;
@@ -194,7 +255,26 @@ impl QueryParams {
                 return Err(Error::invalid(key.to_string(), "is given more than once"));
             }
         }
-        Ok(QueryParams(params))
+        Ok(QueryParams {
+            params,
+            asked: Default::default(),
+        })
+    }
+
+    /// The names of the parameters asked for so far, present or not.
+    #[cfg(test)]
+    pub fn asked(&self) -> Vec<String> {
+        self.asked
+            .lock()
+            .map(|asked| asked.clone())
+            .unwrap_or_default()
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        if let Ok(mut asked) = self.asked.lock() {
+            asked.push(name.to_owned());
+        }
+        self.params.get(name).map(|raw| raw.trim())
     }
 
     /// An optional parameter, parsed; empty counts as absent.
@@ -203,7 +283,7 @@ impl QueryParams {
         name: &str,
         parse: impl FnOnce(&str) -> Result<T, String>,
     ) -> Result<Option<T>> {
-        match self.0.get(name).map(|raw| raw.trim()) {
+        match self.get(name) {
             None | Some("") => Ok(None),
             Some(raw) => parse(raw)
                 .map(Some)

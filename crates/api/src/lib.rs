@@ -71,7 +71,7 @@ pub fn served_routes() -> Vec<(Verb, &'static str)> {
 
 /// The OpenAPI document and its operations, for tests and tools.
 pub mod openapi {
-    pub use crate::routes::openapi::{document, documented_operations, is_public};
+    pub use crate::routes::openapi::{document, documented_operations, inlined, is_public};
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then finishes

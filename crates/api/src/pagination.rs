@@ -8,8 +8,12 @@ use base64::Engine;
 use serde::Serialize;
 use uuid::Uuid;
 
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::IntoParams;
+
 use crate::error::Result;
-use crate::extract::QueryParams;
+use crate::extract::{FromQuery, QueryParams};
 
 /// Items per page when the client does not say.
 pub const DEFAULT_LIMIT: u32 = 50;
@@ -57,9 +61,9 @@ impl Default for PageRequest {
     }
 }
 
-impl PageRequest {
+impl FromQuery for PageRequest {
     /// Reads `limit` and `cursor` from the query.
-    pub fn from_query(query: &QueryParams) -> Result<PageRequest> {
+    fn from_query(query: &QueryParams) -> Result<PageRequest> {
         let limit = query
             .optional("limit", |raw| match raw.parse::<u32>() {
                 Ok(limit) if (1..=MAX_LIMIT).contains(&limit) => Ok(limit),
@@ -69,7 +73,43 @@ impl PageRequest {
         let after = query.optional("cursor", Cursor::decode)?;
         Ok(PageRequest { limit, after })
     }
+}
 
+impl IntoParams for PageRequest {
+    fn into_params(parameter_in: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        let limit = ObjectBuilder::new()
+            .schema_type(Type::Integer)
+            .minimum(Some(1))
+            .maximum(Some(MAX_LIMIT))
+            .default(Some(DEFAULT_LIMIT.into()))
+            .examples([20]);
+        let cursor = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .examples([Cursor {
+                key: "2024-03-11".into(),
+                id: Uuid::nil(),
+            }
+            .encode()]);
+        vec![
+            ParameterBuilder::new()
+                .name("limit")
+                .parameter_in(parameter_in().unwrap_or(ParameterIn::Query))
+                .description(Some(format!(
+                    "Items per page, 1 to {MAX_LIMIT} (default {DEFAULT_LIMIT})."
+                )))
+                .schema(Some(limit))
+                .build(),
+            ParameterBuilder::new()
+                .name("cursor")
+                .parameter_in(parameter_in().unwrap_or(ParameterIn::Query))
+                .description(Some("The previous page's `nextCursor`."))
+                .schema(Some(cursor))
+                .build(),
+        ]
+    }
+}
+
+impl PageRequest {
     /// Rows to fetch: one more than the limit, to learn whether a next page
     /// exists.
     pub fn fetch_limit(&self) -> i64 {
@@ -93,7 +133,7 @@ impl PageRequest {
 }
 
 /// A page of items and the cursor of the next page, if there is one.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Page<T> {
     pub items: Vec<T>,

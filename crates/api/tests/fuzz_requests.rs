@@ -8,6 +8,8 @@
 //! small. `AIRSYNC_FUZZ_SECS=600 cargo test -p airsync-api --test
 //! fuzz_requests -- --nocapture` runs it for that long; see docs/fuzzing.md.
 
+#[path = "api/contract.rs"]
+mod contract;
 #[allow(dead_code)]
 #[path = "api/support.rs"]
 mod support;
@@ -215,7 +217,7 @@ fn name() -> impl Strategy<Value = Name> {
 fn route_fields() -> &'static BTreeMap<String, Vec<(String, String)>> {
     static FIELDS_BY_ROUTE: OnceLock<BTreeMap<String, Vec<(String, String)>>> = OnceLock::new();
     FIELDS_BY_ROUTE.get_or_init(|| {
-        let document = airsync_api::openapi::document();
+        let document = airsync_api::openapi::inlined();
         let mut out = BTreeMap::new();
         let Some(paths) = document["paths"].as_object() else {
             return out;
@@ -229,13 +231,32 @@ fn route_fields() -> &'static BTreeMap<String, Vec<(String, String)>> {
                 };
                 let fields = properties
                     .iter()
-                    .map(|(name, p)| (name.clone(), p["type"].as_str().unwrap_or("").to_owned()))
+                    .map(|(name, p)| (name.clone(), json_type(p)))
                     .collect();
                 out.insert(format!("{verb} {path}"), fields);
             }
         }
         out
     })
+}
+
+/// A property's JSON type: its `type`, or the first that is not null when
+/// it may also be null.
+fn json_type(property: &Value) -> String {
+    match &property["type"] {
+        Value::String(kind) => kind.clone(),
+        Value::Array(kinds) => kinds
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|kind| *kind != "null")
+            .unwrap_or("")
+            .to_owned(),
+        _ => property["oneOf"]
+            .as_array()
+            .and_then(|options| options.iter().find(|o| o["type"] != "null"))
+            .map(json_type)
+            .unwrap_or_default(),
+    }
 }
 
 /// A value of the field's type, made from the generated one.
@@ -453,6 +474,9 @@ fn any_body_to_any_write_route_gets_a_2xx_or_a_4xx_in_the_error_shape() {
             text
         );
         let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        if let Some(problem) = contract::violation(method.as_str(), &path, status, &answer) {
+            return Err(TestCaseError::fail(format!("with {shown:?}: {problem}")));
+        }
         if status >= 400 {
             let error = &answer["error"];
             prop_assert!(

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 macro_rules! id_type {
-    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {$(
+    ($($(#[$doc:meta])* $name:ident => $what:literal),* $(,)?) => {$(
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, sqlx::Type)]
         #[serde(transparent)]
@@ -33,36 +33,44 @@ macro_rules! id_type {
                 $name(id)
             }
         }
+
+        impl utoipa::PartialSchema for $name {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                super::schema::uuid(concat!("The id of ", $what, "."))
+            }
+        }
+
+        impl utoipa::ToSchema for $name {}
     )*};
 }
 
 id_type!(
     /// A row of `users_pg`.
-    UserId,
+    UserId => "a user",
     /// A row of `programs_pg`.
-    ProgramId,
+    ProgramId => "a program",
     /// A row of `program_schedule_pg` (a "planning" in the routes).
-    ScheduleDayId,
+    ScheduleDayId => "a schedule day (a planning)",
     /// A row of `reference_methods_pg`.
-    MethodId,
+    MethodId => "a method",
     /// A row of `reference_goals_pg`.
-    GoalId,
+    GoalId => "a goal",
     /// A row of `reference_days_pg`.
-    DayId,
+    DayId => "a day of the week",
     /// A row of `reference_overtuigingen_pg`.
-    OvertuigingId,
+    OvertuigingId => "an overtuiging",
     /// A row of `companies_pg`.
-    CompanyId,
+    CompanyId => "a company",
     /// A row of `personal_goals_pg`.
-    PersonalGoalId,
+    PersonalGoalId => "a personal goal",
     /// A row of `method_usage_pg`.
-    MethodUsageId,
+    MethodUsageId => "a method usage",
     /// A row of `habit_usage_pg`.
-    HabitUsageId,
+    HabitUsageId => "a habit usage",
     /// A row of `personal_goal_usage_pg`.
-    PersonalGoalUsageId,
+    PersonalGoalUsageId => "a personal goal usage",
     /// A row of `overtuiging_usage_pg`.
-    OvertuigingUsageId,
+    OvertuigingUsageId => "an overtuiging usage",
 );
 
 /// A program named by its UUID or, as clients of the legacy backend still

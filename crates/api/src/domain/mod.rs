@@ -3,6 +3,7 @@
 //! runs forwards.
 
 mod ids;
+pub(crate) mod schema;
 mod text;
 mod time;
 
@@ -13,7 +14,7 @@ pub use time::{parse_date, DateRange, UserTimeZone, MAX_PROGRAM_DAYS};
 use serde::{Deserialize, Serialize};
 
 /// A user's role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     User,

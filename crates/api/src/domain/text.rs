@@ -3,6 +3,11 @@
 use std::fmt;
 
 use serde::Serialize;
+use utoipa::openapi::schema::Schema;
+use utoipa::openapi::RefOr;
+use utoipa::{PartialSchema, ToSchema};
+
+use super::schema;
 
 /// An email address, trimmed; compared case-insensitively everywhere.
 #[derive(Clone, PartialEq, Eq, Serialize)]
@@ -141,6 +146,49 @@ impl Notes {
         self.0
     }
 }
+
+impl PartialSchema for Email {
+    fn schema() -> RefOr<Schema> {
+        schema::text(
+            "An email address, compared without regard to case.",
+            1,
+            320,
+            "ann@example.com",
+        )
+    }
+}
+
+impl ToSchema for Email {}
+
+impl PartialSchema for Password {
+    fn schema() -> RefOr<Schema> {
+        schema::text(
+            "A password. A new one has 10 to 1024 characters and is not only spaces; \
+             one presented at sign-in is checked only for its length, up to 1024.",
+            1,
+            1024,
+            "correct horse battery",
+        )
+    }
+}
+
+impl ToSchema for Password {}
+
+impl PartialSchema for Name {
+    fn schema() -> RefOr<Schema> {
+        schema::text("A name, trimmed; not blank.", 1, 200, "Morning walks")
+    }
+}
+
+impl ToSchema for Name {}
+
+impl PartialSchema for Notes {
+    fn schema() -> RefOr<Schema> {
+        schema::text("Free text; may be empty.", 0, 5000, "Before breakfast.")
+    }
+}
+
+impl ToSchema for Notes {}
 
 #[cfg(test)]
 mod tests {

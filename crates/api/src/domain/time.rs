@@ -99,6 +99,19 @@ impl UserTimeZone {
     }
 }
 
+impl utoipa::PartialSchema for UserTimeZone {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        super::schema::text(
+            "An IANA time zone; it decides which calendar day it is for the user.",
+            1,
+            64,
+            "Europe/Amsterdam",
+        )
+    }
+}
+
+impl utoipa::ToSchema for UserTimeZone {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

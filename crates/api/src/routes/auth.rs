@@ -5,17 +5,17 @@ use std::net::IpAddr;
 
 use axum::extract::State;
 use axum::http::HeaderMap;
-use axum::Json;
 use serde::Serialize;
 use tracing::instrument;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::auth::password::HashingOutcome;
 use crate::auth::tokens::{new_token, token_hash};
 use crate::auth::{ClientAddress, CurrentUser};
 use crate::domain::{Email, Password, Role, UserId, UserTimeZone};
-use crate::error::{Error, Result};
-use crate::extract::JsonObject;
+use crate::error::{Error, ErrorBody, Result};
+use crate::extract::{FromBody, Json, JsonObject};
 use crate::routing::ApiRoutes;
 use crate::state::AppState;
 use crate::store::postgres::{auth_tokens, users};
@@ -31,11 +31,12 @@ pub fn router() -> ApiRoutes {
 }
 
 /// A signed-in session.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Session {
     pub access_token: String,
     pub refresh_token: String,
+    #[schema(example = "Bearer")]
     pub token_type: &'static str,
     /// Seconds the access token lives.
     pub expires_in: u64,
@@ -44,15 +45,90 @@ pub struct Session {
 
 const WRONG_CREDENTIALS: &str = "the email or password is wrong";
 
+/// Credentials.
+#[derive(Debug, ToSchema)]
+pub struct Login {
+    pub email: Email,
+    pub password: Password,
+}
+
+impl FromBody for Login {
+    fn from_body(body: &mut JsonObject) -> Result<Self> {
+        Ok(Login {
+            email: body.required("email", Email::parse)?,
+            password: body.required("password", Password::parse_presented)?,
+        })
+    }
+}
+
+/// What the user sets of themselves.
+#[derive(Debug, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateMe {
+    pub time_zone: Option<UserTimeZone>,
+}
+
+impl FromBody for UpdateMe {
+    fn from_body(body: &mut JsonObject) -> Result<Self> {
+        Ok(UpdateMe {
+            time_zone: body.optional("timeZone", UserTimeZone::parse)?,
+        })
+    }
+}
+
+/// A refresh token to trade.
+#[derive(Debug, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Refresh {
+    #[schema(example = "q3Jx9x0cT2bW1m8vA5yZkQ")]
+    pub refresh_token: String,
+}
+
+impl FromBody for Refresh {
+    fn from_body(body: &mut JsonObject) -> Result<Self> {
+        Ok(Refresh {
+            refresh_token: body.required("refreshToken", |raw| Ok(raw.to_owned()))?,
+        })
+    }
+}
+
+/// A new password, with either the current one (signed in) or the setup
+/// token of an invitation.
+#[derive(Debug, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SetPassword {
+    pub new_password: Password,
+    /// From the invitation's link; not with `currentPassword`.
+    #[schema(example = "k2V8d0nX4qLr7sYt1wZe3A")]
+    pub setup_token: Option<String>,
+    /// Signed in: the password now; not with `setupToken`.
+    pub current_password: Option<Password>,
+}
+
+impl FromBody for SetPassword {
+    fn from_body(body: &mut JsonObject) -> Result<Self> {
+        Ok(SetPassword {
+            new_password: body.required("newPassword", Password::parse_new)?,
+            setup_token: body.optional("setupToken", |raw| Ok(raw.to_owned()))?,
+            current_password: body.optional("currentPassword", Password::parse_presented)?,
+        })
+    }
+}
+
+/// Sign in with email and password.
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth", security(()),
+    responses(
+        (status = 200, description = "Signed in.", body = Session),
+        (status = 401, description = "Unknown email or wrong password (one answer for both).", body = ErrorBody),
+        (status = 429, description = "Too many failed attempts for this email or address; see Retry-After.", body = ErrorBody),
+    ))]
 #[instrument(skip_all)]
-async fn login(
+pub async fn login(
     State(state): State<AppState>,
     ClientAddress(address): ClientAddress,
-    mut body: JsonObject,
+    Json(body): Json<Login>,
 ) -> Result<Json<Session>> {
-    let email = body.required("email", Email::parse)?;
-    let password = body.required("password", Password::parse_presented)?;
-    body.finish()?;
+    let Login { email, password } = body;
     let now = state.now();
     let key = email.normalized();
     let attempt = Attempt::reserve(&state, Some(key), address)?;
@@ -161,22 +237,25 @@ async fn profile(state: &AppState, id: UserId) -> Result<UserProfile> {
         .ok_or(Error::Unauthorized("the signed-in user no longer exists"))
 }
 
+/// The signed-in user.
+#[utoipa::path(get, path = "/api/auth/me", tag = "auth",
+    responses((status = 200, description = "The user.", body = UserProfile)))]
 #[instrument(skip_all, fields(user_id = %user.id))]
-async fn me(State(state): State<AppState>, user: CurrentUser) -> Result<Json<UserProfile>> {
+pub async fn me(State(state): State<AppState>, user: CurrentUser) -> Result<Json<UserProfile>> {
     Ok(Json(profile(&state, user.id).await?))
 }
 
-/// Changes what the user sets of themselves: their time zone. The access
+/// Change what the user sets of themselves: their time zone. The access
 /// token keeps the zone it was issued with until it is refreshed.
+#[utoipa::path(patch, path = "/api/auth/me", tag = "auth",
+    responses((status = 200, description = "The user.", body = UserProfile)))]
 #[instrument(skip_all, fields(user_id = %user.id))]
-async fn update_me(
+pub async fn update_me(
     State(state): State<AppState>,
     user: CurrentUser,
-    mut body: JsonObject,
+    Json(body): Json<UpdateMe>,
 ) -> Result<Json<UserProfile>> {
-    let time_zone = body.optional("timeZone", UserTimeZone::parse)?;
-    body.finish()?;
-    if let Some(zone) = time_zone {
+    if let Some(zone) = body.time_zone {
         if !users::set_time_zone(state.pool(), user.id, zone).await? {
             return Err(Error::Unauthorized("the signed-in user no longer exists"));
         }
@@ -184,10 +263,19 @@ async fn update_me(
     Ok(Json(profile(&state, user.id).await?))
 }
 
+/// Trade a refresh token for new tokens. The old one is used up; presenting
+/// a used one signs out every session of its sign-in.
+#[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", security(()),
+    responses(
+        (status = 200, description = "New tokens.", body = Session),
+        (status = 401, description = "Invalid, expired, revoked or reused refresh token.", body = ErrorBody),
+    ))]
 #[instrument(skip_all)]
-async fn refresh(State(state): State<AppState>, mut body: JsonObject) -> Result<Json<Session>> {
-    let token = body.required("refreshToken", |raw| Ok(raw.to_owned()))?;
-    body.finish()?;
+pub async fn refresh(
+    State(state): State<AppState>,
+    Json(body): Json<Refresh>,
+) -> Result<Json<Session>> {
+    let token = body.refresh_token;
     let now = state.now();
     let invalid =
         Error::Unauthorized("the refresh token is invalid, expired or revoked; sign in again");
@@ -215,17 +303,27 @@ async fn refresh(State(state): State<AppState>, mut body: JsonObject) -> Result<
     Ok(Json(session))
 }
 
+/// Set a password: signed in with the current one, or with the setup token
+/// of an invitation. Every other session is signed out.
+#[utoipa::path(post, path = "/api/auth/set-password", tag = "auth", security((), ("bearer" = [])),
+    responses(
+        (status = 200, description = "Password set; other sessions are signed out and this one gets new tokens.", body = Session),
+        (status = 401, description = "No token and no valid setup token.", body = ErrorBody),
+        (status = 422, description = "The current password is wrong.", body = ErrorBody),
+        (status = 429, description = "Too many wrong current passwords or setup tokens.", body = ErrorBody),
+    ))]
 #[instrument(skip_all)]
-async fn set_password(
+pub async fn set_password(
     State(state): State<AppState>,
     ClientAddress(address): ClientAddress,
     headers: HeaderMap,
-    mut body: JsonObject,
+    Json(body): Json<SetPassword>,
 ) -> Result<Json<Session>> {
-    let new_password = body.required("newPassword", Password::parse_new)?;
-    let setup_token = body.optional("setupToken", |raw| Ok(raw.to_owned()))?;
-    let current_password = body.optional("currentPassword", Password::parse_presented)?;
-    body.finish()?;
+    let SetPassword {
+        new_password,
+        setup_token,
+        current_password,
+    } = body;
     let now = state.now();
     let user_id = match (setup_token, current_password) {
         (Some(_), Some(_)) => {

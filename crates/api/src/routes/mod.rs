@@ -12,9 +12,12 @@ pub mod reference;
 pub mod rewards;
 
 use chrono::NaiveDate;
+use utoipa::IntoParams;
 
 use crate::auth::CurrentUser;
+use crate::domain::UserId;
 use crate::error::{Error, Result};
+use crate::extract::{FromQuery, QueryParams};
 use crate::routing::ApiRoutes;
 use crate::state::AppState;
 
@@ -58,7 +61,7 @@ pub(crate) fn usage_day(
 }
 
 /// The answer to a usage post: the usage, and what it earned.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UsagePosted<T> {
     pub usage: T,
@@ -66,21 +69,45 @@ pub struct UsagePosted<T> {
     pub award: crate::store::Award,
 }
 
+/// `?userId=`: whose data a listing reads.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query, rename_all = "camelCase")]
+pub struct UserParam {
+    /// Admins only: whose data to read (default: the caller's). Another
+    /// user's id from a caller who is no admin is a 404.
+    pub user_id: Option<UserId>,
+}
+
+impl FromQuery for UserParam {
+    fn from_query(query: &QueryParams) -> Result<UserParam> {
+        Ok(UserParam {
+            user_id: query.optional_id("userId")?,
+        })
+    }
+}
+
+impl UserParam {
+    /// The user whose data the caller may list.
+    pub fn subject(self, user: &CurrentUser) -> Result<UserId> {
+        user.list_subject(self.user_id)
+    }
+}
+
 /// 201 for a new row, 200 for the row an identical earlier request made.
 pub(crate) fn posted<T: serde::Serialize>(
     created: crate::store::Created<(T, crate::store::Award)>,
-) -> (axum::http::StatusCode, axum::Json<UsagePosted<T>>) {
+) -> (axum::http::StatusCode, crate::extract::Json<UsagePosted<T>>) {
     let status = if created.created {
         axum::http::StatusCode::CREATED
     } else {
         axum::http::StatusCode::OK
     };
     let (usage, award) = created.value;
-    (status, axum::Json(UsagePosted { usage, award }))
+    (status, crate::extract::Json(UsagePosted { usage, award }))
 }
 
 /// A list that is short by nature (bounded by reference data), unpaginated.
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct Items<T> {
     pub items: Vec<T>,
 }

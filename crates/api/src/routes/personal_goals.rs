@@ -2,13 +2,14 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::Json;
 use tracing::instrument;
+use utoipa::{IntoParams, ToSchema};
 
+use super::UserParam;
 use crate::auth::CurrentUser;
-use crate::domain::{Name, Notes, PersonalGoalId, UserId};
-use crate::error::Result;
-use crate::extract::{path_id, JsonObject, QueryParams};
+use crate::domain::{Name, Notes, PersonalGoalId};
+use crate::error::{ErrorBody, Result};
+use crate::extract::{path_id, FromBody, FromQuery, Json, JsonObject, QueryParams};
 use crate::pagination::{Page, PageRequest};
 use crate::routing::ApiRoutes;
 use crate::state::AppState;
@@ -23,22 +24,82 @@ pub fn router() -> ApiRoutes {
         .delete("/api/personal-goals/{id}", delete)
 }
 
-fn parse_bool(raw: &str) -> Result<bool, String> {
-    match raw {
-        "true" => Ok(true),
-        "false" => Ok(false),
-        _ => Err("must be true or false".into()),
+/// `?active=`: only active or only inactive goals.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ActiveParam {
+    /// Only active (true) or inactive (false) goals; both when absent.
+    #[param(example = true)]
+    pub active: Option<bool>,
+}
+
+impl FromQuery for ActiveParam {
+    fn from_query(query: &QueryParams) -> Result<ActiveParam> {
+        Ok(ActiveParam {
+            active: query.optional("active", |raw| match raw {
+                "true" => Ok(true),
+                "false" => Ok(false),
+                _ => Err("must be true or false".into()),
+            })?,
+        })
     }
 }
 
+/// A new personal goal.
+#[derive(Debug, ToSchema)]
+pub struct CreatePersonalGoal {
+    pub name: Name,
+    /// Empty when absent.
+    pub description: Option<Notes>,
+    /// Active unless false.
+    #[schema(example = true)]
+    pub active: Option<bool>,
+}
+
+impl FromBody for CreatePersonalGoal {
+    fn from_body(body: &mut JsonObject) -> Result<Self> {
+        Ok(CreatePersonalGoal {
+            name: body.required("name", Name::parse)?,
+            description: body.optional("description", Notes::parse)?,
+            active: body.optional_bool("active")?,
+        })
+    }
+}
+
+/// A change to a personal goal: the fields given are changed.
+#[derive(Debug, ToSchema)]
+pub struct UpdatePersonalGoal {
+    pub name: Option<Name>,
+    pub description: Option<Notes>,
+    #[schema(example = false)]
+    pub active: Option<bool>,
+}
+
+impl FromBody for UpdatePersonalGoal {
+    fn from_body(body: &mut JsonObject) -> Result<Self> {
+        Ok(UpdatePersonalGoal {
+            name: body.optional("name", Name::parse)?,
+            description: body.optional("description", Notes::parse)?,
+            active: body.optional_bool("active")?,
+        })
+    }
+}
+
+/// The user's personal goals, oldest first.
+#[utoipa::path(get, path = "/api/personal-goals", tag = "personal goals",
+    params(ActiveParam, UserParam, PageRequest),
+    responses(
+        (status = 200, description = "A page of goals.", body = Page<PersonalGoal>),
+        (status = 404, description = "userId names another user and the caller is no admin.", body = ErrorBody),
+    ))]
 #[instrument(skip_all, fields(user_id = %user.id))]
-async fn list(
+pub async fn list(
     State(state): State<AppState>,
     user: CurrentUser,
     query: QueryParams,
 ) -> Result<Json<Page<PersonalGoal>>> {
-    let subject = user.list_subject(query.optional_id::<UserId>("userId")?)?;
-    let active = query.optional("active", parse_bool)?;
+    let subject = UserParam::from_query(&query)?.subject(&user)?;
+    let active = ActiveParam::from_query(&query)?.active;
     let page = PageRequest::from_query(&query)?;
     Ok(Json(
         state
@@ -49,26 +110,36 @@ async fn list(
     ))
 }
 
+/// Create a personal goal.
+#[utoipa::path(post, path = "/api/personal-goals", tag = "personal goals",
+    responses(
+        (status = 201, description = "Created.", body = PersonalGoal),
+        (status = 422, description = "The user has 10 active goals already.", body = ErrorBody),
+    ))]
 #[instrument(skip_all, fields(user_id = %user.id))]
-async fn create(
+pub async fn create(
     State(state): State<AppState>,
     user: CurrentUser,
-    mut body: JsonObject,
+    Json(body): Json<CreatePersonalGoal>,
 ) -> Result<(StatusCode, Json<PersonalGoal>)> {
     let new = NewPersonalGoal {
-        name: body.required("name", Name::parse)?,
-        description: body
-            .optional("description", Notes::parse)?
-            .unwrap_or_default(),
-        active: body.optional_bool("active")?.unwrap_or(true),
+        name: body.name,
+        description: body.description.unwrap_or_default(),
+        active: body.active.unwrap_or(true),
     };
-    body.finish()?;
     let goal = state.stores().personal_goals.create(user.id, new).await?;
     Ok((StatusCode::CREATED, Json(goal)))
 }
 
+/// A personal goal.
+#[utoipa::path(get, path = "/api/personal-goals/{id}", tag = "personal goals",
+    params(("id" = PersonalGoalId, Path)),
+    responses(
+        (status = 200, description = "The goal.", body = PersonalGoal),
+        (status = 404, description = "No such goal of the user.", body = ErrorBody),
+    ))]
 #[instrument(skip_all, fields(user_id = %user.id, personal_goal_id = %id))]
-async fn get(
+pub async fn get(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
@@ -83,20 +154,27 @@ async fn get(
     ))
 }
 
+/// Change a personal goal.
+#[utoipa::path(patch, path = "/api/personal-goals/{id}", tag = "personal goals",
+    params(("id" = PersonalGoalId, Path)),
+    responses(
+        (status = 200, description = "Changed.", body = PersonalGoal),
+        (status = 404, description = "No such goal of the user.", body = ErrorBody),
+        (status = 422, description = "Activating it would make 11 active goals.", body = ErrorBody),
+    ))]
 #[instrument(skip_all, fields(user_id = %user.id, personal_goal_id = %id))]
-async fn update(
+pub async fn update(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
-    mut body: JsonObject,
+    Json(body): Json<UpdatePersonalGoal>,
 ) -> Result<Json<PersonalGoal>> {
     let id: PersonalGoalId = path_id("id", &id)?;
     let patch = PersonalGoalPatch {
-        name: body.optional("name", Name::parse)?,
-        description: body.optional("description", Notes::parse)?,
-        active: body.optional_bool("active")?,
+        name: body.name,
+        description: body.description,
+        active: body.active,
     };
-    body.finish()?;
     Ok(Json(
         state
             .stores()
@@ -106,8 +184,16 @@ async fn update(
     ))
 }
 
+/// Delete a personal goal and its usage; the rewards are settled again. To
+/// keep the history, set `active` to false instead.
+#[utoipa::path(delete, path = "/api/personal-goals/{id}", tag = "personal goals",
+    params(("id" = PersonalGoalId, Path)),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 404, description = "No such goal of the user.", body = ErrorBody),
+    ))]
 #[instrument(skip_all, fields(user_id = %user.id, personal_goal_id = %id))]
-async fn delete(
+pub async fn delete(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,

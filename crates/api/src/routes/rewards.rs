@@ -1,13 +1,12 @@
 //! `GET /api/rewards`: points, level, badges and streaks.
 
 use axum::extract::State;
-use axum::Json;
 use tracing::instrument;
 
+use super::UserParam;
 use crate::auth::CurrentUser;
-use crate::domain::UserId;
-use crate::error::Result;
-use crate::extract::QueryParams;
+use crate::error::{ErrorBody, Result};
+use crate::extract::{FromQuery, Json, QueryParams};
 use crate::routing::ApiRoutes;
 use crate::state::AppState;
 use crate::store::rewards::Rewards;
@@ -16,13 +15,20 @@ pub fn router() -> ApiRoutes {
     ApiRoutes::new().get("/api/rewards", rewards)
 }
 
+/// Points, level, badges, streaks and counts.
+#[utoipa::path(get, path = "/api/rewards", tag = "rewards",
+    params(UserParam),
+    responses(
+        (status = 200, description = "The rewards.", body = Rewards),
+        (status = 404, description = "userId names another user and the caller is no admin.", body = ErrorBody),
+    ))]
 #[instrument(skip_all, fields(user_id = %user.id))]
-async fn rewards(
+pub async fn rewards(
     State(state): State<AppState>,
     user: CurrentUser,
     query: QueryParams,
 ) -> Result<Json<Rewards>> {
-    let subject = user.list_subject(query.optional_id::<UserId>("userId")?)?;
+    let subject = UserParam::from_query(&query)?.subject(&user)?;
     Ok(Json(
         state.stores().rewards.rewards(subject, state.now()).await?,
     ))

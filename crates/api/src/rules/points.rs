@@ -15,7 +15,7 @@ pub const OVERTUIGING_USAGE_POINTS: i64 = 3;
 pub const LEVEL_THRESHOLDS: [i64; 9] = [50, 150, 300, 500, 800, 1200, 1700, 2300, 3000];
 
 /// How many usages of each kind a user has.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UsageCounts {
     pub method_usage: i64,

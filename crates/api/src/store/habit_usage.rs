@@ -10,7 +10,7 @@ use crate::pagination::{Page, PageRequest};
 use crate::store::{Award, Created};
 
 /// A habit ticked off on a day.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HabitUsage {
     pub id: HabitUsageId,

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::store::{Award, Created};
 
 /// A method usage.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MethodUsage {
     pub id: MethodUsageId,

@@ -29,8 +29,9 @@ pub use reference::ReferenceStore;
 pub use rewards::RewardStore;
 pub use users::UserStore;
 
-/// What a usage post earned on top of its own points (DOMAIN.md, "Bonus").
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+/// What a usage post earned on top of its own points: the streak bonus
+/// and any badges.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Award {
     /// The current streak after the post, in days.

@@ -10,7 +10,7 @@ use crate::pagination::{Page, PageRequest};
 use crate::store::{Award, Created};
 
 /// An overtuiging worked through (once per user).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct OvertuigingUsage {
     pub id: OvertuigingUsageId,

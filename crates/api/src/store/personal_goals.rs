@@ -10,7 +10,7 @@ use crate::error::Result;
 use crate::pagination::{Page, PageRequest};
 
 /// A user's own goal.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PersonalGoal {
     pub id: PersonalGoalId,

@@ -12,7 +12,7 @@ use crate::error::Result;
 use crate::pagination::{Page, PageRequest};
 
 /// A program as listed.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Program {
     pub id: ProgramId,
@@ -29,7 +29,7 @@ pub struct Program {
 }
 
 /// A program with its schedule and progress.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProgramDetail {
     #[serde(flatten)]
@@ -39,7 +39,7 @@ pub struct ProgramDetail {
 }
 
 /// One planned day of a program.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ScheduleDay {
     pub id: ScheduleDayId,
@@ -51,8 +51,9 @@ pub struct ScheduleDay {
     pub completed: bool,
 }
 
-/// How far a program has come (DOMAIN.md, "Progress of a program").
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+/// How far a program has come: its completed schedule days against those
+/// to date and against all.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Progress {
     /// Completed schedule days, all of them (a future day cannot be

@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::pagination::{Page, PageRequest};
 
 /// A goal, embedded in methods and overtuigingen.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GoalRef {
     pub id: GoalId,
@@ -17,7 +17,7 @@ pub struct GoalRef {
 }
 
 /// A coaching method (a habit when `isHabit`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Method {
     pub id: MethodId,
@@ -31,7 +31,7 @@ pub struct Method {
 }
 
 /// An overtuiging.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Overtuiging {
     pub id: OvertuigingId,
@@ -43,7 +43,7 @@ pub struct Overtuiging {
 }
 
 /// A company, as a code lookup shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Company {
     pub id: CompanyId,

@@ -8,8 +8,8 @@ use crate::domain::UserId;
 use crate::error::Result;
 use crate::rules::points::UsageCounts;
 
-/// `GET /api/rewards` (DOMAIN.md).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A user's points, level, badges, streaks and usage counts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Rewards {
     pub user_id: UserId,

@@ -10,7 +10,7 @@ use crate::domain::{CompanyId, Role, UserId};
 use crate::error::Result;
 
 /// What a user sees of themselves (`GET /api/auth/me`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserProfile {
     pub id: UserId,

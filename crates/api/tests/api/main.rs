@@ -3,6 +3,7 @@
 
 mod auth;
 mod authorization;
+mod contract;
 mod limits;
 mod modes;
 mod openapi;

@@ -213,7 +213,10 @@ fn slots_of(operation: &Value) -> Vec<Slot> {
     for (field, property) in schema["properties"].as_object().into_iter().flatten() {
         slots.push(Slot::Body {
             field: field.clone(),
-            is_list: property["type"] == "array",
+            is_list: property["type"] == "array"
+                || property["type"]
+                    .as_array()
+                    .is_some_and(|kinds| kinds.contains(&Value::from("array"))),
         });
     }
     slots
@@ -454,7 +457,7 @@ async fn hostile_strings_in_every_input_of_every_operation_get_a_clean_4xx_or_ar
     let app = TestApp::start().await;
     let seeded = seed(&app).await;
     let before = snapshot(&app).await;
-    let document = airsync_api::openapi::document();
+    let document = airsync_api::openapi::inlined();
     let mut sweep = Sweep {
         app: &app,
         sent: 0,

@@ -145,6 +145,7 @@ impl TestApp {
         } else {
             serde_json::from_str(&text).unwrap_or(Value::String(text))
         };
+        crate::contract::check(method.as_str(), path, status, &body);
         assert_eq!(
             status, expected,
             "{method} {base}{path} answered {status}, wanted {expected}; body: {body:#}"
@@ -235,7 +236,7 @@ impl TestApp {
     ) -> (u16, Value) {
         let mut request = self
             .client
-            .request(method, format!("{}{}", self.base, path));
+            .request(method.clone(), format!("{}{}", self.base, path));
         if let Some(token) = token {
             request = request.bearer_auth(token);
         }
@@ -250,6 +251,7 @@ impl TestApp {
         } else {
             serde_json::from_str(&text).unwrap_or(Value::String(text))
         };
+        crate::contract::check(method.as_str(), path, status, &body);
         (status, body)
     }
 
