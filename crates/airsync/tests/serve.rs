@@ -840,13 +840,86 @@ async fn start_chromedriver(http: &reqwest::Client) -> Driver {
     }
 }
 
-/// One WebDriver session in headless Chromium.
-struct Browser<'a> {
-    http: &'a reqwest::Client,
+/// One WebDriver session in headless Chromium, with its own ChromeDriver
+/// and profile, 1280 px wide.
+struct Browser {
+    http: reqwest::Client,
     session: String,
+    profile: std::path::PathBuf,
+    // Dropped last: ends ChromeDriver and its browser.
+    _driver: Driver,
 }
 
-impl Browser<'_> {
+impl Browser {
+    async fn open(http: &reqwest::Client) -> Browser {
+        let driver = start_chromedriver(http).await;
+        let profile = std::env::temp_dir().join(format!(
+            "airsync-ops-browser-{}",
+            uuid::Uuid::new_v4().simple()
+        ));
+        let session: Value = http
+            .post(format!("{}/session", driver.url))
+            .json(&json!({"capabilities": {"alwaysMatch": {
+                "browserName": "chrome",
+                "goog:chromeOptions": {
+                    "binary": "/usr/bin/chromium",
+                    "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                             "--disable-quic", "--no-first-run", "--disable-background-networking",
+                             "--disable-component-update", "--disable-sync",
+                             format!("--user-data-dir={}", profile.display())]
+                }
+            }}}))
+            .send()
+            .await
+            .expect("new session")
+            .json()
+            .await
+            .expect("session json");
+        let id = session["value"]["sessionId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no session: {session}"));
+        let browser = Browser {
+            http: http.clone(),
+            session: format!("{}/session/{id}", driver.url),
+            profile,
+            _driver: driver,
+        };
+        browser
+            .call(
+                reqwest::Method::POST,
+                "/window/rect",
+                json!({"width": 1280, "height": 900}),
+            )
+            .await;
+        browser
+    }
+
+    /// Opens the ops page and signs in as `email`.
+    async fn sign_in(&self, base: &str, email: &str, password: &str) {
+        self.call(
+            reqwest::Method::POST,
+            "/url",
+            json!({"url": format!("{base}/ops")}),
+        )
+        .await;
+        self.type_into("#email", email).await;
+        self.type_into("#password", password).await;
+        self.click("#sign-in").await;
+        self.wait_for("#tables tbody tr").await;
+    }
+
+    /// Loads the page again (still signed in): lists folded again.
+    async fn reload_page(&self) {
+        self.call(reqwest::Method::POST, "/refresh", json!({}))
+            .await;
+        self.wait_for("#tables tbody tr").await;
+    }
+
+    async fn close(self) {
+        self.call(reqwest::Method::DELETE, "", json!({})).await;
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+
     async fn call(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
         let answer: Value = self
             .http
@@ -859,6 +932,34 @@ impl Browser<'_> {
             .await
             .expect("webdriver json");
         answer["value"].clone()
+    }
+
+    /// Runs `script` in the page and answers what it returns.
+    async fn run(&self, script: &str) -> Value {
+        self.call(
+            reqwest::Method::POST,
+            "/execute/sync",
+            json!({"script": script, "args": []}),
+        )
+        .await
+    }
+
+    /// Fetches the state again and draws it, now rather than at the next
+    /// 3 s tick.
+    async fn refresh(&self) {
+        self.call(
+            reqwest::Method::POST,
+            "/execute/async",
+            json!({"script": "refresh().then(arguments[arguments.length - 1])", "args": []}),
+        )
+        .await;
+    }
+
+    async fn text_of(&self, id: &str) -> Value {
+        self.run(&format!(
+            "return document.getElementById('{id}').textContent;"
+        ))
+        .await
     }
 
     async fn find_all(&self, css: &str) -> Vec<String> {
@@ -895,6 +996,14 @@ impl Browser<'_> {
         }
     }
 
+    async fn wait_until_gone(&self, css: &str) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !self.find_all(css).await.is_empty() {
+            assert!(Instant::now() < deadline, "{css} is still shown");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     async fn type_into(&self, css: &str, text: &str) {
         let element = self.wait_for(css).await;
         self.call(
@@ -926,6 +1035,15 @@ impl Browser<'_> {
             .unwrap_or_default()
     }
 
+    /// The row of `#tables` for `entity`.
+    async fn table_row(&self, entity: &str) -> String {
+        let rows = self.rows("#tables").await;
+        rows.iter()
+            .find(|row| row.split('\t').next() == Some(entity))
+            .cloned()
+            .unwrap_or_else(|| panic!("no row for {entity}: {rows:?}"))
+    }
+
     async fn click(&self, css: &str) {
         let element = self.wait_for(css).await;
         self.call(
@@ -935,6 +1053,40 @@ impl Browser<'_> {
         )
         .await;
     }
+
+    /// Saves a picture of the whole page as `name` under the test's output
+    /// and answers its path.
+    async fn screenshot(&self, name: &str) -> std::path::PathBuf {
+        use base64::Engine;
+        let height = self
+            .run("window.scrollTo(0, 0); return document.documentElement.scrollHeight;")
+            .await
+            .as_i64()
+            .unwrap_or(900);
+        self.call(
+            reqwest::Method::POST,
+            "/window/rect",
+            json!({"width": 1280, "height": height + 100}),
+        )
+        .await;
+        let shot = self
+            .call(reqwest::Method::GET, "/screenshot", json!({}))
+            .await;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(shot.as_str().expect("a screenshot"))
+            .expect("base64");
+        let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+        std::fs::write(&path, &png).expect("write the screenshot");
+        eprintln!("ops page screenshot: {}", path.display());
+        path
+    }
+}
+
+/// Each chart's lines, as `figure:series:points`.
+async fn chart_lines(browser: &Browser) -> Value {
+    browser
+        .run("return [...document.querySelectorAll('#charts polyline')].map(l => l.closest('figure').id + ':' + l.dataset.series + ':' + l.getAttribute('points').split(' ').length);")
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -997,59 +1149,24 @@ async fn an_admin_signs_in_to_the_ops_page_sees_a_dead_letter_replays_it_and_see
             inbound_lag_seconds: Some(2.0),
             ..now
         });
-    let driver = start_chromedriver(&running.http).await;
-    let profile = std::env::temp_dir().join(format!(
-        "airsync-ops-browser-{}",
-        uuid::Uuid::new_v4().simple()
-    ));
-    let session: Value = running
-        .http
-        .post(format!("{}/session", driver.url))
-        .json(&json!({"capabilities": {"alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": "/usr/bin/chromium",
-                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                         "--disable-quic", "--no-first-run", "--disable-background-networking",
-                         "--disable-component-update", "--disable-sync",
-                         format!("--user-data-dir={}", profile.display())]
-            }
-        }}}))
-        .send()
-        .await
-        .expect("new session")
-        .json()
-        .await
-        .expect("session json");
-    let id = session["value"]["sessionId"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no session: {session}"));
-    let browser = Browser {
-        http: &running.http,
-        session: format!("{}/session/{id}", driver.url),
-    };
-
+    let browser = Browser::open(&running.http).await;
     browser
-        .call(
-            reqwest::Method::POST,
-            "/url",
-            json!({"url": format!("{}/ops", running.url)}),
+        .sign_in(
+            &running.url,
+            "ops@example.com",
+            "correct horse battery staple",
         )
         .await;
-    browser.type_into("#email", "ops@example.com").await;
-    browser
-        .type_into("#password", "correct horse battery staple")
-        .await;
-    browser.click("#sign-in").await;
     let replay = format!("button[data-action=\"replay\"][data-id=\"{letter}\"]");
     browser.wait_for(&replay).await;
     let rows = browser.rows("#conflicts").await;
     assert_eq!(rows.len(), 2, "recent conflicts are listed: {rows:?}");
     assert!(
         rows[0].contains("recNEWERCONFLICT01")
+            && rows[0].contains("\"From the app\"")
             && rows[0].contains("\"From the team\"")
             && rows[0].contains("Airtable's"),
-        "the newest conflict first: {rows:?}"
+        "the newest conflict first, with both values and the one kept: {rows:?}"
     );
     assert!(rows[1].contains("recOLDERCONFLICT01"), "{rows:?}");
     assert!(
@@ -1058,62 +1175,39 @@ async fn an_admin_signs_in_to_the_ops_page_sees_a_dead_letter_replays_it_and_see
     );
     // Signed in, the sign-in form is gone; at 1280 px nothing scrolls
     // sideways.
-    browser
-        .call(
-            reqwest::Method::POST,
-            "/window/rect",
-            json!({"width": 1280, "height": 900}),
-        )
-        .await;
     let page = browser
-        .call(
-            reqwest::Method::POST,
-            "/execute/sync",
-            json!({"script": "const root = document.documentElement; return [getComputedStyle(document.getElementById('login')).display, root.scrollWidth, root.clientWidth];", "args": []}),
-        )
+        .run("const root = document.documentElement; return [getComputedStyle(document.getElementById('login')).display, root.scrollWidth, root.clientWidth];")
         .await;
     assert_eq!(page[0], "none", "the sign-in form is still shown: {page}");
     assert!(
         page[1].as_i64() <= page[2].as_i64(),
         "the page scrolls sideways at 1280 px: {page}"
     );
+    // Per table: the admin just made waits to be pushed, and the dead
+    // letter counts against users.
+    let users = browser.table_row("user").await;
+    let cells: Vec<&str> = users.split('\t').collect();
+    assert!(
+        cells[1..3] == ["1", "0"] && cells[3].ends_with(" s") && cells[4] == "1",
+        "pending, in flight, oldest, dead letters: {users:?}"
+    );
     // The status line: the dead letter makes the outbound side failing.
     browser.wait_for("#outbound.failing").await;
-    let text_of = |id: &'static str| {
-        let browser = &browser;
-        async move {
-            browser
-                .call(
-                    reqwest::Method::POST,
-                    "/execute/sync",
-                    json!({"script": format!("return document.getElementById('{id}').textContent;"), "args": []}),
-                )
-                .await
-        }
-    };
-    let outbound = text_of("outbound").await;
     assert_eq!(
-        outbound,
+        browser.text_of("outbound").await,
         "To Airtable: 1 change(s) in the dead-letter queue"
     );
     assert_eq!(
-        text_of("inbound-state").await,
+        browser.text_of("inbound-state").await,
         "From Airtable: no inbound sync has run yet"
     );
     assert_eq!(
-        text_of("webhook").await,
+        browser.text_of("webhook").await,
         "Webhook: none (the incremental poll carries the inbound sync)."
     );
     // Each chart draws its series from the points.
-    let lines = browser
-        .call(
-            reqwest::Method::POST,
-            "/execute/sync",
-            json!({"script": "return [...document.querySelectorAll('#charts polyline')].map(l => l.closest('figure').id + ':' + l.dataset.series + ':' + l.getAttribute('points').split(' ').length);", "args": []}),
-        )
-        .await;
     assert_eq!(
-        lines,
+        chart_lines(&browser).await,
         json!([
             "chart-outbox:waiting:3",
             "chart-outbox:oldest (s):3",
@@ -1124,35 +1218,13 @@ async fn an_admin_signs_in_to_the_ops_page_sees_a_dead_letter_replays_it_and_see
             "chart-lag:lag (s):3"
         ])
     );
-    // A picture for a reviewer, under the test's output.
-    let shot = browser
-        .call(reqwest::Method::GET, "/screenshot", json!({}))
-        .await;
-    {
-        use base64::Engine;
-        let png = base64::engine::general_purpose::STANDARD
-            .decode(shot.as_str().expect("a screenshot"))
-            .expect("base64");
-        let path = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("ops-dashboard.png");
-        std::fs::write(&path, png).expect("write the screenshot");
-        eprintln!("ops page screenshot: {}", path.display());
-    }
+    browser.screenshot("ops-dashboard.png").await;
     browser.click(&replay).await;
     // Replayed, the change waits in the outbox: behind, not failing.
     browser.wait_for("#outbound.behind").await;
-
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !browser
-        .find_all("button[data-action=\"replay\"]")
-        .await
-        .is_empty()
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the dead letter is still shown after Replay"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    browser
+        .wait_until_gone("button[data-action=\"replay\"]")
+        .await;
     let left: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_dead_letter")
         .fetch_one(db.pool())
         .await
@@ -1165,9 +1237,334 @@ async fn an_admin_signs_in_to_the_ops_page_sees_a_dead_letter_replays_it_and_see
         .expect("count");
     assert_eq!(queued, 1, "the replayed event is back in the outbox");
 
-    browser.call(reqwest::Method::DELETE, "", json!({})).await;
-    drop(driver);
-    let _ = std::fs::remove_dir_all(profile);
+    // A webhook that records: when it expires and the last notification,
+    // in human units; the inbound side is in step.
+    sqlx::query(
+        "INSERT INTO sync_checkpoint (name, value) VALUES ('inbound:webhook:appOPSPAGE0000001', jsonb_build_object(
+             'webhook_id', 'achOPSPAGE000001', 'mac_secret_base64', 'c2VjcmV0', 'cursor', 7,
+             'expiration_time', to_jsonb(now() + interval '6 days 1 hour'), 'notification_url', null,
+             'specification', '{}'::jsonb, 'created_at', to_jsonb(now() - interval '1 day'),
+             'last_read_at', to_jsonb(now() - interval '5 seconds'), 'broken', false))",
+    )
+    .execute(db.pool())
+    .await
+    .expect("webhook");
+    sqlx::query(
+        "INSERT INTO sync_inbox_events (event_key, source, base_id, webhook_id, body, received_at)
+         VALUES ('ping-1', 'webhook', 'appOPSPAGE0000001', 'achOPSPAGE000001', '{}', now() - interval '5 seconds')",
+    )
+    .execute(db.pool())
+    .await
+    .expect("notification");
+    browser.refresh().await;
+    let webhook = browser.text_of("webhook").await;
+    assert!(
+        webhook.as_str().is_some_and(|text| text
+            .starts_with("Webhook: recording; expires in 6 d; last notification ")
+            && (text.ends_with(" s ago."))),
+        "{webhook}"
+    );
+    assert_eq!(
+        browser.text_of("inbound-state").await,
+        "From Airtable: in step"
+    );
+    let secret = browser.rows("#inbound").await;
+    assert!(
+        secret.iter().all(|row| !row.contains("c2VjcmV0")),
+        "the webhook's secret is not shown: {secret:?}"
+    );
+    browser.close().await;
+}
+
+/// A sync that really runs, as the ops page shows it: the worker pushing
+/// the app's writes in bursts, a reconcile reading the team's new records
+/// (its progress shown while it runs), a conflict between the two, and a
+/// dead letter purged from the page. The charts are drawn from points the
+/// sampler took of this run, one a second; the screenshot is the one the
+/// README shows (`AIRSYNC_OPS_SCREENSHOT=docs/images/ops-dashboard.png`
+/// writes it there).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_ops_dashboard_follows_a_real_sync_run_a_reconcile_a_conflict_and_a_purge() {
+    use airsync_emulator::{ClientEdit, RecordPatch};
+    use airsync_sync::airtable_writer::AirtableWriter;
+    use airsync_sync::worker::{Worker, WorkerSettings};
+
+    let (db, emulator, client, mapping) = synced_setup().await;
+    let fields = |value: Value| value.as_object().cloned().expect("object");
+    // A real conflict: the app renames a user the team renames a second
+    // later; Airtable's later change wins, and both values are logged.
+    let row: uuid::Uuid = sqlx::query_scalar(
+        "INSERT INTO users_pg (email, name) VALUES ('both@example.com', 'Before') RETURNING id",
+    )
+    .fetch_one(db.pool())
+    .await
+    .expect("user");
+    let worker = Worker::new(
+        db.pool().clone(),
+        mapping.clone(),
+        AirtableWriter::new(client.clone(), BASE),
+        WorkerSettings::new(BASE),
+    );
+    worker.run_once().await.expect("push");
+    let record: String = sqlx::query_scalar(
+        "SELECT airtable_id FROM airtable_id_map WHERE entity = 'user' AND row_id = $1",
+    )
+    .bind(row)
+    .fetch_one(db.pool())
+    .await
+    .expect("record");
+    let ctx = InboundContext::new(
+        db.pool().clone(),
+        client.clone(),
+        BASE,
+        mapping,
+        InboundSettings::default(),
+    );
+    let users = ReconcileOptions {
+        table: Some("user".into()),
+        force: false,
+    };
+    reconcile(&ctx, &users).await.expect("backfill");
+    sqlx::query("UPDATE users_pg SET name = 'Renamed in the app' WHERE id = $1")
+        .bind(row)
+        .execute(db.pool())
+        .await
+        .expect("rename");
+    // Airtable's modification times are compared by the second.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    emulator
+        .edit_as_user(
+            BASE,
+            "Users",
+            ClientEdit {
+                update: vec![RecordPatch {
+                    id: record.clone(),
+                    fields: fields(json!({"Name": "Renamed by the team"})),
+                }],
+                ..Default::default()
+            },
+        )
+        .expect("team edit");
+    reconcile(&ctx, &users).await.expect("reconcile");
+
+    // From here the sync runs by itself: the worker, and the sampler.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker_metrics = worker.metrics();
+    let worker_run = tokio::spawn({
+        let stopped = stopped.clone();
+        async move { worker.run(stopped, Duration::from_secs(20)).await }
+    });
+    let running = start_with_inbound(
+        db.pool().clone(),
+        Some(worker_metrics),
+        Some(client.clone()),
+        Some(ctx.clone()),
+    )
+    .await;
+    let sampler = tokio::spawn(airsync::server::history::run(
+        running.services.clone(),
+        Duration::from_secs(1),
+        stopped.clone(),
+    ));
+    airsync_api::create_user(
+        db.pool(),
+        "ops@example.com",
+        "Ops",
+        "correct horse battery staple",
+        true,
+    )
+    .await
+    .expect("admin");
+    let letter = plant_dead_letter(db.pool()).await;
+    let letter_row: uuid::Uuid =
+        sqlx::query_scalar("SELECT row_id FROM sync_dead_letter WHERE id = $1")
+            .bind(letter)
+            .fetch_one(db.pool())
+            .await
+            .expect("row");
+
+    // The app's writes come in three bursts; the worker pushes each at
+    // Airtable's pace.
+    let mut made = 0;
+    for burst in [30, 10, 30] {
+        for _ in 0..burst {
+            made += 1;
+            sqlx::query("INSERT INTO users_pg (email, name) VALUES ($1, $2)")
+                .bind(format!("app{made}@example.com"))
+                .bind(format!("App user {made}"))
+                .execute(db.pool())
+                .await
+                .expect("user");
+        }
+        tokio::time::sleep(Duration::from_secs(3)).await;
+    }
+    let drained = Instant::now() + Duration::from_secs(60);
+    loop {
+        let waiting: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_outbox")
+            .fetch_one(db.pool())
+            .await
+            .expect("outbox");
+        if waiting == 0 {
+            break;
+        }
+        assert!(Instant::now() < drained, "{waiting} changes still wait");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+
+    // The team adds 250 users in Airtable; a reconcile reads them while the
+    // base is slow to list, and the page shows how far it has read.
+    emulator
+        .edit_as_user(
+            BASE,
+            "Users",
+            ClientEdit {
+                create: (0..250)
+                    .map(|i| {
+                        fields(json!({"Email": format!("team{i}@example.com"), "Name": format!("Team user {i}")}))
+                    })
+                    .collect(),
+                ..Default::default()
+            },
+        )
+        .expect("team users");
+    let browser = Browser::open(&running.http).await;
+    browser
+        .sign_in(
+            &running.url,
+            "ops@example.com",
+            "correct horse battery staple",
+        )
+        .await;
+    emulator.set_listing_answer_latency_ms(Some(1500..=1500));
+    let reconciling = tokio::spawn({
+        let ctx = ctx.clone();
+        async move { reconcile(&ctx, &users).await }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let progress = loop {
+        browser.refresh().await;
+        let row = browser.table_row("user").await;
+        let read = row
+            .split("running: ")
+            .nth(1)
+            .and_then(|rest| rest.split(' ').next())
+            .and_then(|n| n.parse::<u64>().ok());
+        if let Some(read) = read.filter(|read| *read > 0) {
+            break (read, row);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the reconcile's progress never showed: {row:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        progress
+            .1
+            .ends_with(&format!("running: {} records read", progress.0)),
+        "{progress:?}"
+    );
+    reconciling.await.expect("join").expect("reconcile");
+    emulator.set_listing_answer_latency_ms(None);
+    browser.refresh().await;
+    let done = browser.table_row("user").await;
+    assert!(
+        !done.contains("running") && done.ends_with(" s ago"),
+        "the finished reconcile shows when it ended: {done:?}"
+    );
+    let team: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM users_pg WHERE email LIKE 'team%@example.com'")
+            .fetch_one(db.pool())
+            .await
+            .expect("count");
+    assert_eq!(team, 250, "the reconcile brought every team user in");
+
+    // The conflict, with both values and the one kept.
+    let conflicts = browser.rows("#conflicts").await;
+    assert!(
+        conflicts.len() == 1
+            && conflicts[0].contains(&record)
+            && conflicts[0].contains("\"Renamed in the app\"")
+            && conflicts[0].contains("\"Renamed by the team\"")
+            && conflicts[0].contains("Airtable's"),
+        "{conflicts:?}"
+    );
+
+    // 321 users wait for a password (the app's and the team's): the page
+    // lists the 10 newest until asked for more.
+    assert_eq!(
+        browser.text_of("waiting-count").await,
+        "321 user(s) wait for a password; the 10 newest are listed (`airsync users invite` reaches every one)."
+    );
+    assert_eq!(browser.rows("#waiting").await.len(), 10);
+    browser.click("#waiting-all").await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while browser.rows("#waiting").await.len() != 100 {
+        assert!(
+            Instant::now() < deadline,
+            "Show all listed did not list 100"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    browser.reload_page().await;
+
+    // A few more seconds of sampling after the run, then the charts: every
+    // series drawn from this run's points, none of them flat.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    browser.refresh().await;
+    let series = browser
+        .run("return [...document.querySelectorAll('#charts polyline')].map(l => [l.closest('figure').id + ':' + l.dataset.series, new Set(l.getAttribute('points').split(' ').map(p => p.split(',')[1])).size, l.getAttribute('points').split(' ').length]);")
+        .await;
+    let drawn: BTreeMap<String, (u64, u64)> = series
+        .as_array()
+        .expect("lines")
+        .iter()
+        .map(|line| {
+            (
+                line[0].as_str().unwrap_or_default().to_owned(),
+                (line[1].as_u64().unwrap_or(0), line[2].as_u64().unwrap_or(0)),
+            )
+        })
+        .collect();
+    for name in [
+        "chart-outbox:waiting",
+        "chart-records:sent / min",
+        "chart-records:received / min",
+        "chart-airtable:requests / min",
+    ] {
+        let (heights, points) = drawn.get(name).copied().unwrap_or_default();
+        assert!(
+            points >= 15 && heights >= 2,
+            "{name}: {points} points at {heights} heights: {drawn:?}"
+        );
+    }
+
+    // The dead letter, purged from the page: gone, and not sent again.
+    let purge = format!("button[data-action=\"purge\"][data-id=\"{letter}\"]");
+    browser.click(&purge).await;
+    browser.wait_until_gone(&purge).await;
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_dead_letter WHERE id = $1")
+        .bind(letter)
+        .fetch_one(db.pool())
+        .await
+        .expect("count");
+    let queued: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_outbox WHERE row_id = $1")
+        .bind(letter_row)
+        .fetch_one(db.pool())
+        .await
+        .expect("count");
+    assert_eq!((left, queued), (0, 0), "purged, not replayed");
+    browser.wait_for("#outbound.in-step").await;
+
+    let shot = browser.screenshot("ops-dashboard-sync.png").await;
+    if let Ok(target) = std::env::var("AIRSYNC_OPS_SCREENSHOT") {
+        std::fs::copy(&shot, &target).expect("copy the screenshot");
+        eprintln!("copied to {target}");
+    }
+    browser.close().await;
+    let _ = stop.send(true);
+    worker_run.await.expect("join").expect("worker");
+    sampler.await.expect("join");
 }
 
 /// What the relay received: each post's Authorization header and body.

@@ -169,7 +169,9 @@ pub async fn serve_on(
     });
     {
         let (services, shutdown) = (services.clone(), shutdown.clone());
-        background.spawn(async move { server::history::run(services, shutdown).await });
+        background.spawn(async move {
+            server::history::run(services, server::history::STEP, shutdown).await
+        });
     }
     let address = listener
         .local_addr()

@@ -107,9 +107,10 @@ pub async fn sample(services: &Services) -> Option<Point> {
     })
 }
 
-/// Takes a point every [`STEP`] until `stop` turns true.
-pub async fn run(services: Arc<Services>, mut stop: watch::Receiver<bool>) {
-    let mut ticker = tokio::time::interval(STEP);
+/// Takes a point every `step` ([`STEP`] in `serve`; tests take them
+/// faster) until `stop` turns true.
+pub async fn run(services: Arc<Services>, step: Duration, mut stop: watch::Receiver<bool>) {
+    let mut ticker = tokio::time::interval(step);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     while !*stop.borrow() {
         tokio::select! {

@@ -121,6 +121,14 @@ pub async fn state(State(services): State<Arc<Services>>, headers: HeaderMap) ->
         Ok(rows) => rows,
         Err(err) => return internal(err),
     };
+    let waiting_count: i64 =
+        match sqlx::query_scalar("SELECT count(*) FROM users_pg WHERE password_hash IS NULL")
+            .fetch_one(&services.pool)
+            .await
+        {
+            Ok(count) => count,
+            Err(err) => return internal(err),
+        };
     // Per table: seconds since Airtable was last read, and when its last
     // full reconcile ended.
     let positions: HashMap<String, (Option<f64>, Option<f64>)> =
@@ -211,6 +219,7 @@ pub async fn state(State(services): State<Arc<Services>>, headers: HeaderMap) ->
             "transport": services.invitations.transport(),
             "automatic": services.invitations.automatic(),
         },
+        "usersWithoutPasswordCount": waiting_count,
         "usersWithoutPassword": waiting.iter().map(|u| json!({
             "id": u.id, "email": u.email, "name": u.name, "createdAt": u.created_at,
             "invitedAt": u.invited_at, "invitationExpiresAt": u.invitation_expires_at,
