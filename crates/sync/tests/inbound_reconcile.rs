@@ -330,6 +330,58 @@ async fn an_incremental_poll_reads_only_what_changed_since_its_watermark() {
     );
 }
 
+/// The table's `inbound:changed:` checkpoint: the row count of the last
+/// batch that changed rows, and when.
+async fn last_change(h: &Harness, entity: &str) -> Option<(Value, chrono::DateTime<chrono::Utc>)> {
+    sqlx::query_as("SELECT value, updated_at FROM sync_checkpoint WHERE name = $1")
+        .bind(format!("inbound:changed:{entity}"))
+        .fetch_optional(h.pool())
+        .await
+        .expect("checkpoint")
+}
+
+#[tokio::test]
+async fn every_batch_that_changes_rows_stamps_when_airtable_last_changed_the_table() {
+    let h = Harness::start().await;
+    let users = create(
+        &h,
+        "Users",
+        (0..12)
+            .map(|i| json!({"Email": format!("c{i}@example.com"), "Name": "Before"}))
+            .collect(),
+    )
+    .await;
+    let mut settings = inbound_settings();
+    settings.poll_overlap = std::time::Duration::ZERO;
+    let ctx = h.inbound(settings);
+    assert_eq!(last_change(&h, "user").await, None);
+    reconcile(&ctx, &ReconcileOptions::default())
+        .await
+        .expect("backfill");
+    let (value, backfilled) = last_change(&h, "user").await.expect("stamped");
+    assert_eq!(value, json!({"rows": 12}));
+    assert_eq!(last_change(&h, "method").await, None, "no method changed");
+
+    // A poll that finds nothing new leaves the stamp.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    poll_once(&ctx).await.expect("poll");
+    assert_eq!(last_change(&h, "user").await, Some((value, backfilled)));
+
+    // A team edit, then a team delete: each stamps anew.
+    h.update_as_user("Users", &users[3], json!({"Name": "After"}));
+    poll_once(&ctx).await.expect("poll");
+    let (value, edited) = last_change(&h, "user").await.expect("stamped");
+    assert_eq!(value, json!({"rows": 1}));
+    assert!(edited > backfilled);
+    delete(&h, "Users", &users[5..6]).await;
+    reconcile(&ctx, &ReconcileOptions::default())
+        .await
+        .expect("reconcile");
+    let (value, deleted) = last_change(&h, "user").await.expect("stamped");
+    assert_eq!(value, json!({"rows": 1}));
+    assert!(deleted > edited);
+}
+
 #[tokio::test]
 async fn validation_names_a_record_changed_behind_the_syncs_back() {
     let h = Harness::start().await;

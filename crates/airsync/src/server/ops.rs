@@ -139,6 +139,18 @@ pub async fn state(State(services): State<Arc<Services>>, headers: HeaderMap) ->
                 .collect(),
             Err(err) => return internal(err),
         };
+    // Per table: when a change from Airtable last reached its rows (the
+    // inbound sync's `inbound:changed:<entity>` checkpoints).
+    let changed: HashMap<String, chrono::DateTime<chrono::Utc>> = match sqlx::query_as(
+        "SELECT substr(name, length('inbound:changed:') + 1), updated_at
+           FROM sync_checkpoint WHERE name LIKE 'inbound:changed:%'",
+    )
+    .fetch_all(&services.pool)
+    .await
+    {
+        Ok(rows) => rows.into_iter().collect(),
+        Err(err) => return internal(err),
+    };
     let last_notification: Option<chrono::DateTime<chrono::Utc>> =
         match sqlx::query_scalar("SELECT max(received_at) FROM sync_inbox_events")
             .fetch_one(&services.pool)
@@ -182,6 +194,7 @@ pub async fn state(State(services): State<Arc<Services>>, headers: HeaderMap) ->
                 "oldestPendingSeconds": s.oldest_pending_secs,
                 "deadLetters": s.dead_letters,
                 "lastPush": s.last_push,
+                "lastInboundChange": changed.get(&s.entity),
                 "lastReadSecondsAgo": lag,
                 "lastReconcileAt": reconciled
                     .and_then(|secs| chrono::DateTime::from_timestamp(secs as i64, 0)),

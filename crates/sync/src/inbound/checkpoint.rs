@@ -20,6 +20,27 @@ pub(crate) fn poll_name(entity: &str) -> String {
     format!("inbound:poll:{entity}")
 }
 
+/// When a change from Airtable last reached a table's rows (its
+/// `updated_at`), and how many rows that batch changed.
+pub(crate) fn changed_name(entity: &str) -> String {
+    format!("inbound:changed:{entity}")
+}
+
+/// Notes that a batch changed `rows` rows of `entity`, in the batch's own
+/// transaction.
+pub(crate) async fn mark_changed<'e>(
+    executor: impl PgExecutor<'e>,
+    entity: &str,
+    rows: u64,
+) -> Result<()> {
+    store(
+        executor,
+        &changed_name(entity),
+        &serde_json::json!({ "rows": rows }),
+    )
+    .await
+}
+
 /// A table's last full reconcile.
 pub(crate) fn reconcile_name(entity: &str) -> String {
     format!("inbound:reconcile:{entity}")

@@ -34,6 +34,23 @@ pub(crate) async fn apply_deletes(
     if record_ids.is_empty() {
         return Ok(());
     }
+    let before = counts.rows_changed();
+    apply_deletes_counted(conn, base, entity, record_ids, at, counts).await?;
+    let changed = counts.rows_changed() - before;
+    if changed > 0 {
+        super::super::checkpoint::mark_changed(&mut *conn, entity.name(), changed).await?;
+    }
+    Ok(())
+}
+
+async fn apply_deletes_counted(
+    conn: &mut PgConnection,
+    base: &ResolvedBase,
+    entity: &ResolvedEntity,
+    record_ids: &[String],
+    at: Option<DateTime<Utc>>,
+    counts: &mut Counts,
+) -> Result<()> {
     let forgotten: Vec<(Uuid, String)> = sqlx::query_as(
         "DELETE FROM airtable_id_map WHERE entity = $1 AND airtable_id = ANY($2)
          RETURNING row_id, airtable_id",

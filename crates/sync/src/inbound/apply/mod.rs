@@ -72,6 +72,11 @@ impl std::ops::DerefMut for Counts {
 }
 
 impl Counts {
+    /// Rows created, changed, deleted or deactivated so far.
+    pub(crate) fn rows_changed(&self) -> u64 {
+        self.rows_created + self.rows_updated + self.rows_deleted + self.rows_deactivated
+    }
+
     /// Notes a user created in Airtable at `created_at` and inserted by the
     /// batch.
     pub(crate) fn user_inserted(&mut self, created_at: DateTime<Utc>) {
@@ -212,7 +217,12 @@ pub(crate) async fn apply_upserts(
         super::deferred::park(conn, entity.name(), record_id, reason).await?;
         counts.records_deferred += 1;
     }
+    let before = counts.rows_changed();
     write::write_plans(conn, entity, plans, counts).await?;
+    let changed = counts.rows_changed() - before;
+    if changed > 0 {
+        super::checkpoint::mark_changed(&mut *conn, entity.name(), changed).await?;
+    }
     Ok(time_checks)
 }
 
