@@ -1558,6 +1558,13 @@ async fn the_ops_dashboard_follows_a_real_sync_run_a_reconcile_a_conflict_and_a_
     assert_eq!((left, queued), (0, 0), "purged, not replayed");
     browser.wait_for("#outbound.in-step").await;
 
+    let widths = browser
+        .run("const root = document.documentElement; return [root.scrollWidth, root.clientWidth];")
+        .await;
+    assert!(
+        widths[0].as_i64() <= widths[1].as_i64(),
+        "the page scrolls sideways at 1280 px: {widths}"
+    );
     let shot = browser.screenshot("ops-dashboard-sync.png").await;
     if let Ok(target) = std::env::var("AIRSYNC_OPS_SCREENSHOT") {
         std::fs::copy(&shot, &target).expect("copy the screenshot");
