@@ -245,8 +245,10 @@ pub async fn me(State(state): State<AppState>, user: CurrentUser) -> Result<Json
     Ok(Json(profile(&state, user.id).await?))
 }
 
-/// Change what the user sets of themselves: their time zone. The access
-/// token keeps the zone it was issued with until it is refreshed.
+/// Change what the user sets of themselves.
+///
+/// Their time zone, for now. The access token keeps the zone it was issued
+/// with until it is refreshed.
 #[utoipa::path(patch, path = "/api/auth/me", tag = "auth",
     responses((status = 200, description = "The user.", body = UserProfile)))]
 #[instrument(skip_all, fields(user_id = %user.id))]
@@ -263,8 +265,10 @@ pub async fn update_me(
     Ok(Json(profile(&state, user.id).await?))
 }
 
-/// Trade a refresh token for new tokens. The old one is used up; presenting
-/// a used one signs out every session of its sign-in.
+/// Trade a refresh token for new tokens.
+///
+/// The old one is used up; presenting a used one signs out every session of
+/// its sign-in.
 #[utoipa::path(post, path = "/api/auth/refresh", tag = "auth", security(()),
     responses(
         (status = 200, description = "New tokens.", body = Session),
@@ -303,8 +307,10 @@ pub async fn refresh(
     Ok(Json(session))
 }
 
-/// Set a password: signed in with the current one, or with the setup token
-/// of an invitation. Every other session is signed out.
+/// Set a password.
+///
+/// Signed in, with the current one; or with the setup token of an
+/// invitation. Every other session is signed out.
 #[utoipa::path(post, path = "/api/auth/set-password", tag = "auth", security((), ("bearer" = [])),
     responses(
         (status = 200, description = "Password set; other sessions are signed out and this one gets new tokens.", body = Session),

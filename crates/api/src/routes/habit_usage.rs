@@ -88,8 +88,9 @@ impl FromBody for RecordHabitUsage {
     }
 }
 
-/// Habits ticked off on a day (`date`) or in a range (`from`, `to`; at most
-/// 366 days).
+/// Habits ticked off on a day or in a range.
+///
+/// One day with `date`, or a range with `from` and `to` (at most 366 days).
 #[utoipa::path(get, path = "/api/habit-usage", tag = "habit usage",
     params(DaysParams, UserParam, PageRequest),
     responses(
@@ -114,8 +115,10 @@ pub async fn list(
     ))
 }
 
-/// Tick a habit off for a day (default today); ticking it again returns the
-/// same row.
+/// Tick a habit off for a day.
+///
+/// Today unless `usedOn` says otherwise; ticking it again returns the same
+/// row.
 #[utoipa::path(post, path = "/api/habit-usage", tag = "habit usage",
     responses(
         (status = 201, description = "Recorded.", body = UsagePosted<HabitUsage>),

@@ -114,8 +114,9 @@ impl FromQuery for ProgramParam {
     }
 }
 
-/// Record a method done. An Idempotency-Key header makes a repeat return
-/// the first answer.
+/// Record a method done.
+///
+/// An Idempotency-Key header makes a repeat return the first answer.
 #[utoipa::path(post, path = "/api/method-usage", tag = "method usage",
     params(("Idempotency-Key" = Option<String>, Header, max_length = 200,
         description = "Any 1 to 200 visible characters; a repeat with the same key and body gets the first answer.")),

@@ -118,6 +118,14 @@ impl Modify for CommonAnswers {
 }
 
 fn complete(operation: &mut Operation, error: &str) {
+    // Handlers of different resources share names (`list`, `create`): the
+    // resource's tag makes each operation's id unique, as OpenAPI asks.
+    if let (Some(tag), Some(id)) = (
+        operation.tags.as_ref().and_then(|tags| tags.first()),
+        operation.operation_id.as_ref(),
+    ) {
+        operation.operation_id = Some(format!("{}_{id}", tag.replace(' ', "_")));
+    }
     // An operation that states no security needs the token; `security(())`
     // marks one that needs none (alone, or beside the token where the token
     // is optional).

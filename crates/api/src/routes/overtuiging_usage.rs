@@ -70,8 +70,10 @@ pub async fn list(
     ))
 }
 
-/// Record an overtuiging worked through, with its streak bonus and badges,
-/// in one transaction; a repeat returns the first row and awards nothing.
+/// Record an overtuiging worked through.
+///
+/// With its streak bonus and badges, in one transaction; a repeat returns
+/// the first row and awards nothing.
 #[utoipa::path(post, path = "/api/overtuiging-usage", tag = "overtuiging usage",
     responses(
         (status = 201, description = "Recorded.", body = UsagePosted<OvertuigingUsage>),

@@ -123,8 +123,10 @@ pub async fn list(
     ))
 }
 
-/// Record work on a personal goal for a day (default today); again for the
-/// same day returns the same row.
+/// Record work on a personal goal for a day.
+///
+/// Today unless `usedOn` says otherwise; again for the same day returns the
+/// same row.
 #[utoipa::path(post, path = "/api/personal-goal-usage", tag = "personal goal usage",
     responses(
         (status = 201, description = "Recorded.", body = UsagePosted<PersonalGoalUsage>),

@@ -184,8 +184,10 @@ pub async fn update(
     ))
 }
 
-/// Delete a personal goal and its usage; the rewards are settled again. To
-/// keep the history, set `active` to false instead.
+/// Delete a personal goal and its usage.
+///
+/// The rewards are settled again. To keep the history, set `active` to
+/// false instead.
 #[utoipa::path(delete, path = "/api/personal-goals/{id}", tag = "personal goals",
     params(("id" = PersonalGoalId, Path)),
     responses(

@@ -207,8 +207,9 @@ pub async fn get(
     ))
 }
 
-/// Change a program; new dates, days or methods plan the schedule again
-/// from today on.
+/// Change a program.
+///
+/// New dates, days or methods plan the schedule again from today on.
 #[utoipa::path(patch, path = "/api/programs/{id}", tag = "programs",
     params(("id" = ProgramId, Path)),
     responses(

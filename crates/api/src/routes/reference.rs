@@ -116,11 +116,12 @@ pub async fn overtuigingen_by_goals(
     ))
 }
 
-/// The active company with a code. Public: the app checks a company code
-/// while someone signs up, before they have an account; the answer holds
-/// only the company's id, name and code. Lookups count against the client
-/// address's budget (20 a minute by default), so that codes cannot be
-/// enumerated.
+/// The active company with a code.
+///
+/// Public: the app checks a company code while someone signs up, before
+/// they have an account; the answer holds only the company's id, name and
+/// code. Lookups count against the client address's budget (20 a minute by
+/// default), so that codes cannot be enumerated.
 #[utoipa::path(get, path = "/api/companies/lookup", tag = "reference", security(()),
     params(CodeParam),
     responses(

@@ -63,6 +63,22 @@ fn every_documented_operation_lists_its_path_parameters_and_errors() {
     }
 }
 
+#[test]
+fn every_operation_has_its_own_id_and_a_one_line_summary() {
+    let document = airsync_api::openapi::document();
+    let mut ids = BTreeSet::new();
+    for (verb, path) in airsync_api::openapi::documented_operations() {
+        let operation = &document["paths"][path.as_str()][verb.as_openapi()];
+        let id = operation["operationId"].as_str().expect("an id");
+        assert!(ids.insert(id.to_owned()), "{id} is used twice");
+        let summary = operation["summary"].as_str().expect("a summary");
+        assert!(
+            !summary.contains('\n') && summary.len() <= 80,
+            "{verb:?} {path}: {summary:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn the_openapi_document_is_served_without_signing_in() {
     let app = TestApp::start().await;
