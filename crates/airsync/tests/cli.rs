@@ -21,6 +21,14 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+#[test]
+fn openapi_prints_the_document_the_server_serves_without_any_configuration() {
+    let output = airsync(&["openapi"], &[]);
+    assert!(output.status.success(), "stderr: {}", text(&output.stderr));
+    let printed: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(printed, airsync_api::openapi::document());
+}
+
 #[tokio::test]
 async fn migrate_creates_every_table_and_a_second_run_changes_nothing() {
     let db = TestDb::empty().await;

@@ -61,6 +61,9 @@ enum Command {
     /// lane, the others stand by. With `--metrics-listen` (or
     /// `WORKER_METRICS_LISTEN`) it serves `/metrics` and `/api/health`.
     Worker(worker::WorkerArgs),
+    /// Print the coaching API's OpenAPI 3.1 document (JSON), as the server
+    /// serves it at /api/openapi.json; needs no configuration.
+    Openapi,
     /// Airtable tools: bootstrap a base's tables, run the emulator.
     #[command(subcommand)]
     Airtable(airtable::AirtableCommand),
@@ -128,6 +131,12 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<(), CliError> {
+    if let Command::Openapi = cli.command {
+        let document = serde_json::to_string_pretty(&airsync_api::openapi::document())
+            .map_err(|err| CliError::Usage(format!("the OpenAPI document: {err}")))?;
+        println!("{document}");
+        return Ok(());
+    }
     let config = Config::from_env()?;
     telemetry::init(&config.log);
     match cli.command {
@@ -135,6 +144,7 @@ fn run(cli: Cli) -> Result<(), CliError> {
             println!("{config:#?}");
             Ok(())
         }
+        Command::Openapi => Ok(()),
         Command::Migrate => runtime()?.block_on(migrate(&config)),
         Command::Sync(SyncCommand::Status) => runtime()?.block_on(sync_status::run(&config)),
         Command::Sync(SyncCommand::Full(args)) => runtime()?.block_on(inbound::full(&config, args)),
