@@ -5,6 +5,7 @@
 //! `airsync-db`).
 
 pub mod airtable;
+pub mod app;
 pub mod cli;
 pub mod config;
 pub mod invitations;

@@ -1347,25 +1347,38 @@ async fn the_ops_dashboard_follows_a_real_sync_run_a_reconcile_a_conflict_and_a_
         .expect("team edit");
     reconcile(&ctx, &users).await.expect("reconcile");
 
-    // From here the sync runs by itself: the worker, and the sampler.
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let worker_metrics = worker.metrics();
-    let worker_run = tokio::spawn({
-        let stopped = stopped.clone();
-        async move { worker.run(stopped, Duration::from_secs(20)).await }
-    });
-    let running = start_with_inbound(
+    // From here the process runs as `serve` builds it, through the same
+    // composition root: the worker, the inbound sync, and the sampler (at
+    // 1 s rather than 10 s).
+    drop((worker, ctx));
+    let config = airsync::config::Config::from_lookup(|name| match name {
+        "JWT_SECRET" => Some(SECRET.into()),
+        "METRICS_TOKEN" => Some(METRICS_TOKEN.into()),
+        "AIRTABLE_TOKEN" => Some(TOKEN.into()),
+        "AIRTABLE_BASE_ID" => Some(BASE.into()),
+        "AIRTABLE_API_URL" => Some(emulator.url()),
+        "OPS_CHART_STEP_SECS" => Some("1".into()),
+        _ => None,
+    })
+    .expect("config");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let app = airsync::app::App::build(
+        &config,
         db.pool().clone(),
-        Some(worker_metrics),
-        Some(client.clone()),
-        Some(ctx.clone()),
+        listener,
+        airsync::app::Parts::default(),
     )
-    .await;
-    let sampler = tokio::spawn(airsync::server::history::run(
-        running.services.clone(),
-        Duration::from_secs(1),
-        stopped.clone(),
-    ));
+    .await
+    .expect("the process");
+    let url = format!("http://{}", app.address());
+    let ctx = app.services().inbound.clone().expect("the inbound sync");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
+    let http = reqwest::Client::new();
     airsync_api::create_user(
         db.pool(),
         "ops@example.com",
@@ -1427,13 +1440,9 @@ async fn the_ops_dashboard_follows_a_real_sync_run_a_reconcile_a_conflict_and_a_
             },
         )
         .expect("team users");
-    let browser = Browser::open(&running.http).await;
+    let browser = Browser::open(&http).await;
     browser
-        .sign_in(
-            &running.url,
-            "ops@example.com",
-            "correct horse battery staple",
-        )
+        .sign_in(&url, "ops@example.com", "correct horse battery staple")
         .await;
     emulator.set_listing_answer_latency_ms(Some(1500..=1500));
     let reconciling = tokio::spawn({
@@ -1571,9 +1580,8 @@ async fn the_ops_dashboard_follows_a_real_sync_run_a_reconcile_a_conflict_and_a_
         eprintln!("copied to {target}");
     }
     browser.close().await;
-    let _ = stop.send(true);
-    worker_run.await.expect("join").expect("worker");
-    sampler.await.expect("join");
+    let _ = stop.send(());
+    serving.await.expect("join").expect("served and stopped");
 }
 
 /// What the relay received: each post's Authorization header and body.

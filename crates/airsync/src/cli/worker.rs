@@ -3,20 +3,13 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
-use airsync_sync::airtable_writer::AirtableWriter;
-use airsync_sync::bootstrap::schema_view;
-use airsync_sync::mapping::{check_against_base, check_against_database};
-use airsync_sync::worker::{LaneCheck, Worker};
+use airsync_sync::mapping::check_against_database;
 use clap::Args;
 
 use super::{connect_patiently, shutdown_signal, CliError};
 use crate::config::Config;
 use crate::server::{worker_router, HttpMetrics, WorkerEndpoints};
-
-/// How long running batches may take to finish after a stop signal.
-const GRACE: Duration = Duration::from_secs(20);
 
 /// Options of `airsync worker`.
 #[derive(Debug, Args)]
@@ -36,22 +29,6 @@ pub async fn run(config: &Config, args: WorkerArgs) -> Result<(), CliError> {
     let client = crate::airtable::shared_client(config, &pool)?;
     check_against_database(&mapping, &pool).await?;
 
-    let settings = crate::airtable::worker_settings(config, base_id);
-    tracing::info!(base = %base_id, owner = %settings.owner, "outbound worker starting");
-    // The base is checked against the mapping under the lane, each time the
-    // worker takes it, so that standby workers' checks never add requests
-    // to the lane holder's.
-    let check_base = client.base(base_id.as_str());
-    let check_mapping = mapping.clone();
-    let lane_check: LaneCheck = Box::new(move || {
-        let base = check_base.clone();
-        let mapping = check_mapping.clone();
-        Box::pin(async move {
-            let schema = base.schema().await?;
-            check_against_base(&mapping, &schema_view(&schema))?;
-            Ok(())
-        })
-    });
     let metrics_token = config
         .http
         .metrics_token
@@ -74,13 +51,7 @@ pub async fn run(config: &Config, args: WorkerArgs) -> Result<(), CliError> {
         ),
         None => None,
     };
-    let worker = Worker::new(
-        pool.clone(),
-        mapping.clone(),
-        AirtableWriter::new(client.clone(), base_id.as_str()),
-        settings,
-    )
-    .with_lane_check(lane_check);
+    let worker = crate::app::outbound_worker(config, &pool, &mapping, &client, base_id);
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let metrics_server = match metrics_listener {
         Some(listener) => {
@@ -116,7 +87,7 @@ pub async fn run(config: &Config, args: WorkerArgs) -> Result<(), CliError> {
         tracing::info!("stop requested; finishing what is in flight");
         let _ = stop.send(true);
     });
-    let result = worker.run(shutdown, GRACE).await;
+    let result = worker.run(shutdown, crate::app::WORKER_GRACE).await;
     if let Some(server) = metrics_server {
         // After a stop the endpoint is shutting down already; a worker that
         // failed takes it down with it.

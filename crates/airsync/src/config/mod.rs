@@ -258,6 +258,9 @@ pub struct HttpConfig {
     /// front of `serve`, whose `X-Forwarded-For` names the client (for the
     /// sign-in throttle); empty by default, so the header is ignored.
     pub trusted_proxies: airsync_api::TrustedProxies,
+    /// `OPS_CHART_STEP_SECS` (default 10): how often `serve` samples the sync
+    /// for the ops page's charts, which keep 360 samples (an hour at 10 s).
+    pub ops_chart_step: Duration,
 }
 
 /// `AIRSYNC_LOG_FORMAT` and `RUST_LOG`.
@@ -356,6 +359,7 @@ impl Config {
             max_connections: env.number("API_MAX_CONNECTIONS", 1024, 1..=1_000_000),
             header_read_timeout: env.seconds("API_HEADER_READ_TIMEOUT_SECS", 10, 1..=600),
             metrics_token: env.optional("METRICS_TOKEN", Secret::parse_bearer_token),
+            ops_chart_step: env.seconds("OPS_CHART_STEP_SECS", 10, 1..=60),
             trusted_proxies: env
                 .optional("API_TRUSTED_PROXIES", airsync_api::TrustedProxies::parse)
                 .unwrap_or_default(),
