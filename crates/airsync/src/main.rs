@@ -18,6 +18,7 @@ fn main() -> ExitCode {
 fn return_large_blocks_to_the_system() {
     // SAFETY: mallopt only sets a tunable of the allocator, before any
     // thread is started; it takes plain integers.
+    #[allow(unsafe_code)]
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
     }

@@ -146,6 +146,7 @@ async fn the_demo_starts_runs_its_tour_and_stops_on_ctrl_c_leaving_nothing_behin
 
     // Ctrl-C stops everything.
     // SAFETY: kill with a valid pid and signal.
+    #[allow(unsafe_code)]
     unsafe {
         libc::kill(demo.0.id() as i32, libc::SIGINT);
     }

@@ -86,6 +86,7 @@ async fn every_log_line_of_one_request_carries_its_request_id() {
     assert_eq!(replayed.headers()["x-request-id"], "req-replay-0001");
 
     // SAFETY: kill with a valid pid and signal.
+    #[allow(unsafe_code)]
     unsafe {
         libc::kill(server.0.id() as i32, libc::SIGTERM);
     }

@@ -800,6 +800,7 @@ impl Drop for Driver {
         // ending the group leaves no browser behind, also when a test fails
         // before it closed its session.
         // SAFETY: kill with a negative pid signals that process group.
+        #[allow(unsafe_code)]
         unsafe {
             libc::kill(-(self.process.id() as i32), libc::SIGKILL);
         }

@@ -84,6 +84,7 @@ fn spawn_worker_with(
 fn stop(mut worker: WorkerProcess) {
     let child = &mut worker.0;
     // SAFETY: kill with a valid pid and signal.
+    #[allow(unsafe_code)]
     unsafe {
         libc::kill(child.id() as i32, libc::SIGTERM);
     }

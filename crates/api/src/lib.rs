@@ -4,6 +4,8 @@
 //! The binary builds an [`ApiConfig`], makes an [`AppState`] with a pool,
 //! and calls [`serve`]; tests call [`router`] and drive it in-process.
 
+#![forbid(unsafe_code)]
+
 pub mod accounts;
 mod admission;
 mod auth;

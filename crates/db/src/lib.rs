@@ -4,6 +4,8 @@
 //! binary at compile time. [`migrate`] applies the ones a database lacks under
 //! an advisory lock, so concurrent starts are safe and a second run is a no-op.
 
+#![forbid(unsafe_code)]
+
 mod constraint;
 mod pool;
 

@@ -51,6 +51,8 @@
 //! # }
 //! ```
 
+#![forbid(unsafe_code)]
+
 mod cells;
 mod changes;
 pub mod cli;

@@ -1,5 +1,9 @@
 //! The few operating-system calls a cluster needs.
 
+// The system calls of throwaway clusters live here, each with its SAFETY
+// comment; the rest of the crate has no unsafe code.
+#![allow(unsafe_code)]
+
 use std::os::unix::process::CommandExt;
 use std::process::Command;
 

@@ -2,6 +2,8 @@
 //! mapping, the id map, the outbox and its worker, and the inbound paths. It
 //! knows nothing of HTTP routes or coaching rules.
 
+#![forbid(unsafe_code)]
+
 pub mod airtable_writer;
 pub mod bootstrap;
 pub mod budget;

@@ -217,6 +217,7 @@ fn start_cluster() -> Result<String, String> {
         .recv()
         .map_err(|err| format!("starting the test server: {err}"))??;
     // SAFETY: registering a plain extern "C" function with atexit.
+    #[allow(unsafe_code)]
     unsafe {
         libc::atexit(stop_cluster_at_exit);
     }

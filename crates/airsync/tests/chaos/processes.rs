@@ -56,6 +56,7 @@ impl Process {
     /// SIGTERM, then waits for a clean exit.
     pub fn stop(mut self) {
         // SAFETY: kill with a valid pid and signal.
+        #[allow(unsafe_code)]
         unsafe {
             libc::kill(self.child.id() as i32, libc::SIGTERM);
         }
