@@ -8,7 +8,7 @@ use std::time::Duration;
 use url::Url;
 
 use crate::error::{Error, Result};
-use crate::pacing::BudgetStore;
+use crate::pacing::{BudgetStore, RateLimits};
 
 /// Airtable's own API address.
 pub const DEFAULT_API_URL: &str = "https://api.airtable.com";
@@ -45,61 +45,6 @@ impl From<String> for ApiToken {
 impl From<&str> for ApiToken {
     fn from(token: &str) -> Self {
         ApiToken(token.to_owned())
-    }
-}
-
-/// How fast the client lets requests go.
-///
-/// Airtable allows `per_base` requests per `window` to one base, counted
-/// over every client of the base, and `per_token` per `window` for one
-/// token across all bases; a request over either limit gets a 429 and costs
-/// the base a pause. The client takes `budget_share` of each limit as a
-/// whole number of requests in any `window` (plus `safety_margin` for the
-/// network's jitter), rounded down: at 0.8 it sends at most 4 requests to a
-/// base in any second, so that another client's fifth always fits.
-/// Consecutive requests are spread evenly inside the window.
-///
-/// A 429 that the client's own requests cannot explain (someone else used
-/// the base) lowers the base's share to at most four fifths, at least one
-/// request fewer; it climbs back one percentage point per `recovery_step`.
-/// A 429 they can explain (their arrivals bunched more than the margin
-/// allows) widens every window by 100 ms instead (up to 1 s), and every
-/// answer narrows it by 1 ms again.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RateLimits {
-    /// Requests per window to one base (Airtable: 5).
-    pub per_base: u32,
-    /// Requests per window for the token, all bases together (Airtable: 50).
-    pub per_token: u32,
-    /// The window the limits are counted over (Airtable: one second).
-    pub window: Duration,
-    /// The share of Airtable's limits this process may use, in (0, 1]; e.g.
-    /// 0.8 leaves one request a second of each base to the team's own
-    /// scripts.
-    pub budget_share: f64,
-    /// Added to every window so that the network's jitter cannot squeeze
-    /// the requests of one window into Airtable's second.
-    pub safety_margin: Duration,
-    /// How long a base's share waits, after it was lowered, for each
-    /// percentage point it climbs back (doubled for every further 429 from
-    /// others until the share has held its budget for an hour).
-    pub recovery_step: Duration,
-    /// How long a base is left alone after a 429 when the answer has no
-    /// `Retry-After` (Airtable: 30 seconds).
-    pub rate_limit_pause: Duration,
-}
-
-impl Default for RateLimits {
-    fn default() -> Self {
-        RateLimits {
-            per_base: 5,
-            per_token: 50,
-            window: Duration::from_secs(1),
-            budget_share: 1.0,
-            safety_margin: Duration::from_millis(40),
-            recovery_step: Duration::from_secs(60),
-            rate_limit_pause: Duration::from_secs(30),
-        }
     }
 }
 

@@ -70,7 +70,7 @@ mod webhooks;
 
 pub use client::{AirtableClient, Base, PageStream, PayloadStream, RecordStream, Table};
 pub use clock::{Clock, ManualClock, Sleep, SystemClock};
-pub use config::{ApiToken, ClientConfig, RateLimits, RetryPolicy, DEFAULT_API_URL};
+pub use config::{ApiToken, ClientConfig, RetryPolicy, DEFAULT_API_URL};
 pub use error::{Error, Result, LIST_RECORDS_ITERATOR_NOT_AVAILABLE, RATE_LIMIT_REACHED};
 pub use formula::Formula;
 pub use metadata::{
@@ -78,6 +78,7 @@ pub use metadata::{
     ViewSchema,
 };
 pub use metrics::{LatencyHistogram, MetricsSnapshot, RequestCount, RequestKind, LATENCY_BUCKETS};
+pub use pacing::RateLimits;
 pub use pacing::{
     BasePace, BudgetStore, BudgetStoreError, BudgetUpdate, MemoryBudgetStore, Priority,
     RateLimitCause, RateLimitEpisode,

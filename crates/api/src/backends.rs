@@ -7,9 +7,8 @@ use sqlx::PgPool;
 
 use crate::backend_mode::{DataBackendMode, EndpointGroup};
 use crate::config::ApiConfig;
-use crate::domain::Email;
 use crate::error::Result;
-use crate::state::{AppState, SetupError};
+use crate::setup::SetupError;
 use crate::store::airtable::AirtableStore;
 use crate::store::postgres::PgStore;
 use crate::store::shadow::{Shadow, ShadowMetrics};
@@ -89,39 +88,6 @@ pub fn stores_for(
         reference: pick!(EndpointGroup::Reference, crate::store::ReferenceStore),
         overtuigingen: pick!(EndpointGroup::Overtuigingen, crate::store::ReferenceStore),
     })
-}
-
-/// Login's fallback for an email unknown to PostgreSQL: look the user up in
-/// Airtable and bring the record in, so that a user the team just created
-/// exists here (and can be invited to set a password). It runs after the
-/// login has answered, never inside it: a user brought in has no password
-/// yet, so the answer is a 401 either way, and awaiting the base would let
-/// the login's time tell whether an email exists in it. The gate keeps
-/// strangers from spending the base's requests: one lookup at a time, and
-/// one per email in ten minutes; a login the gate turns away costs nothing
-/// (the inbound sync brings the user in anyway). Off when the read-through
-/// is off or there is no base. A failure of the base is logged.
-pub fn read_through_user_later(state: &AppState, email: &Email) {
-    if !state.config().user_readthrough_fallback {
-        return;
-    }
-    let Some(airtable) = state.airtable().cloned() else {
-        return;
-    };
-    let Some(permit) = state
-        .read_through_gate()
-        .admit(&email.normalized(), state.now())
-    else {
-        tracing::debug!("read-through lookup skipped by its gate");
-        return;
-    };
-    let email = email.clone();
-    tokio::spawn(async move {
-        let _permit = permit;
-        if let Err(err) = airtable.import_user(&email).await {
-            tracing::warn!(error = %err, "read-through lookup of a user in Airtable failed");
-        }
-    });
 }
 
 /// Admits read-through lookups: one at a time, and one per email in

@@ -21,6 +21,7 @@ mod routes;
 mod routing;
 mod rules;
 mod server;
+mod setup;
 mod state;
 mod store;
 
@@ -41,7 +42,8 @@ pub use config::{AirtableAccess, ApiConfig, MIN_JWT_SECRET_BYTES};
 pub use error::Error;
 pub use routing::Verb;
 pub use server::{serve_router, ServerLimits};
-pub use state::{AppState, SetupError};
+pub use setup::SetupError;
+pub use state::AppState;
 pub use store::shadow::ShadowSnapshot;
 
 /// The whole API as a router.
@@ -56,6 +58,15 @@ pub fn router(state: AppState) -> Router {
             admission,
             admission::admit,
         ))
+}
+
+/// The signed-in user of a request, for routes outside the API (the
+/// operations endpoints); `None` without a token, an error for a bad one.
+pub fn authenticate(
+    state: &AppState,
+    headers: &axum::http::HeaderMap,
+) -> Result<Option<auth::CurrentUser>, Error> {
+    auth::user_from_headers(state, headers)
 }
 
 async fn unknown_route(uri: Uri) -> impl IntoResponse {

@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use axum::http::HeaderMap;
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
@@ -10,32 +9,14 @@ use crate::admission::Admission;
 use crate::auth::jwt::TokenSigner;
 use crate::auth::password::PasswordHasher;
 use crate::auth::throttle::LoginThrottle;
-use crate::auth::CurrentUser;
 use crate::backends::ReadThroughGate;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{ApiConfig, MIN_JWT_SECRET_BYTES};
 use crate::error::Result;
+use crate::setup::SetupError;
 use crate::store::airtable::AirtableStore;
 use crate::store::shadow::{ShadowMetrics, ShadowSnapshot};
 use crate::store::Stores;
-
-/// Why the API cannot start with a configuration.
-#[derive(Debug, thiserror::Error)]
-pub enum SetupError {
-    #[error("JWT_SECRET must be at least {MIN_JWT_SECRET_BYTES} bytes, got {0}")]
-    JwtSecretTooShort(usize),
-    #[error("{variable} is {mode}, which needs the Airtable base: set AIRTABLE_TOKEN and AIRTABLE_BASE_ID")]
-    AirtableMissing {
-        variable: String,
-        mode: &'static str,
-    },
-    #[error("JWT_SECRET cannot sign tokens: {0}")]
-    Signing(String),
-    #[error("preparing password hashing: {0}")]
-    Hashing(String),
-    #[error("the mapping cannot serve the API's Airtable backend: {0}")]
-    Mapping(String),
-}
 
 /// Shared by every request: the pool, the stores of each endpoint group,
 /// the token signer, the throttle and the clock.
@@ -155,11 +136,5 @@ impl AppState {
 
     pub fn now(&self) -> DateTime<Utc> {
         self.inner.clock.now()
-    }
-
-    /// The signed-in user of a request whose route also serves anonymous
-    /// callers (set-password with a setup token); `None` without a token.
-    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Option<CurrentUser>> {
-        crate::auth::user_from_headers(self, headers)
     }
 }

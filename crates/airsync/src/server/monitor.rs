@@ -28,7 +28,7 @@ pub fn refuse_unless_monitor(
         }
     }
     if let Some(api) = api {
-        if matches!(api.authenticate(headers), Ok(Some(user)) if user.is_admin()) {
+        if matches!(airsync_api::authenticate(api, headers), Ok(Some(user)) if user.is_admin()) {
             return None;
         }
     }

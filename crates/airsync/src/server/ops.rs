@@ -35,7 +35,7 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
 /// None when the request comes from a signed-in admin; the answer to send
 /// otherwise.
 fn refuse_unless_admin(services: &Services, headers: &HeaderMap) -> Option<Response> {
-    match services.api.authenticate(headers) {
+    match airsync_api::authenticate(&services.api, headers) {
         Ok(Some(user)) if user.is_admin() => None,
         Ok(Some(_)) => Some(error(
             StatusCode::FORBIDDEN,

@@ -26,11 +26,11 @@ use serde::{Deserialize, Serialize};
 
 use super::share::{Share, ShareChange};
 use super::window::earliest_among;
+use super::RateLimits;
 use super::{
     Priority, RateLimitCause, JUDGED_WITHIN, LEARN_STEP, MAX_LEARNED_MARGIN, UNLEARN_STEP,
 };
 use crate::clock::Clock;
-use crate::config::RateLimits;
 
 /// An update of a base's record: it gets the stored record (`None` for a
 /// base never seen) and the store's time (since the Unix epoch), and

@@ -14,7 +14,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
 
-use crate::domain::{Role, UserId, UserTimeZone};
+use crate::domain::{Role, Scope, UserId, UserTimeZone};
 use crate::error::{Error, Result};
 use crate::state::AppState;
 
@@ -24,33 +24,6 @@ pub struct CurrentUser {
     pub id: UserId,
     pub role: Role,
     pub time_zone: UserTimeZone,
-}
-
-/// Whose data a read may see.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
-    /// Only this user's.
-    Owner(UserId),
-    /// Anyone's: an admin reading.
-    Any,
-}
-
-impl Scope {
-    /// Whether a row owned by `owner` is visible.
-    pub fn allows(&self, owner: UserId) -> bool {
-        match self {
-            Scope::Owner(id) => *id == owner,
-            Scope::Any => true,
-        }
-    }
-
-    /// The owner to filter by, or `None` for anyone.
-    pub fn owner(&self) -> Option<UserId> {
-        match self {
-            Scope::Owner(id) => Some(*id),
-            Scope::Any => None,
-        }
-    }
 }
 
 impl CurrentUser {

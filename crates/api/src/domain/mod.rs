@@ -40,3 +40,30 @@ impl Role {
         }
     }
 }
+
+/// Whose data a read may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Only this user's.
+    Owner(UserId),
+    /// Anyone's: an admin reading.
+    Any,
+}
+
+impl Scope {
+    /// Whether a row owned by `owner` is visible.
+    pub fn allows(&self, owner: UserId) -> bool {
+        match self {
+            Scope::Owner(id) => *id == owner,
+            Scope::Any => true,
+        }
+    }
+
+    /// The owner to filter by, or `None` for anyone.
+    pub fn owner(&self) -> Option<UserId> {
+        match self {
+            Scope::Owner(id) => Some(*id),
+            Scope::Any => None,
+        }
+    }
+}

@@ -140,7 +140,7 @@ pub async fn login(
     // that both answers take about the same time.
     let matches = attempt.verify(&password, stored_hash).await?;
     if credentials.is_none() {
-        crate::backends::read_through_user_later(&state, &email);
+        read_through_user_later(&state, &email);
     }
     let Some(credentials) = credentials.filter(|_| matches) else {
         tracing::info!("login refused");
@@ -363,9 +363,9 @@ pub async fn set_password(
             user
         }
         (None, current) => {
-            let user = state.authenticate(&headers)?.ok_or(Error::Unauthorized(
-                "sign in first, or give the setupToken from your invitation",
-            ))?;
+            let user = crate::auth::user_from_headers(&state, &headers)?.ok_or(
+                Error::Unauthorized("sign in first, or give the setupToken from your invitation"),
+            )?;
             let current =
                 current.ok_or_else(|| Error::invalid("currentPassword", "is required"))?;
             // Guessing the current password with a stolen access token is
@@ -455,4 +455,37 @@ impl<'a> Attempt<'a> {
             .throttle()
             .succeeded(self.subject.as_deref(), self.address);
     }
+}
+
+/// Login's fallback for an email unknown to PostgreSQL: look the user up in
+/// Airtable and bring the record in, so that a user the team just created
+/// exists here (and can be invited to set a password). It runs after the
+/// login has answered, never inside it: a user brought in has no password
+/// yet, so the answer is a 401 either way, and awaiting the base would let
+/// the login's time tell whether an email exists in it. The gate keeps
+/// strangers from spending the base's requests: one lookup at a time, and
+/// one per email in ten minutes; a login the gate turns away costs nothing
+/// (the inbound sync brings the user in anyway). Off when the read-through
+/// is off or there is no base. A failure of the base is logged.
+fn read_through_user_later(state: &AppState, email: &Email) {
+    if !state.config().user_readthrough_fallback {
+        return;
+    }
+    let Some(airtable) = state.airtable().cloned() else {
+        return;
+    };
+    let Some(permit) = state
+        .read_through_gate()
+        .admit(&email.normalized(), state.now())
+    else {
+        tracing::debug!("read-through lookup skipped by its gate");
+        return;
+    };
+    let email = email.clone();
+    tokio::spawn(async move {
+        let _permit = permit;
+        if let Err(err) = airtable.import_user(&email).await {
+            tracing::warn!(error = %err, "read-through lookup of a user in Airtable failed");
+        }
+    });
 }

@@ -7,7 +7,8 @@ use tracing::instrument;
 use utoipa::{IntoParams, ToSchema};
 
 use super::{posted, usage_day, UsagePosted, UserParam};
-use crate::auth::{CurrentUser, Scope};
+use crate::auth::CurrentUser;
+use crate::domain::Scope;
 use crate::domain::{DateRange, PersonalGoalId};
 use crate::error::{Error, ErrorBody, Result};
 use crate::extract::{FromBody, FromQuery, Json, JsonObject, QueryParams};

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::auth::Scope;
+use crate::domain::Scope;
 use crate::domain::{Name, Notes, PersonalGoalId, UserId};
 use crate::error::Result;
 use crate::pagination::{Page, PageRequest};

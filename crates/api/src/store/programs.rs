@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 
-use crate::auth::Scope;
+use crate::domain::Scope;
 use crate::domain::{
     DateRange, DayId, GoalId, MethodId, Name, Notes, ProgramId, ScheduleDayId, UserId,
 };

@@ -13,7 +13,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::auth::Scope;
+use crate::domain::Scope;
 use crate::domain::*;
 use crate::error::{Error, Result};
 use crate::pagination::{Page, PageRequest};

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::usage::{link_uuid, linked};
 use super::{date, first_link, pg_id, text, AirtableStore};
-use crate::auth::Scope;
+use crate::domain::Scope;
 use crate::domain::{MethodId, MethodUsageId, ProgramId, ProgramRef, ScheduleDayId, UserId};
 use crate::error::{Error, Result};
 use crate::store::method_usage::{

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::reference::page_sorted;
 use super::{first_link, pg_id, text, AirtableStore, OrUpstream, UserRecord};
-use crate::auth::Scope;
+use crate::domain::Scope;
 use crate::domain::{PersonalGoalId, UserId};
 use crate::error::{Error, Result};
 use crate::pagination::{Page, PageRequest};

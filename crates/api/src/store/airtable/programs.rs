@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::reference::page_sorted;
 use super::{date, first_link, links, pg_id, text, AirtableStore, OrUpstream, UserRecord};
-use crate::auth::Scope;
+use crate::domain::Scope;
 use crate::domain::{
     DateRange, DayId, GoalId, MethodId, ProgramId, ScheduleDayId, UserId, MAX_PROGRAM_DAYS,
 };

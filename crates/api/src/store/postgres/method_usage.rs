@@ -7,7 +7,7 @@ use sqlx::PgConnection;
 use super::rewards::{begin_usage_write, current_streak, settle};
 use super::schedule::{self, CompletionScope};
 use super::{violated, PgStore};
-use crate::auth::Scope;
+use crate::domain::Scope;
 use crate::domain::{MethodId, MethodUsageId, ProgramId, ProgramRef, ScheduleDayId, UserId};
 use crate::error::{Error, Result};
 use crate::store::method_usage::{

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::rewards::{begin_usage_write, settle};
 use super::{violated, PgStore};
-use crate::auth::Scope;
+use crate::domain::Scope;
 use crate::domain::{PersonalGoalId, UserId};
 use crate::error::{Error, Result};
 use crate::pagination::{Cursor, Page, PageRequest};

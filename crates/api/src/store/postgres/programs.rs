@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::schedule::{self, CompletionScope};
 use super::{users, violated, PgStore};
-use crate::auth::Scope;
+use crate::domain::Scope;
 use crate::domain::{
     DateRange, DayId, GoalId, MethodId, ProgramId, ScheduleDayId, UserId, MAX_PROGRAM_DAYS,
 };
