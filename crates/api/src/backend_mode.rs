@@ -1,9 +1,9 @@
-//! Data-backend modes of the API's endpoint groups (DESIGN.md,
+//! Data-backend modes of the API's endpoint groups (docs/architecture.md,
 //! "Data-backend flags").
 
 use std::fmt;
 
-/// Where an endpoint group reads and writes (DESIGN.md, "Data-backend flags").
+/// Where an endpoint group reads and writes (docs/architecture.md, "Data-backend flags").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DataBackendMode {
     /// Read and write the Airtable base directly: the legacy path.

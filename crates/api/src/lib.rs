@@ -1,4 +1,4 @@
-//! The coaching HTTP API (DOMAIN.md), served from PostgreSQL, with
+//! The coaching HTTP API (docs/domain.md), served from PostgreSQL, with
 //! per-endpoint data backends and shadow reads.
 //!
 //! The binary builds an [`ApiConfig`], makes an [`AppState`] with a pool,

@@ -1,4 +1,4 @@
-//! The sync engine between PostgreSQL and the Airtable base (DESIGN.md): the
+//! The sync engine between PostgreSQL and the Airtable base (docs/architecture.md): the
 //! mapping, the id map, the outbox and its worker, and the inbound paths. It
 //! knows nothing of HTTP routes or coaching rules.
 

@@ -1,5 +1,5 @@
 //! Typed configuration, read once from the environment and validated at
-//! start (DESIGN.md, "Configuration"). Every variable is listed with a comment
+//! start (docs/architecture.md, "Configuration"). Every variable is listed with a comment
 //! in `.env.example`.
 //!
 //! A bad value stops the start with a message that names the variable and

@@ -65,7 +65,7 @@ impl DateRange {
 pub struct UserTimeZone(Tz);
 
 impl UserTimeZone {
-    /// The zone of users who have not chosen one (DOMAIN.md).
+    /// The zone of users who have not chosen one (docs/domain.md).
     pub const DEFAULT: UserTimeZone = UserTimeZone(chrono_tz::Europe::Amsterdam);
 
     /// Reads a stored zone name; an unknown name falls back to the default

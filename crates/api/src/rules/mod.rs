@@ -1,4 +1,4 @@
-//! The coaching rules of DOMAIN.md as plain functions, shared by every data
+//! The coaching rules of docs/domain.md as plain functions, shared by every data
 //! backend: schedule dates, points, levels, streaks and their bonuses.
 
 pub mod points;

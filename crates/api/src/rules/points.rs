@@ -1,4 +1,4 @@
-//! Points and levels (DOMAIN.md, "Points" and "Level").
+//! Points and levels (docs/domain.md, "Points" and "Level").
 
 use serde::Serialize;
 

@@ -1,4 +1,4 @@
-//! Streaks and streak bonuses (DOMAIN.md, "Streak" and "Bonus").
+//! Streaks and streak bonuses (docs/domain.md, "Streak" and "Bonus").
 
 use chrono::NaiveDate;
 

@@ -1,4 +1,4 @@
-//! The inbound sync: Airtable's changes reach PostgreSQL (DESIGN.md,
+//! The inbound sync: Airtable's changes reach PostgreSQL (docs/architecture.md,
 //! "Inbound" and "Conflicts").
 //!
 //! Three paths feed one way of applying a record ([`apply`]):

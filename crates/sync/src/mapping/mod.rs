@@ -20,7 +20,7 @@ pub use model::{
 use std::fmt;
 use std::path::PathBuf;
 
-/// The default mapping for DOMAIN.md's base, shipped with the binary.
+/// The default mapping for the base of docs/domain.md, shipped with the binary.
 pub const DEFAULT_MAPPING_TOML: &str = include_str!("../../../../config/mapping.toml");
 
 /// Why a mapping cannot be used.

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::file::{EntityFile, FieldFile, MappingFile};
 use super::{MappingError, ProblemList, DEFAULT_MAPPING_TOML};
 
-/// Who owns the truth of an entity (DESIGN.md, "Conflicts").
+/// Who owns the truth of an entity (docs/architecture.md, "Conflicts").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Owner {
@@ -241,7 +241,7 @@ impl Mapping {
         Self::from_toml(&text, &path.display().to_string())
     }
 
-    /// The default mapping for DOMAIN.md's base.
+    /// The default mapping for the base of docs/domain.md.
     pub fn default_mapping() -> Result<Mapping, MappingError> {
         Self::from_toml(DEFAULT_MAPPING_TOML, "(built-in)")
     }

@@ -1,6 +1,6 @@
 //! The outbound worker: claims due outbox events, sends each record's current
 //! state to Airtable in batches of ten, and records the outcome
-//! (DESIGN.md, "Outbound").
+//! (docs/architecture.md, "Outbound").
 //!
 //! [`Worker::run`] is the long-running loop of `airsync worker` and
 //! `airsync serve`: it holds the base's request lane, wakes on

@@ -15,7 +15,7 @@ use crate::store::personal_goals::{
     NewPersonalGoal, PersonalGoal, PersonalGoalPatch, PersonalGoalStore,
 };
 
-/// Most active goals a user may have (DOMAIN.md).
+/// Most active goals a user may have (docs/domain.md).
 const MAX_ACTIVE: usize = 10;
 
 impl AirtableStore {

@@ -394,7 +394,7 @@ async fn update_in(
     let dates_changed = dates.start() != current.start_date || dates.end() != current.end_date;
     if dates_changed || days_changed || methods_changed {
         // The past stays as it was; from today on the schedule follows the
-        // new plan (DOMAIN.md, "Programs").
+        // new plan (docs/domain.md, "Programs").
         let today = users::time_zone(&mut *connection, owner).await?.today(now);
         let existing = schedule::dates(connection, id).await?;
         let planned = planned_dates(dates, &weekdays);

@@ -1,6 +1,6 @@
 //! Records deleted in Airtable: the entity's `on_airtable_delete` policy
 //! decides what happens to the row. A delete wins over any change the row
-//! had meanwhile (DESIGN.md, "Conflicts").
+//! had meanwhile (docs/architecture.md, "Conflicts").
 
 use std::collections::BTreeSet;
 
