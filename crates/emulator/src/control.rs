@@ -10,13 +10,14 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::app::Shared;
 use crate::direct::ClientEdit;
 use crate::error::ApiError;
 use crate::faults::FaultBurst;
 use crate::limits::RateLimits;
 use crate::model::SortSpec;
+use crate::respond::ok;
 use crate::schema::{FieldSpec, TableSpec};
-use crate::server::{ok, Shared};
 
 /// The control routes.
 pub(crate) fn router() -> Router<Shared> {

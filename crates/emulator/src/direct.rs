@@ -5,13 +5,13 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::app::App;
 use crate::changes::{ChangeSet, Source};
 use crate::error::ApiError;
 use crate::ids;
 use crate::model::{Base, SortSpec, View};
 use crate::records::write::{self, WriteOptions};
 use crate::schema::{self, FieldSpec, TableSpec};
-use crate::server::App;
 
 /// An edit made as a person in Airtable's UI would (webhook source
 /// `client`): no batch limit, one transaction.

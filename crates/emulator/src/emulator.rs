@@ -9,6 +9,7 @@ use serde_json::Value;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::app::{App, Shared};
 use crate::clock::Clock;
 use crate::config::EmulatorConfig;
 use crate::direct::{ClientEdit, EditOutcome, FieldInfo, TableInfo};
@@ -18,7 +19,6 @@ use crate::ids;
 use crate::limits::{RateLimiter, RateLimits};
 use crate::model::{Base, SortSpec, State};
 use crate::schema::{FieldSpec, TableSpec};
-use crate::server::{App, Shared};
 use crate::stats::{Counters, Stats};
 
 /// A running emulator. Dropping it stops the server; [`Emulator::shutdown`]

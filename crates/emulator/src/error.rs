@@ -267,7 +267,18 @@ impl IntoResponse for ApiError {
                 );
                 response
             }
-            _ => crate::server::json_response(self.status, &self.body_json()),
+            _ => crate::respond::json_response(self.status, &self.body_json()),
         }
     }
+}
+
+/// Parses a JSON request body (413 and 400 as appropriate).
+pub(crate) fn parse_body(
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<serde_json::Value, ApiError> {
+    let bytes = body.map_err(|_| ApiError::body_too_large())?;
+    if bytes.is_empty() {
+        return Ok(serde_json::Value::Object(Default::default()));
+    }
+    serde_json::from_slice(&bytes).map_err(|_| ApiError::unparseable_body())
 }

@@ -53,6 +53,7 @@
 
 #![forbid(unsafe_code)]
 
+mod app;
 mod cells;
 mod changes;
 pub mod cli;
@@ -74,6 +75,7 @@ mod moment;
 mod persist;
 mod records;
 mod render;
+mod respond;
 mod schema;
 mod server;
 mod stats;

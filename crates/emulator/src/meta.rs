@@ -6,13 +6,15 @@ use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
 use serde_json::{json, Value};
 
+use crate::app::{App, Shared};
 use crate::changes::{ChangeSet, SchemaChange, Source};
+use crate::error::parse_body;
 use crate::error::ApiError;
 use crate::ids;
 use crate::model::Base;
 use crate::records::params::parse_query;
+use crate::respond::ok;
 use crate::schema::{self, FieldSpec, TableSpec};
-use crate::server::{ok, parse_body, App, Shared};
 
 type Body = Result<Bytes, BytesRejection>;
 

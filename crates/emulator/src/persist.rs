@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
+use crate::app::Shared;
 use crate::error::Error;
 use crate::model::State;
-use crate::server::Shared;
 
 const FILE: &str = "airtable-emulator.json";
 

@@ -1,8 +1,6 @@
-//! The HTTP side: shared application state, the router, and the gate every
-//! request passes (URL length, latency, faults, auth, rate limits, trailing
+//! The HTTP side: the router, and the gate every request passes (URL length, latency, faults, auth, rate limits, trailing
 //! slash, counters, one log line).
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::{Body, Bytes};
@@ -12,91 +10,13 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, patch, post};
 use axum::Router;
-use parking_lot::{Mutex, RwLock};
-use serde_json::Value;
 
-use crate::changes::ChangeSet;
-use crate::clock::Clock;
-use crate::config::EmulatorConfig;
+use crate::app::{App, Shared};
 use crate::error::ApiError;
-use crate::faults::{FaultKind, Faults};
-use crate::limits::RateLimiter;
-use crate::model::{Base, State as Store};
-use crate::records::list::Iterators;
-use crate::stats::Counters;
+use crate::faults::FaultKind;
 
 /// What URL lengths are measured against: Airtable sees its own origin.
 const API_ORIGIN: &str = "https://api.airtable.com";
-
-/// Everything the handlers share.
-pub(crate) struct App {
-    pub state: RwLock<Store>,
-    pub clock: Clock,
-    pub config: EmulatorConfig,
-    pub iterators: Mutex<Iterators>,
-    pub limiter: RateLimiter,
-    pub faults: Faults,
-    pub counters: Counters,
-    /// Wakes the notification sender.
-    pub pings: tokio::sync::Notify,
-    /// Wakes the snapshot writer.
-    pub dirty: tokio::sync::Notify,
-    pub http: reqwest::Client,
-}
-
-pub(crate) type Shared = Arc<App>;
-
-impl App {
-    /// Records a transaction on a base (webhook payloads); call with the
-    /// state lock held, then [`App::after_write`] once it is released.
-    pub fn commit(base: &mut Base, changes: &ChangeSet) -> bool {
-        crate::webhooks::payload::publish(base, changes)
-    }
-
-    /// Wakes the ping sender and the snapshot writer after a write.
-    pub fn after_write(&self, ping: bool) {
-        if ping {
-            self.pings.notify_one();
-        }
-        self.dirty.notify_one();
-    }
-
-    pub fn now(&self) -> i64 {
-        self.clock.now_ms()
-    }
-}
-
-/// A JSON answer with Airtable's headers.
-pub(crate) fn json_response(status: StatusCode, body: &Value) -> Response {
-    let bytes = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
-    let mut response = (status, bytes).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json; charset=utf-8"),
-    );
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
-    response
-}
-
-/// A 200 JSON answer.
-pub(crate) fn ok(body: &Value) -> Response {
-    json_response(StatusCode::OK, body)
-}
-
-/// Parses a JSON request body (413 and 400 as appropriate).
-pub(crate) fn parse_body(
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
-) -> Result<Value, ApiError> {
-    let bytes = body.map_err(|_| ApiError::body_too_large())?;
-    if bytes.is_empty() {
-        return Ok(Value::Object(Default::default()));
-    }
-    serde_json::from_slice(&bytes).map_err(|_| ApiError::unparseable_body())
-}
 
 /// The router of every endpoint.
 pub(crate) fn router(app: Shared) -> Router {

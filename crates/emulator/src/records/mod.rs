@@ -12,11 +12,13 @@ use axum::extract::{Path, RawQuery, State};
 use axum::response::Response;
 use serde_json::{json, Map, Value};
 
+use crate::app::{App, Shared};
 use crate::changes::{ChangeSet, Source};
+use crate::error::parse_body;
 use crate::error::ApiError;
 use crate::model::Base;
 use crate::render::{record_json, CellFormat, RenderOpts};
-use crate::server::{ok, parse_body, App, Shared};
+use crate::respond::ok;
 use list::{list_page, ListContext};
 use params::{parse_bool, parse_query, ListParams, Query};
 use write::{FieldsInput, WriteOptions};

@@ -11,11 +11,13 @@ use base64::Engine;
 use rand::RngCore;
 use serde_json::{json, Value};
 
+use crate::app::Shared;
 use crate::clock::format_ms;
+use crate::error::parse_body;
 use crate::error::ApiError;
 use crate::ids;
 use crate::records::params::parse_query;
-use crate::server::{ok, parse_body, Shared};
+use crate::respond::ok;
 use crate::webhooks::{housekeep, Spec, Webhook, MAX_PER_BASE, SEVEN_DAYS_MS};
 
 type Body = Result<Bytes, BytesRejection>;

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
+use crate::app::Shared;
 use crate::clock::{format_ms, Millis};
-use crate::server::Shared;
 use crate::webhooks::content_mac;
 
 /// One ping to send.
