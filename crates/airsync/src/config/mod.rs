@@ -340,6 +340,8 @@ impl Config {
     ) -> Result<Config, ConfigError> {
         let mut env = Reader::new(&lookup);
         check_backend_variables(names, &mut env);
+        // The worker's defaults are its own, written once.
+        let worker = airsync_sync::worker::WorkerSettings::new("");
         let database = DatabaseConfig {
             url: env.optional("DATABASE_URL", DatabaseUrl::parse),
             max_connections: env.number("DATABASE_MAX_CONNECTIONS", 10, 1..=1000),
@@ -443,19 +445,27 @@ impl Config {
                 ),
             },
             worker: WorkerConfig {
-                concurrency: env.number("WORKER_CONCURRENCY", 2, 1..=64),
-                batch_size: env.number("WORKER_BATCH_SIZE", 100, 1..=1000),
-                max_attempts: env.number("WORKER_MAX_ATTEMPTS", 12, 1..=100),
-                lease: env.seconds("WORKER_LEASE_SECS", 30, 5..=3_600),
+                concurrency: env.number(
+                    "WORKER_CONCURRENCY",
+                    u32::try_from(worker.max_batches_in_flight).unwrap_or(2),
+                    1..=64,
+                ),
+                batch_size: env.number("WORKER_BATCH_SIZE", worker.batch_size, 1..=1000),
+                max_attempts: env.number("WORKER_MAX_ATTEMPTS", worker.max_attempts, 1..=100),
+                lease: env.seconds("WORKER_LEASE_SECS", worker.lease.as_secs(), 5..=3_600),
                 retry_base: Duration::from_millis(env.number(
                     "WORKER_RETRY_BASE_MS",
-                    500u64,
+                    millis(worker.retry_base),
                     10..=60_000,
                 )),
-                retry_max: env.seconds("WORKER_RETRY_MAX_SECS", 600, 1..=86_400),
+                retry_max: env.seconds(
+                    "WORKER_RETRY_MAX_SECS",
+                    worker.retry_max.as_secs(),
+                    1..=86_400,
+                ),
                 poll_interval: Duration::from_millis(env.number(
                     "WORKER_POLL_INTERVAL_MS",
-                    1_000u64,
+                    millis(worker.poll_interval),
                     10..=60_000,
                 )),
                 metrics_listen: env.optional("WORKER_METRICS_LISTEN", types::parse_listen_address),
@@ -538,3 +548,8 @@ impl Config {
 
 #[cfg(test)]
 mod tests;
+
+/// A duration in whole milliseconds, as the `*_MS` variables count.
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
