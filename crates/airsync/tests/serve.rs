@@ -26,12 +26,28 @@ struct Running {
     services: Arc<Services>,
 }
 
-async fn start(
-    pool: PgPool,
-    worker: Option<Arc<airsync_sync::worker::WorkerMetrics>>,
-    airtable: Option<airsync_airtable::AirtableClient>,
-) -> Running {
-    start_with_inbound(pool, worker, airtable, None).await
+/// The process as `serve` builds it (`airsync::app::App`), without
+/// Airtable, on a free port.
+async fn start(pool: PgPool) -> Running {
+    let config = airsync::config::Config::from_lookup(|name| match name {
+        "JWT_SECRET" => Some(SECRET.into()),
+        "METRICS_TOKEN" => Some(METRICS_TOKEN.into()),
+        _ => None,
+    })
+    .expect("config");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let app = airsync::app::App::build(&config, pool, listener, Default::default())
+        .await
+        .expect("the process");
+    let running = Running {
+        url: format!("http://{}", app.address()),
+        http: reqwest::Client::new(),
+        services: app.services().clone(),
+    };
+    tokio::spawn(app.run_until(std::future::pending()));
+    running
 }
 
 async fn start_with_inbound(
@@ -140,7 +156,7 @@ async fn plant_dead_letter(pool: &PgPool) -> i64 {
 #[tokio::test]
 async fn health_is_200_while_postgres_answers_and_503_within_a_second_when_it_does_not() {
     let db = TestDb::new().await;
-    let up = start(db.pool().clone(), None, None).await;
+    let up = start(db.pool().clone()).await;
     let (status, body, _) = up.get("/api/health", None).await;
     assert_eq!((status, body), (200, json!({ "status": "ok" })));
 
@@ -149,7 +165,9 @@ async fn health_is_200_while_postgres_answers_and_503_within_a_second_when_it_do
         .acquire_timeout(Duration::from_secs(30))
         .connect_lazy("postgres://nobody@127.0.0.1:1/airsync")
         .expect("lazy pool");
-    let down = start(down_pool, None, None).await;
+    // Built by hand: the composition root checks the database as it builds,
+    // and this process's database is gone.
+    let down = start_with_inbound(down_pool, None, None, None).await;
     for path in ["/api/health", "/api/health/detailed"] {
         let started = Instant::now();
         let (status, body, _) = down.get(path, Some(METRICS_TOKEN)).await;
@@ -169,7 +187,7 @@ async fn health_is_200_while_postgres_answers_and_503_within_a_second_when_it_do
 #[tokio::test]
 async fn metrics_and_detailed_health_answer_the_metrics_token_or_an_admin_only() {
     let db = TestDb::new().await;
-    let running = start(db.pool().clone(), None, None).await;
+    let running = start(db.pool().clone()).await;
     let user_token = running.token_of(db.pool(), "ann@example.com", false).await;
     let admin_token = running.admin_token(db.pool()).await;
     for path in ["/metrics", "/api/health/detailed"] {
@@ -202,7 +220,7 @@ async fn detailed_health_reports_a_planted_dead_letter_and_the_outbox() {
         .execute(db.pool())
         .await
         .expect("user");
-    let running = start(db.pool().clone(), None, None).await;
+    let running = start(db.pool().clone()).await;
     let (status, body, _) = running
         .get("/api/health/detailed", Some(METRICS_TOKEN))
         .await;
@@ -249,7 +267,7 @@ async fn detailed_health_serves_the_legacy_backends_keys_beside_its_own() {
         .execute(db.pool())
         .await
         .expect("age");
-    let running = start(db.pool().clone(), None, None).await;
+    let running = start(db.pool().clone()).await;
     let (status, body, _) = running
         .get("/api/health/detailed", Some(METRICS_TOKEN))
         .await;
@@ -315,7 +333,7 @@ async fn detailed_health_serves_the_legacy_backends_keys_beside_its_own() {
 #[tokio::test]
 async fn every_answer_carries_the_request_id_given_or_made() {
     let db = TestDb::new().await;
-    let running = start(db.pool().clone(), None, None).await;
+    let running = start(db.pool().clone()).await;
     let given = running
         .http
         .get(format!("{}/api/health", running.url))
@@ -333,7 +351,7 @@ async fn every_answer_carries_the_request_id_given_or_made() {
 async fn ops_endpoints_answer_admins_only_and_replay_a_dead_letter() {
     let db = TestDb::new().await;
     let letter = plant_dead_letter(db.pool()).await;
-    let running = start(db.pool().clone(), None, None).await;
+    let running = start(db.pool().clone()).await;
     let (status, _, _) = running.get("/ops/api/state", None).await;
     assert_eq!(status, 401);
     let (status, page, _) = running.get("/ops", None).await;
@@ -1109,7 +1127,7 @@ async fn an_admin_signs_in_to_the_ops_page_sees_a_dead_letter_replays_it_and_see
     .execute(db.pool())
     .await
     .expect("conflicts");
-    let running = start(db.pool().clone(), None, None).await;
+    let running = start(db.pool().clone()).await;
     airsync_api::create_user(
         db.pool(),
         "ops@example.com",
@@ -1206,17 +1224,32 @@ async fn an_admin_signs_in_to_the_ops_page_sees_a_dead_letter_replays_it_and_see
         browser.text_of("webhook").await,
         "Webhook: none (the incremental poll carries the inbound sync)."
     );
-    // Each chart draws its series from the points.
+    // Each chart draws its series from the points: the three above, and
+    // for the outbox also the process's own sampler's (one at the start,
+    // one every 10 s).
+    let lines = chart_lines(&browser).await;
+    let outbox_points = |series: &str| {
+        lines
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .find_map(|line| line.strip_prefix(&format!("chart-outbox:{series}:")))
+            .and_then(|n| n.parse::<usize>().ok())
+            .unwrap_or_default()
+    };
+    assert!(
+        outbox_points("waiting") >= 4 && outbox_points("oldest (s)") >= 4,
+        "{lines}"
+    );
     assert_eq!(
-        chart_lines(&browser).await,
-        json!([
-            "chart-outbox:waiting:3",
-            "chart-outbox:oldest (s):3",
-            "chart-records:sent / min:2",
-            "chart-records:received / min:2",
-            "chart-airtable:requests / min:2",
-            "chart-airtable:429s / min:2",
-            "chart-lag:lag (s):3"
+        lines.as_array().map(|l| l[2..].to_vec()),
+        Some(vec![
+            json!("chart-records:sent / min:2"),
+            json!("chart-records:received / min:2"),
+            json!("chart-airtable:requests / min:2"),
+            json!("chart-airtable:429s / min:2"),
+            json!("chart-lag:lag (s):3"),
         ])
     );
     browser.screenshot("ops-dashboard.png").await;
