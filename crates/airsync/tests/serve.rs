@@ -29,10 +29,18 @@ struct Running {
 /// The process as `serve` builds it (`airsync::app::App`), without
 /// Airtable, on a free port.
 async fn start(pool: PgPool) -> Running {
+    start_with(pool, &[]).await
+}
+
+/// [`start`] with more configuration.
+async fn start_with(pool: PgPool, vars: &[(&str, String)]) -> Running {
     let config = airsync::config::Config::from_lookup(|name| match name {
         "JWT_SECRET" => Some(SECRET.into()),
         "METRICS_TOKEN" => Some(METRICS_TOKEN.into()),
-        _ => None,
+        other => vars
+            .iter()
+            .find(|(key, _)| *key == other)
+            .map(|(_, value)| value.clone()),
     })
     .expect("config");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -1692,12 +1700,19 @@ async fn user_without_password(pool: &PgPool, email: &str, age_days: i32) -> uui
 async fn an_admin_invites_a_user_without_a_password_from_the_ops_page_through_the_relay() {
     let db = TestDb::new().await;
     let relay = relay().await;
-    let running = start_services(
+    let running = start_with(
         db.pool().clone(),
-        None,
-        None,
-        None,
-        Arc::new(relayed_invitations(&relay)),
+        &[
+            ("INVITE_TRANSPORT", "webhook".into()),
+            ("INVITE_WEBHOOK_URL", relay.url.clone()),
+            ("INVITE_WEBHOOK_TOKEN", "relay-token".into()),
+            (
+                "INVITE_SETUP_URL",
+                "https://app.example.com/set-password?token={token}".into(),
+            ),
+            // Invited by hand here; the automatic loop has a test of its own.
+            ("INVITE_AUTOMATIC", "false".into()),
+        ],
     )
     .await;
     let admin = running.admin_token(db.pool()).await;
