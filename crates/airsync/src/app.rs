@@ -1,8 +1,8 @@
 //! The composition root: the one place where a process's parts are wired
 //! from the configuration. `airsync serve` and `airsync demo` run an
 //! [`App`]; `airsync worker` builds its worker with [`outbound_worker`]; the
-//! integration tests build the same [`App`], so what they run is what
-//! ships.
+//! integration tests of the HTTP surface build the same [`App`] wherever
+//! they can, so what they run is what ships.
 
 use std::future::Future;
 use std::net::SocketAddr;
