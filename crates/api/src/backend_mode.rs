@@ -3,7 +3,8 @@
 
 use std::fmt;
 
-/// Where an endpoint group reads and writes (docs/architecture.md, "Data-backend flags").
+/// Where an endpoint group reads and writes (docs/architecture.md,
+/// "Data-backend flags").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum DataBackendMode {
     /// Read and write the Airtable base directly: the legacy path.

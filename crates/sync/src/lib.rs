@@ -1,6 +1,7 @@
-//! The sync engine between PostgreSQL and the Airtable base (docs/architecture.md): the
-//! mapping, the id map, the outbox and its worker, and the inbound paths. It
-//! knows nothing of HTTP routes or coaching rules.
+//! The sync engine between PostgreSQL and the Airtable base
+//! (docs/architecture.md): the mapping, the id map, the outbox and its
+//! worker, and the inbound paths. It knows nothing of HTTP routes or
+//! coaching rules.
 
 #![forbid(unsafe_code)]
 

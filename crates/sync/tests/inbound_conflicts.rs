@@ -1,8 +1,9 @@
 //! Both sides writing at once: the app through PostgreSQL (and the outbound
 //! worker), the team in Airtable's UI (and the webhook path). Each test
 //! runs the worker and the payload reader step by step until nothing moves,
-//! then checks that both sides agree per the conflict rules of docs/architecture.md and
-//! that no request keeps going back and forth.
+//! then checks that both sides agree per the conflict rules of
+//! docs/architecture.md ("Conflicts") and that no request keeps going back
+//! and forth.
 
 mod support;
 

@@ -1,6 +1,6 @@
 //! Typed configuration, read once from the environment and validated at
-//! start (docs/architecture.md, "Configuration"). Every variable is listed with a comment
-//! in `.env.example`.
+//! start (docs/architecture.md, "Configuration"). Every variable is listed
+//! with a comment in `.env.example`.
 //!
 //! A bad value stops the start with a message that names the variable and
 //! says what is wrong; all bad values are reported at once. Variables that

@@ -1,5 +1,5 @@
-//! The coaching rules of docs/domain.md as plain functions, shared by every data
-//! backend: schedule dates, points, levels, streaks and their bonuses.
+//! The coaching rules of docs/domain.md as plain functions, shared by every
+//! data backend: schedule dates, points, levels, streaks and their bonuses.
 
 pub mod points;
 pub mod schedule;

@@ -1,6 +1,7 @@
 //! The data behind each endpoint group, as one trait per group. Handlers talk
 //! to these traits only, so they do not know whether PostgreSQL, Airtable or
-//! a shadow pair of both serves them (docs/architecture.md, "Data-backend flags").
+//! a shadow pair of both serves them (docs/architecture.md, "Data-backend
+//! flags").
 
 pub mod airtable;
 pub mod habit_usage;

@@ -244,9 +244,9 @@ async fn resolve_links<'a>(
 }
 
 /// Decides how an event whose linked row has no record yet waits, and makes
-/// sure the linked row is on its way when it can be: docs/architecture.md says a link is
-/// resolved by sending the linked row first or by deferring, never by
-/// sending a broken link.
+/// sure the linked row is on its way when it can be: docs/architecture.md
+/// ("Outbound") says a link is resolved by sending the linked row first or
+/// by deferring, never by sending a broken link.
 async fn defer_for_link(
     pool: &PgPool,
     mapping: &Mapping,
