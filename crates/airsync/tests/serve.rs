@@ -455,6 +455,84 @@ async fn synced_setup() -> (
     (db, emulator, client, mapping)
 }
 
+/// A user that both sides rename: pushed to Airtable and backfilled, then
+/// renamed to `names.0` in the app and, a second later, to `names.1` by the
+/// team (with `creates` made in the same edit); a reconcile of the users
+/// then keeps Airtable's later name and logs the conflict. Answers the row,
+/// its record and the inbound context of the reconciles.
+async fn user_renamed_on_both_sides(
+    (db, emulator, client, mapping): (
+        &TestDb,
+        &airsync_emulator::Emulator,
+        &airsync_airtable::AirtableClient,
+        &Arc<Mapping>,
+    ),
+    names: (&str, &str),
+    creates: Vec<Value>,
+) -> (uuid::Uuid, String, InboundContext) {
+    use airsync_emulator::{ClientEdit, RecordPatch};
+    use airsync_sync::airtable_writer::AirtableWriter;
+    use airsync_sync::worker::{Worker, WorkerSettings};
+
+    let row: uuid::Uuid = sqlx::query_scalar(
+        "INSERT INTO users_pg (email, name) VALUES ('both@example.com', 'Before') RETURNING id",
+    )
+    .fetch_one(db.pool())
+    .await
+    .expect("user");
+    let worker = Worker::new(
+        db.pool().clone(),
+        mapping.clone(),
+        AirtableWriter::new(client.clone(), BASE),
+        WorkerSettings::new(BASE),
+    );
+    worker.run_once().await.expect("push");
+    let record: String = sqlx::query_scalar(
+        "SELECT airtable_id FROM airtable_id_map WHERE entity = 'user' AND row_id = $1",
+    )
+    .bind(row)
+    .fetch_one(db.pool())
+    .await
+    .expect("record");
+    let ctx = InboundContext::new(
+        db.pool().clone(),
+        client.clone(),
+        BASE,
+        mapping.clone(),
+        InboundSettings::default(),
+    );
+    let users = ReconcileOptions {
+        table: Some("user".into()),
+        force: false,
+    };
+    reconcile(&ctx, &users).await.expect("backfill");
+    sqlx::query("UPDATE users_pg SET name = $2 WHERE id = $1")
+        .bind(row)
+        .bind(names.0)
+        .execute(db.pool())
+        .await
+        .expect("rename");
+    // Airtable's modification times are compared by the second.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let fields = |value: Value| value.as_object().cloned().expect("object");
+    emulator
+        .edit_as_user(
+            BASE,
+            "Users",
+            ClientEdit {
+                update: vec![RecordPatch {
+                    id: record.clone(),
+                    fields: fields(json!({ "Name": names.1 })),
+                }],
+                create: creates.into_iter().map(fields).collect(),
+                ..Default::default()
+            },
+        )
+        .expect("team edits");
+    reconcile(&ctx, &users).await.expect("reconcile");
+    (row, record, ctx)
+}
+
 #[tokio::test]
 async fn metrics_after_a_sync_show_every_family_with_plausible_values() {
     use airsync_sync::airtable_writer::AirtableWriter;
@@ -564,69 +642,15 @@ async fn metrics_after_a_sync_show_every_family_with_plausible_values() {
 
 #[tokio::test]
 async fn an_inbound_conflict_and_a_provisioned_user_show_on_the_ops_endpoints_and_in_metrics() {
-    use airsync_emulator::{ClientEdit, RecordPatch};
-    use airsync_sync::airtable_writer::AirtableWriter;
-    use airsync_sync::worker::{Worker, WorkerSettings};
-
     let (db, emulator, client, mapping) = synced_setup().await;
-    let row: uuid::Uuid = sqlx::query_scalar(
-        "INSERT INTO users_pg (email, name) VALUES ('both@example.com', 'Before') RETURNING id",
-    )
-    .fetch_one(db.pool())
-    .await
-    .expect("user");
-    let worker = Worker::new(
-        db.pool().clone(),
-        mapping.clone(),
-        AirtableWriter::new(client.clone(), BASE),
-        WorkerSettings::new(BASE),
-    );
-    worker.run_once().await.expect("push");
-    let record: String = sqlx::query_scalar(
-        "SELECT airtable_id FROM airtable_id_map WHERE entity = 'user' AND row_id = $1",
-    )
-    .bind(row)
-    .fetch_one(db.pool())
-    .await
-    .expect("record");
-    let ctx = InboundContext::new(
-        db.pool().clone(),
-        client.clone(),
-        BASE,
-        mapping,
-        InboundSettings::default(),
-    );
-    let users = ReconcileOptions {
-        table: Some("user".into()),
-        force: false,
-    };
-    reconcile(&ctx, &users).await.expect("backfill");
-
     // The app renames the user, then the team does, later: a conflict that
     // Airtable's later change wins. And the team creates a user.
-    sqlx::query("UPDATE users_pg SET name = 'App' WHERE id = $1")
-        .bind(row)
-        .execute(db.pool())
-        .await
-        .expect("rename");
-    // Airtable's modification times are compared by the second.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    let fields = |value: Value| value.as_object().cloned().expect("object");
-    emulator
-        .edit_as_user(
-            BASE,
-            "Users",
-            ClientEdit {
-                update: vec![RecordPatch {
-                    id: record.clone(),
-                    fields: fields(json!({"Name": "Team"})),
-                }],
-                create: vec![fields(json!({"Email": "new@example.com", "Name": "New"}))],
-                ..Default::default()
-            },
-        )
-        .expect("team edits");
-    reconcile(&ctx, &users).await.expect("reconcile");
+    let (row, record, ctx) = user_renamed_on_both_sides(
+        (&db, &emulator, &client, &mapping),
+        ("App", "Team"),
+        vec![json!({"Email": "new@example.com", "Name": "New"})],
+    )
+    .await;
     let name: String = sqlx::query_scalar("SELECT name FROM users_pg WHERE id = $1")
         .bind(row)
         .fetch_one(db.pool())
@@ -1327,72 +1351,27 @@ async fn an_admin_signs_in_to_the_ops_page_sees_a_dead_letter_replays_it_and_see
 /// writes it there).
 #[tokio::test(flavor = "multi_thread")]
 async fn the_ops_dashboard_follows_a_real_sync_run_a_reconcile_a_conflict_and_a_purge() {
-    use airsync_emulator::{ClientEdit, RecordPatch};
-    use airsync_sync::airtable_writer::AirtableWriter;
-    use airsync_sync::worker::{Worker, WorkerSettings};
+    use airsync_emulator::ClientEdit;
 
     let (db, emulator, client, mapping) = synced_setup().await;
     let fields = |value: Value| value.as_object().cloned().expect("object");
     // A real conflict: the app renames a user the team renames a second
     // later; Airtable's later change wins, and both values are logged.
-    let row: uuid::Uuid = sqlx::query_scalar(
-        "INSERT INTO users_pg (email, name) VALUES ('both@example.com', 'Before') RETURNING id",
+    let (_, record, ctx) = user_renamed_on_both_sides(
+        (&db, &emulator, &client, &mapping),
+        ("Renamed in the app", "Renamed by the team"),
+        Vec::new(),
     )
-    .fetch_one(db.pool())
-    .await
-    .expect("user");
-    let worker = Worker::new(
-        db.pool().clone(),
-        mapping.clone(),
-        AirtableWriter::new(client.clone(), BASE),
-        WorkerSettings::new(BASE),
-    );
-    worker.run_once().await.expect("push");
-    let record: String = sqlx::query_scalar(
-        "SELECT airtable_id FROM airtable_id_map WHERE entity = 'user' AND row_id = $1",
-    )
-    .bind(row)
-    .fetch_one(db.pool())
-    .await
-    .expect("record");
-    let ctx = InboundContext::new(
-        db.pool().clone(),
-        client.clone(),
-        BASE,
-        mapping,
-        InboundSettings::default(),
-    );
+    .await;
     let users = ReconcileOptions {
         table: Some("user".into()),
         force: false,
     };
-    reconcile(&ctx, &users).await.expect("backfill");
-    sqlx::query("UPDATE users_pg SET name = 'Renamed in the app' WHERE id = $1")
-        .bind(row)
-        .execute(db.pool())
-        .await
-        .expect("rename");
-    // Airtable's modification times are compared by the second.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    emulator
-        .edit_as_user(
-            BASE,
-            "Users",
-            ClientEdit {
-                update: vec![RecordPatch {
-                    id: record.clone(),
-                    fields: fields(json!({"Name": "Renamed by the team"})),
-                }],
-                ..Default::default()
-            },
-        )
-        .expect("team edit");
-    reconcile(&ctx, &users).await.expect("reconcile");
 
     // From here the process runs as `serve` builds it, through the same
     // composition root: the worker, the inbound sync, and the sampler (at
     // 1 s rather than 10 s).
-    drop((worker, ctx));
+    drop(ctx);
     let config = airsync::config::Config::from_lookup(|name| match name {
         "JWT_SECRET" => Some(SECRET.into()),
         "METRICS_TOKEN" => Some(METRICS_TOKEN.into()),
