@@ -1,8 +1,9 @@
 //! The composition root: the one place where a process's parts are wired
 //! from the configuration. `airsync serve` and `airsync demo` run an
 //! [`App`]; `airsync worker` builds its worker with [`outbound_worker`]; the
-//! integration tests of the HTTP surface build the same [`App`] wherever
-//! they can, so what they run is what ships.
+//! integration tests of the HTTP surface build the same [`App`] (and drive a
+//! worker made by [`outbound_worker`] where they play `serve --no-worker`
+//! beside `airsync worker`), so what they run is what ships.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -22,7 +23,7 @@ use tokio::task::JoinSet;
 
 use crate::cli::CliError;
 use crate::config::{AirtableBaseId, Config};
-use crate::server::{self, HttpMetrics, Services};
+use crate::server::{self, HttpMetrics, Services, StoppedParts};
 
 /// How long the outbound worker's running batches may take to finish after
 /// a stop.
@@ -90,14 +91,16 @@ impl App {
 
         let (stop_background, shutdown) = watch::channel(false);
         let mut background = JoinSet::new();
+        let stopped = StoppedParts::default();
         let mut worker_metrics = None;
         if let (Some((client, base_id)), true) = (&airtable, parts.worker) {
             let worker = outbound_worker(config, &pool, &mapping, client, base_id);
             worker_metrics = Some(worker.metrics());
-            let shutdown = shutdown.clone();
+            let (shutdown, stopped) = (shutdown.clone(), stopped.clone());
             background.spawn(async move {
                 if let Err(err) = worker.run(shutdown, WORKER_GRACE).await {
                     tracing::error!(error = %err, "the outbound worker stopped");
+                    stopped.record("outbound worker", err.to_string());
                 }
             });
         }
@@ -111,10 +114,11 @@ impl App {
                 crate::airtable::inbound_settings(config),
             );
             inbound = Some(context.clone());
-            let shutdown = shutdown.clone();
+            let (shutdown, stopped) = (shutdown.clone(), stopped.clone());
             background.spawn(async move {
                 if let Err(err) = airsync_sync::inbound::run(context, shutdown).await {
                     tracing::error!(error = %err, "the inbound sync stopped");
+                    stopped.record("inbound sync", err.to_string());
                 }
             });
         }
@@ -143,6 +147,7 @@ impl App {
                 .map(|token| token.expose().to_owned()),
             invitations,
             history: Default::default(),
+            stopped,
         });
         {
             let (services, shutdown, step) = (

@@ -6,18 +6,11 @@
 //! a user's token with 403 and a forged one with 401. (The API's own
 //! security tests are in `crates/api/tests/api/security_*.rs`.)
 
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use airsync::server::{self, HttpMetrics, Services};
 use airsync_airtable::{AirtableClient, ClientConfig};
-use airsync_api::{ApiConfig, AppState};
 use airsync_emulator::{ClientEdit, Emulator, EmulatorConfig};
-use airsync_sync::inbound::{
-    ensure_webhook, read_payloads_once, InboundContext, InboundSettings, WebhookAction,
-};
+use airsync_sync::inbound::{read_payloads_once, InboundContext};
 use airsync_sync::mapping::Mapping;
 use airsync_testkit::TestDb;
 use base64::Engine as _;
@@ -37,18 +30,20 @@ struct Running {
     inbound: Option<(Emulator, InboundContext)>,
 }
 
-/// The server with the inbound sync and a webhook on an emulated base whose
-/// pings come to this server; or, with `webhook: false`, the server alone.
+/// The process as `serve` builds it (`airsync::app::App`), with the inbound
+/// sync and a webhook on an emulated base whose pings come to this server;
+/// or, with `webhook: false`, without Airtable. Its inbound sync reads
+/// payloads when pinged, and polls and reconciles only when a test asks.
 async fn start(webhook: bool) -> Running {
     let db = TestDb::new().await;
-    let mapping = Arc::new(Mapping::default_mapping().expect("mapping"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let mut inbound = None;
+    let mut vars: Vec<(&str, String)> = vec![("JWT_SECRET", SECRET.into())];
+    let mut emulator = None;
     if webhook {
-        let emulator = EmulatorConfig::new()
+        let started = EmulatorConfig::new()
             .with_token(TOKEN)
             .with_base(BASE)
             .without_limits()
@@ -56,59 +51,67 @@ async fn start(webhook: bool) -> Running {
             .await
             .expect("emulator");
         let mut config = ClientConfig::new(TOKEN)
-            .with_api_url(&emulator.url())
+            .with_api_url(&started.url())
             .expect("url");
         config.rate_limits.per_base = 10_000;
         config.rate_limits.per_token = 10_000;
-        let client = AirtableClient::new(config).expect("client");
-        airsync_sync::bootstrap::bootstrap(&client.base(BASE), &mapping)
-            .await
-            .expect("bootstrap");
-        let settings = InboundSettings {
-            notification_url: Some(format!("{url}/api/sync/inbound")),
-            reader_interval: Duration::from_secs(3600),
-            webhook_check_interval: Duration::from_secs(3600),
-            poll_interval: Duration::from_secs(3600),
-            reconcile_enabled: false,
-            deferred_retry_interval: Duration::from_secs(3600),
-            ..Default::default()
-        };
-        let ctx = InboundContext::new(db.pool().clone(), client, BASE, mapping.clone(), settings);
-        inbound = Some((emulator, ctx));
-    }
-    let services = Arc::new(Services {
-        pool: db.pool().clone(),
-        mapping,
-        api: AppState::new(
-            db.pool().clone(),
-            ApiConfig::new(SECRET.as_bytes().to_vec()),
+        airsync_sync::bootstrap::bootstrap(
+            &AirtableClient::new(config).expect("client").base(BASE),
+            &Mapping::default_mapping().expect("mapping"),
         )
-        .expect("api state"),
-        airtable: None,
-        base_id: None,
-        worker: None,
-        inbound: inbound.as_ref().map(|(_, ctx)| ctx.clone()),
-        backends: BTreeMap::new(),
-        http: Arc::new(HttpMetrics::default()),
-        metrics_token: None,
-        invitations: Arc::new(airsync::invitations::Invitations::new(Default::default())),
-        history: Default::default(),
-    });
-    let app = server::router(services).into_make_service_with_connect_info::<SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    if let Some((_, ctx)) = &inbound {
-        let action = ensure_webhook(ctx).await.expect("webhook");
-        assert!(
-            matches!(action, WebhookAction::Created { .. }),
-            "{action:?}"
-        );
+        .await
+        .expect("bootstrap");
+        vars.extend([
+            ("AIRTABLE_TOKEN", TOKEN.into()),
+            ("AIRTABLE_BASE_ID", BASE.into()),
+            ("AIRTABLE_API_URL", started.url()),
+            ("AIRTABLE_RATE_LIMIT_PER_BASE", "1000".into()),
+            ("AIRTABLE_WEBHOOK_URL", format!("{url}/api/sync/inbound")),
+            ("SYNC_PAYLOAD_READER_INTERVAL_SECS", "3600".into()),
+            ("SYNC_WEBHOOK_CHECK_INTERVAL_SECS", "3600".into()),
+            ("SYNC_INCREMENTAL_POLL_INTERVAL_SECS", "3600".into()),
+            ("FULL_AIRTABLE_POLL_SYNC_ENABLED", "false".into()),
+        ]);
+        emulator = Some(started);
     }
-    Running {
+    let config = airsync::config::Config::from_lookup(|name| {
+        vars.iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value.clone())
+    })
+    .expect("config");
+    let app = airsync::app::App::build(&config, db.pool().clone(), listener, Default::default())
+        .await
+        .expect("the process");
+    let inbound = emulator.map(|emulator| {
+        let ctx = app.services().inbound.clone().expect("the inbound sync");
+        (emulator, ctx)
+    });
+    tokio::spawn(app.run_until(std::future::pending()));
+    let running = Running {
         url,
         http: reqwest::Client::new(),
         db,
         inbound,
+    };
+    if webhook {
+        // The process makes its webhook as it starts.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let made: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM sync_checkpoint WHERE name LIKE 'inbound:webhook:%'",
+            )
+            .fetch_one(running.pool())
+            .await
+            .expect("checkpoint");
+            if made == 1 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no webhook was made");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
+    running
 }
 
 impl Running {
@@ -306,12 +309,6 @@ async fn a_replayed_notification_is_acknowledged_stored_once_and_applied_once() 
             },
         )
         .expect("edit");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while running.inbox_len().await < 1 {
-        assert!(Instant::now() < deadline, "no ping arrived");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    read_payloads_once(ctx).await.expect("read");
     let users = || async {
         sqlx::query_scalar::<_, i64>(
             "SELECT count(*) FROM users_pg WHERE email = 'once@example.com'",
@@ -320,6 +317,16 @@ async fn a_replayed_notification_is_acknowledged_stored_once_and_applied_once() 
         .await
         .expect("users")
     };
+    // The ping wakes the process's reader, which applies the payload.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while running.inbox_len().await < 1
+        || users().await < 1
+        || ctx.metrics().snapshot().rows_created < 1
+    {
+        assert!(Instant::now() < deadline, "the ping was not applied");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    read_payloads_once(ctx).await.expect("read");
     assert_eq!(users().await, 1);
     let applied = ctx.metrics().snapshot();
     assert_eq!(applied.rows_created, 1);

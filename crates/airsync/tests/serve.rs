@@ -8,13 +8,12 @@ use std::os::unix::process::CommandExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use airsync::server::{self, HttpMetrics, Services};
-use airsync_api::{ApiConfig, AppState};
-use airsync_sync::inbound::{reconcile, InboundContext, InboundSettings, ReconcileOptions};
+use airsync::server::Services;
+use airsync_sync::inbound::{reconcile, InboundContext, ReconcileOptions};
 use airsync_sync::mapping::Mapping;
 use airsync_testkit::TestDb;
 use serde_json::{json, Value};
-use sqlx::postgres::PgPoolOptions;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 
 const SECRET: &str = "serve-test-secret-serve-test-secret-0000";
@@ -24,6 +23,9 @@ struct Running {
     url: String,
     http: reqwest::Client,
     services: Arc<Services>,
+    config: airsync::config::Config,
+    stop_signal: tokio::sync::oneshot::Sender<()>,
+    serving: tokio::task::JoinHandle<Result<(), airsync::cli::CliError>>,
 }
 
 /// The process as `serve` builds it (`airsync::app::App`), without
@@ -32,79 +34,137 @@ async fn start(pool: PgPool) -> Running {
     start_with(pool, &[]).await
 }
 
-/// [`start`] with more configuration.
+/// [`start`] with more configuration; the first of two values given for a
+/// variable counts.
 async fn start_with(pool: PgPool, vars: &[(&str, String)]) -> Running {
-    let config = airsync::config::Config::from_lookup(|name| match name {
-        "JWT_SECRET" => Some(SECRET.into()),
-        "METRICS_TOKEN" => Some(METRICS_TOKEN.into()),
-        other => vars
-            .iter()
-            .find(|(key, _)| *key == other)
-            .map(|(_, value)| value.clone()),
+    start_parts(pool, vars, airsync::app::Parts::default()).await
+}
+
+/// [`start_with`], running only `parts` beside the API.
+async fn start_parts(pool: PgPool, vars: &[(&str, String)], parts: airsync::app::Parts) -> Running {
+    let config = airsync::config::Config::from_lookup(|name| {
+        vars.iter()
+            .find(|(key, _)| *key == name)
+            .map(|(_, value)| value.clone())
+            .or(match name {
+                "JWT_SECRET" => Some(SECRET.into()),
+                "METRICS_TOKEN" => Some(METRICS_TOKEN.into()),
+                _ => None,
+            })
     })
     .expect("config");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
-    let app = airsync::app::App::build(&config, pool, listener, Default::default())
+    let app = airsync::app::App::build(&config, pool, listener, parts)
         .await
         .expect("the process");
-    let running = Running {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    Running {
         url: format!("http://{}", app.address()),
         http: reqwest::Client::new(),
         services: app.services().clone(),
-    };
-    tokio::spawn(app.run_until(std::future::pending()));
-    running
+        config,
+        stop_signal: stop,
+        serving: tokio::spawn(app.run_until(async move {
+            let _ = stopped.await;
+        })),
+    }
 }
 
-async fn start_with_inbound(
+/// [`start_parts`], syncing with the emulator's base [`BASE`]. Answers the
+/// process and its inbound sync.
+async fn start_synced(
     pool: PgPool,
-    worker: Option<Arc<airsync_sync::worker::WorkerMetrics>>,
-    airtable: Option<airsync_airtable::AirtableClient>,
-    inbound: Option<InboundContext>,
-) -> Running {
-    let invitations = Arc::new(airsync::invitations::Invitations::new(Default::default()));
-    start_services(pool, worker, airtable, inbound, invitations).await
+    emulator: &airsync_emulator::Emulator,
+    vars: &[(&str, String)],
+    parts: airsync::app::Parts,
+) -> (Running, InboundContext) {
+    let mut vars = vars.to_vec();
+    vars.extend([
+        ("AIRTABLE_TOKEN", TOKEN.to_owned()),
+        ("AIRTABLE_BASE_ID", BASE.to_owned()),
+        ("AIRTABLE_API_URL", emulator.url()),
+    ]);
+    let running = start_parts(pool, &vars, parts).await;
+    let inbound = running.services.inbound.clone().expect("the inbound sync");
+    (running, inbound)
 }
 
-async fn start_services(
-    pool: PgPool,
-    worker: Option<Arc<airsync_sync::worker::WorkerMetrics>>,
-    airtable: Option<airsync_airtable::AirtableClient>,
-    inbound: Option<InboundContext>,
-    invitations: Arc<airsync::invitations::Invitations>,
-) -> Running {
-    let api =
-        AppState::new(pool.clone(), ApiConfig::new(SECRET.as_bytes().to_vec())).expect("api state");
-    let services = Arc::new(Services {
-        pool,
-        mapping: Arc::new(Mapping::default_mapping().expect("mapping")),
-        api,
-        airtable,
-        base_id: None,
-        worker,
-        inbound,
-        backends: BTreeMap::new(),
-        http: Arc::new(HttpMetrics::default()),
-        metrics_token: Some(METRICS_TOKEN.to_owned()),
-        invitations,
-        history: Default::default(),
-    });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let url = format!("http://{}", listener.local_addr().expect("addr"));
-    let app = server::router(services.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    Running {
-        url,
-        http: reqwest::Client::new(),
-        services,
+/// A TCP relay between a process and the test's database, which the test
+/// can cut: to the process, the database then stops answering.
+struct DatabaseRelay {
+    address: SocketAddr,
+    relaying: tokio::task::JoinHandle<()>,
+    connections: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl DatabaseRelay {
+    async fn to(db: &TestDb) -> DatabaseRelay {
+        let options: PgConnectOptions = db.url().parse().expect("database url");
+        let target = format!("{}:{}", options.get_host(), options.get_port());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        let connections: Arc<std::sync::Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
+        let relaying = tokio::spawn({
+            let connections = connections.clone();
+            async move {
+                while let Ok((mut inbound, _)) = listener.accept().await {
+                    let target = target.clone();
+                    let connection = tokio::spawn(async move {
+                        if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                            let _ =
+                                tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        }
+                    });
+                    connections
+                        .lock()
+                        .expect("connections")
+                        .push(connection.abort_handle());
+                }
+            }
+        });
+        DatabaseRelay {
+            address,
+            relaying,
+            connections,
+        }
+    }
+
+    /// A pool of the test's database, through the relay.
+    fn pool(&self, db: &TestDb) -> PgPool {
+        let options: PgConnectOptions = db.url().parse().expect("database url");
+        PgPoolOptions::new()
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_lazy_with(
+                options
+                    .host(&self.address.ip().to_string())
+                    .port(self.address.port()),
+            )
+    }
+
+    /// Closes every connection and refuses new ones.
+    async fn cut(self) {
+        self.relaying.abort();
+        let _ = self.relaying.await;
+        for connection in self.connections.lock().expect("connections").drain(..) {
+            connection.abort();
+        }
     }
 }
 
 impl Running {
+    /// Stops the process as a signal would, and waits until it has.
+    async fn stop(self) {
+        let _ = self.stop_signal.send(());
+        self.serving
+            .await
+            .expect("join")
+            .expect("served and stopped");
+    }
+
     async fn get(
         &self,
         path: &str,
@@ -168,14 +228,12 @@ async fn health_is_200_while_postgres_answers_and_503_within_a_second_when_it_do
     let (status, body, _) = up.get("/api/health", None).await;
     assert_eq!((status, body), (200, json!({ "status": "ok" })));
 
-    // A server nobody listens on: PostgreSQL is down.
-    let down_pool = PgPoolOptions::new()
-        .acquire_timeout(Duration::from_secs(30))
-        .connect_lazy("postgres://nobody@127.0.0.1:1/airsync")
-        .expect("lazy pool");
-    // Built by hand: the composition root checks the database as it builds,
-    // and this process's database is gone.
-    let down = start_with_inbound(down_pool, None, None, None).await;
+    // A process whose database stops answering.
+    let relay = DatabaseRelay::to(&db).await;
+    let down = start(relay.pool(&db)).await;
+    let (status, _, _) = down.get("/api/health", None).await;
+    assert_eq!(status, 200, "through the relay, before the cut");
+    relay.cut().await;
     for path in ["/api/health", "/api/health/detailed"] {
         let started = Instant::now();
         let (status, body, _) = down.get(path, Some(METRICS_TOKEN)).await;
@@ -413,14 +471,9 @@ async fn ops_endpoints_answer_admins_only_and_replay_a_dead_letter() {
 const TOKEN: &str = "patMETRICSTEST000.0123";
 const BASE: &str = "appMETRICSTEST001";
 
-/// A database and an emulator whose base was bootstrapped, with a client
-/// at Airtable's real pace.
-async fn synced_setup() -> (
-    TestDb,
-    airsync_emulator::Emulator,
-    airsync_airtable::AirtableClient,
-    Arc<Mapping>,
-) {
+/// A database and an emulator whose base was bootstrapped; from then on the
+/// emulator keeps Airtable's real limits.
+async fn synced_setup() -> (TestDb, airsync_emulator::Emulator) {
     use airsync_airtable::{AirtableClient, ClientConfig};
     use airsync_emulator::{EmulatorConfig, RateLimits};
 
@@ -432,47 +485,111 @@ async fn synced_setup() -> (
         .await
         .expect("emulator");
     emulator.set_limits(RateLimits::off());
-    // As `serve` builds it: the base's budget kept in the database.
-    let mut config = ClientConfig::new(TOKEN)
-        .with_api_url(&emulator.url())
-        .expect("url");
-    config.budget_store = Some(Arc::new(airsync_sync::budget::PgBudgetStore::new(
-        db.pool().clone(),
-    )));
-    let client = AirtableClient::new(config).expect("client");
-    let mapping = Arc::new(Mapping::default_mapping().expect("mapping"));
     let mut fast = ClientConfig::new(TOKEN)
         .with_api_url(&emulator.url())
         .expect("url");
     fast.rate_limits.per_base = 10_000;
     airsync_sync::bootstrap::bootstrap(
         &AirtableClient::new(fast).expect("client").base(BASE),
-        &mapping,
+        &Mapping::default_mapping().expect("mapping"),
     )
     .await
     .expect("bootstrap");
     emulator.set_limits(RateLimits::default());
-    (db, emulator, client, mapping)
+    (db, emulator)
 }
 
-/// A user that both sides rename: pushed to Airtable and backfilled, then
-/// renamed to `names.0` in the app and, a second later, to `names.1` by the
-/// team (with `creates` made in the same edit); a reconcile of the users
-/// then keeps Airtable's later name and logs the conflict. Answers the row,
-/// its record and the inbound context of the reconciles.
+/// Waits until `query` (a count) answers `want`.
+async fn wait_for_count(pool: &PgPool, query: &str, want: i64, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let count: i64 = sqlx::query_scalar(query)
+            .fetch_one(pool)
+            .await
+            .expect("count");
+        if count == want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: {count}, not {want}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until the process's outbox is empty: its worker has pushed every
+/// change.
+async fn wait_until_pushed(pool: &PgPool) {
+    wait_for_count(
+        pool,
+        "SELECT count(*) FROM sync_outbox",
+        0,
+        "changes still wait",
+    )
+    .await;
+}
+
+/// The configuration under which the inbound sync runs only what a test
+/// asks of it: the first incremental poll at start (which, with no
+/// checkpoint yet, only marks where the next would begin), then none for an
+/// hour, and no scheduled reconcile.
+fn inbound_on_demand() -> Vec<(&'static str, String)> {
+    vec![
+        ("SYNC_INCREMENTAL_POLL_INTERVAL_SECS", "3600".into()),
+        ("FULL_AIRTABLE_POLL_SYNC_ENABLED", "false".into()),
+    ]
+}
+
+/// Waits until the first incremental poll of the process has marked every
+/// table.
+async fn wait_for_first_poll(pool: &PgPool) {
+    let tables = Mapping::default_mapping()
+        .expect("mapping")
+        .entities()
+        .len() as i64;
+    wait_for_count(
+        pool,
+        "SELECT count(*) FROM sync_checkpoint WHERE name LIKE 'inbound:poll:%'",
+        tables,
+        "tables polled",
+    )
+    .await;
+}
+
+/// A process syncing with the emulator's base without its own worker, as
+/// `serve --no-worker` runs beside an `airsync worker`: the test pushes the
+/// app's changes with [`push`] when it wants them sent.
+const NO_WORKER: airsync::app::Parts = airsync::app::Parts { worker: false };
+
+/// One batch of the outbox pushed by the worker `airsync worker` would run
+/// beside `running`.
+async fn push(db: &TestDb, running: &Running) {
+    let base = running.config.airtable.base_id.clone().expect("a base");
+    let worker = airsync::app::outbound_worker(
+        &running.config,
+        db.pool(),
+        &running.services.mapping,
+        running.services.airtable.as_ref().expect("a client"),
+        &base,
+    );
+    worker.run_once().await.expect("push");
+}
+
+/// A user that both sides rename, in a process started by [`start_synced`]
+/// with [`NO_WORKER`]: pushed to Airtable and backfilled, then renamed to
+/// `names.0` in the app and, before that is pushed and a second later, to
+/// `names.1` by the team (with `creates` made in the same edit); a reconcile
+/// of the users then keeps Airtable's later name and logs the conflict.
+/// Answers the row and its record.
 async fn user_renamed_on_both_sides(
-    (db, emulator, client, mapping): (
+    (db, emulator, running, ctx): (
         &TestDb,
         &airsync_emulator::Emulator,
-        &airsync_airtable::AirtableClient,
-        &Arc<Mapping>,
+        &Running,
+        &InboundContext,
     ),
     names: (&str, &str),
     creates: Vec<Value>,
-) -> (uuid::Uuid, String, InboundContext) {
+) -> (uuid::Uuid, String) {
     use airsync_emulator::{ClientEdit, RecordPatch};
-    use airsync_sync::airtable_writer::AirtableWriter;
-    use airsync_sync::worker::{Worker, WorkerSettings};
 
     let row: uuid::Uuid = sqlx::query_scalar(
         "INSERT INTO users_pg (email, name) VALUES ('both@example.com', 'Before') RETURNING id",
@@ -480,13 +597,7 @@ async fn user_renamed_on_both_sides(
     .fetch_one(db.pool())
     .await
     .expect("user");
-    let worker = Worker::new(
-        db.pool().clone(),
-        mapping.clone(),
-        AirtableWriter::new(client.clone(), BASE),
-        WorkerSettings::new(BASE),
-    );
-    worker.run_once().await.expect("push");
+    push(db, running).await;
     let record: String = sqlx::query_scalar(
         "SELECT airtable_id FROM airtable_id_map WHERE entity = 'user' AND row_id = $1",
     )
@@ -494,18 +605,11 @@ async fn user_renamed_on_both_sides(
     .fetch_one(db.pool())
     .await
     .expect("record");
-    let ctx = InboundContext::new(
-        db.pool().clone(),
-        client.clone(),
-        BASE,
-        mapping.clone(),
-        InboundSettings::default(),
-    );
     let users = ReconcileOptions {
         table: Some("user".into()),
         force: false,
     };
-    reconcile(&ctx, &users).await.expect("backfill");
+    reconcile(ctx, &users).await.expect("backfill");
     sqlx::query("UPDATE users_pg SET name = $2 WHERE id = $1")
         .bind(row)
         .bind(names.0)
@@ -529,16 +633,65 @@ async fn user_renamed_on_both_sides(
             },
         )
         .expect("team edits");
-    reconcile(&ctx, &users).await.expect("reconcile");
-    (row, record, ctx)
+    reconcile(ctx, &users).await.expect("reconcile");
+    (row, record)
+}
+
+#[tokio::test]
+async fn a_worker_stopped_by_a_base_without_the_mapped_tables_shows_in_the_detailed_health() {
+    use airsync_emulator::EmulatorConfig;
+
+    let db = TestDb::new().await;
+    // A base nobody bootstrapped: none of the mapped tables is there.
+    let emulator = EmulatorConfig::new()
+        .with_token(TOKEN)
+        .with_base(BASE)
+        .start()
+        .await
+        .expect("emulator");
+    let (running, _) = start_synced(
+        db.pool().clone(),
+        &emulator,
+        &inbound_on_demand(),
+        Default::default(),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let body = loop {
+        let (status, body, _) = running
+            .get("/api/health/detailed", Some(METRICS_TOKEN))
+            .await;
+        if body["stoppedParts"]["outbound worker"].is_string() {
+            assert_eq!(status, 503, "{body}");
+            break body;
+        }
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            Instant::now() < deadline,
+            "the worker never stopped: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let error = body["stoppedParts"]["outbound worker"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(error.contains("Users"), "names what is missing: {error}");
+    assert_eq!(body["status"], json!("degraded"));
+    assert_eq!(
+        body["reasons"],
+        json!([format!("the outbound worker stopped: {error}")])
+    );
+    // The process keeps serving, and its ops page says the same.
+    let token = running.admin_token(db.pool()).await;
+    let (status, state, _) = running.get("/ops/api/state", Some(&token)).await;
+    assert_eq!(status, 200, "{state}");
+    assert_eq!(state["stoppedParts"], body["stoppedParts"]);
+    running.stop().await;
 }
 
 #[tokio::test]
 async fn metrics_after_a_sync_show_every_family_with_plausible_values() {
-    use airsync_sync::airtable_writer::AirtableWriter;
-    use airsync_sync::worker::{Worker, WorkerSettings};
-
-    let (db, _emulator, client, mapping) = synced_setup().await;
+    let (db, emulator) = synced_setup().await;
     for i in 0..12 {
         sqlx::query("INSERT INTO users_pg (email) VALUES ($1)")
             .bind(format!("m{i}@example.com"))
@@ -547,35 +700,32 @@ async fn metrics_after_a_sync_show_every_family_with_plausible_values() {
             .expect("user");
     }
     plant_dead_letter(db.pool()).await;
+    let (running, _) = start_synced(
+        db.pool().clone(),
+        &emulator,
+        &inbound_on_demand(),
+        Default::default(),
+    )
+    .await;
+    wait_until_pushed(db.pool()).await;
+    wait_for_first_poll(db.pool()).await;
+    // The users' last poll, 42 s ago (written anew: an update stamps the
+    // time of the update); a reconcile just done.
     sqlx::query(
-        "INSERT INTO sync_checkpoint (name, value, updated_at) VALUES
-            ('inbound:poll:user', '{}', now() - interval '42 seconds'),
-            ('inbound:reconcile:user', '{}', now())",
+        "WITH polled AS (DELETE FROM sync_checkpoint WHERE name = 'inbound:poll:user' RETURNING value)
+         INSERT INTO sync_checkpoint (name, value, updated_at)
+         SELECT 'inbound:poll:user', value, now() - interval '42 seconds' FROM polled",
     )
     .execute(db.pool())
     .await
-    .expect("checkpoints");
-    let worker = Worker::new(
-        db.pool().clone(),
-        mapping.clone(),
-        AirtableWriter::new(client.clone(), BASE),
-        WorkerSettings::new(BASE),
-    );
-    worker.run_once().await.expect("sync");
-    let inbound = InboundContext::new(
-        db.pool().clone(),
-        client.clone(),
-        BASE,
-        mapping,
-        InboundSettings::default(),
-    );
-    let running = start_with_inbound(
-        db.pool().clone(),
-        Some(worker.metrics()),
-        Some(client),
-        Some(inbound),
+    .expect("poll checkpoint");
+    sqlx::query(
+        "INSERT INTO sync_checkpoint (name, value, updated_at)
+         VALUES ('inbound:reconcile:user', '{}', now())",
     )
-    .await;
+    .execute(db.pool())
+    .await
+    .expect("reconcile checkpoint");
     running.get("/api/health", None).await;
 
     let text = running
@@ -642,11 +792,19 @@ async fn metrics_after_a_sync_show_every_family_with_plausible_values() {
 
 #[tokio::test]
 async fn an_inbound_conflict_and_a_provisioned_user_show_on_the_ops_endpoints_and_in_metrics() {
-    let (db, emulator, client, mapping) = synced_setup().await;
+    let (db, emulator) = synced_setup().await;
+    let (running, ctx) = start_synced(
+        db.pool().clone(),
+        &emulator,
+        &inbound_on_demand(),
+        NO_WORKER,
+    )
+    .await;
+    wait_for_first_poll(db.pool()).await;
     // The app renames the user, then the team does, later: a conflict that
     // Airtable's later change wins. And the team creates a user.
-    let (row, record, ctx) = user_renamed_on_both_sides(
-        (&db, &emulator, &client, &mapping),
+    let (row, record) = user_renamed_on_both_sides(
+        (&db, &emulator, &running, &ctx),
         ("App", "Team"),
         vec![json!({"Email": "new@example.com", "Name": "New"})],
     )
@@ -658,7 +816,6 @@ async fn an_inbound_conflict_and_a_provisioned_user_show_on_the_ops_endpoints_an
         .expect("name");
     assert_eq!(name, "Team");
 
-    let running = start_with_inbound(db.pool().clone(), None, Some(client), Some(ctx)).await;
     let (status, _, _) = running.get("/ops/api/conflicts", None).await;
     assert_eq!(status, 401);
     let token = running.admin_token(db.pool()).await;
@@ -1353,52 +1510,42 @@ async fn an_admin_signs_in_to_the_ops_page_sees_a_dead_letter_replays_it_and_see
 async fn the_ops_dashboard_follows_a_real_sync_run_a_reconcile_a_conflict_and_a_purge() {
     use airsync_emulator::ClientEdit;
 
-    let (db, emulator, client, mapping) = synced_setup().await;
+    let (db, emulator) = synced_setup().await;
     let fields = |value: Value| value.as_object().cloned().expect("object");
     // A real conflict: the app renames a user the team renames a second
-    // later; Airtable's later change wins, and both values are logged.
-    let (_, record, ctx) = user_renamed_on_both_sides(
-        (&db, &emulator, &client, &mapping),
+    // later; Airtable's later change wins, and both values are logged. Made
+    // while `serve --no-worker` runs beside a worker the test drives.
+    let (first, ctx) = start_synced(
+        db.pool().clone(),
+        &emulator,
+        &inbound_on_demand(),
+        NO_WORKER,
+    )
+    .await;
+    wait_for_first_poll(db.pool()).await;
+    let (_, record) = user_renamed_on_both_sides(
+        (&db, &emulator, &first, &ctx),
         ("Renamed in the app", "Renamed by the team"),
         Vec::new(),
     )
     .await;
+    drop(ctx);
+    first.stop().await;
     let users = ReconcileOptions {
         table: Some("user".into()),
         force: false,
     };
 
-    // From here the process runs as `serve` builds it, through the same
-    // composition root: the worker, the inbound sync, and the sampler (at
-    // 1 s rather than 10 s).
-    drop(ctx);
-    let config = airsync::config::Config::from_lookup(|name| match name {
-        "JWT_SECRET" => Some(SECRET.into()),
-        "METRICS_TOKEN" => Some(METRICS_TOKEN.into()),
-        "AIRTABLE_TOKEN" => Some(TOKEN.into()),
-        "AIRTABLE_BASE_ID" => Some(BASE.into()),
-        "AIRTABLE_API_URL" => Some(emulator.url()),
-        "OPS_CHART_STEP_SECS" => Some("1".into()),
-        _ => None,
-    })
-    .expect("config");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let app = airsync::app::App::build(
-        &config,
+    // From here the process runs as `serve` builds it, with every part: the
+    // worker, the inbound sync, and the sampler (at 1 s rather than 10 s).
+    let (running, ctx) = start_synced(
         db.pool().clone(),
-        listener,
-        airsync::app::Parts::default(),
+        &emulator,
+        &[("OPS_CHART_STEP_SECS", "1".into())],
+        Default::default(),
     )
-    .await
-    .expect("the process");
-    let url = format!("http://{}", app.address());
-    let ctx = app.services().inbound.clone().expect("the inbound sync");
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let serving = tokio::spawn(app.run_until(async move {
-        let _ = stopped.await;
-    }));
+    .await;
+    let url = running.url.clone();
     let http = reqwest::Client::new();
     airsync_api::create_user(
         db.pool(),
@@ -1601,8 +1748,7 @@ async fn the_ops_dashboard_follows_a_real_sync_run_a_reconcile_a_conflict_and_a_
         eprintln!("copied to {target}");
     }
     browser.close().await;
-    let _ = stop.send(());
-    serving.await.expect("join").expect("served and stopped");
+    running.stop().await;
 }
 
 /// What the relay received: each post's Authorization header and body.

@@ -100,10 +100,11 @@ async fn totals(pool: &PgPool) -> Result<OutboxTotals, String> {
 }
 
 /// The sync's state: outbox, dead letters, worker leases, inbound
-/// positions, and Airtable's rate state per base; the legacy backend's keys
-/// beside them. A readiness answer: 503 when the database does not answer
-/// or the sync is degraded (`reasons` says why), as the legacy endpoint
-/// did; `/api/health` is the liveness answer.
+/// positions, the background parts that stopped, and Airtable's rate state
+/// per base; the legacy backend's keys beside them. A readiness answer: 503
+/// when the database does not answer or the sync is degraded (a dead
+/// letter, a stopped worker or inbound sync; `reasons` says why), as the
+/// legacy endpoint did; `/api/health` is the liveness answer.
 pub async fn detailed(State(services): State<Arc<Services>>, headers: HeaderMap) -> Response {
     if let Some(refused) = super::monitor::refuse_unless_monitor(
         &headers,
@@ -144,7 +145,11 @@ pub async fn detailed(State(services): State<Arc<Services>>, headers: HeaderMap)
         return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
     };
     let tables = services.mapping.entities().len() as i64;
-    let mut reasons: Vec<String> = Vec::new();
+    let stopped = services.stopped.list();
+    let mut reasons: Vec<String> = stopped
+        .iter()
+        .map(|(part, error)| format!("the {part} stopped: {error}"))
+        .collect();
     let mut legacy = json!({ "db": "ok" });
     let sync = match totals(&services.pool).await {
         Ok(t) => {
@@ -197,6 +202,7 @@ pub async fn detailed(State(services): State<Arc<Services>>, headers: HeaderMap)
         "database": { "ok": true, "latencyMs": latency.as_secs_f64() * 1000.0 },
         "sync": sync,
         "worker": worker,
+        "stoppedParts": stopped,
         "airtable": airtable,
         "baseId": services.base_id,
     });

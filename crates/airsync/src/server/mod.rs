@@ -56,6 +56,32 @@ pub struct Services {
     /// The last hour of the sync, for the ops page's charts
     /// ([`history::run`] fills it).
     pub history: history::History,
+    /// The background parts of this process that stopped with an error.
+    pub stopped: StoppedParts,
+}
+
+/// The background parts of a process (the outbound worker, the inbound
+/// sync) that ended with an error, with the error: the process keeps
+/// serving, and the detailed health says what no longer runs.
+#[derive(Debug, Clone, Default)]
+pub struct StoppedParts(Arc<std::sync::Mutex<BTreeMap<&'static str, String>>>);
+
+impl StoppedParts {
+    /// Records that `part` stopped with `error`.
+    pub fn record(&self, part: &'static str, error: String) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(part, error);
+    }
+
+    /// Each stopped part with its error, by name.
+    pub fn list(&self) -> BTreeMap<&'static str, String> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
 }
 
 /// The whole HTTP surface: the API, then the operations routes, every

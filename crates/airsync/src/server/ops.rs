@@ -184,6 +184,7 @@ pub async fn state(State(services): State<Arc<Services>>, headers: HeaderMap) ->
     Json(json!({
         "airtableBases": pace.iter().map(base_pace_json).collect::<Vec<_>>(),
         "recentConflicts": recent.iter().map(conflict_json).collect::<Vec<_>>(),
+        "stoppedParts": services.stopped.list(),
         "tables": outbound.iter().map(|s| {
             let (lag, reconciled) = positions.get(&s.entity).copied().unwrap_or_default();
             let reconcile = reconciles.get(&s.entity);
