@@ -16,10 +16,8 @@ cd "$ROOT"
 cargo build --quiet -p airsync --bin airsync
 "$TARGET_DIR/debug/airsync" openapi >"$DOCUMENT"
 
-if ! "$VENV/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('openapi-spec-validator') != '$VALIDATOR_VERSION')" 2>/dev/null; then
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check "openapi-spec-validator==$VALIDATOR_VERSION"
-fi
+source "$ROOT/scripts/lib/venv.sh"
+pinned_venv "$VENV" openapi-spec-validator "$VALIDATOR_VERSION"
 "$VENV/bin/python" - "$DOCUMENT" <<'PY'
 import json
 import sys

@@ -19,10 +19,8 @@ cargo build --quiet -p airsync --bin airsync
 EMULATOR="$TARGET_DIR/debug/airsync"
 
 echo "== preparing pyairtable $PYAIRTABLE_VERSION in $VENV"
-if ! "$VENV/bin/python" -c "import pyairtable, sys; sys.exit(pyairtable.__version__ != '$PYAIRTABLE_VERSION')" 2>/dev/null; then
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install --quiet --disable-pip-version-check "pyairtable==$PYAIRTABLE_VERSION"
-fi
+source "$ROOT/scripts/lib/venv.sh"
+pinned_venv "$VENV" pyairtable "$PYAIRTABLE_VERSION"
 
 PORT="$("$VENV/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
 URL="http://127.0.0.1:$PORT"
