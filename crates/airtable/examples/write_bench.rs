@@ -185,7 +185,7 @@ async fn run() -> Result<(), String> {
     );
     println!(
         "mean request latency: {:.1} ms; waits for a pacing slot: {} ({:.1} s in all)",
-        1_000.0 * metrics.latency.sum_seconds / metrics.latency.count.max(1) as f64,
+        1_000.0 * metrics.latency.sum_seconds() / metrics.latency.count().max(1) as f64,
         metrics.token_waits,
         metrics.token_wait_seconds
     );

@@ -61,6 +61,7 @@ mod clock;
 mod config;
 mod error;
 pub mod formula;
+mod histogram;
 mod metadata;
 mod metrics;
 mod pacing;
@@ -73,11 +74,12 @@ pub use clock::{Clock, ManualClock, Sleep, SystemClock};
 pub use config::{ApiToken, ClientConfig, RetryPolicy, DEFAULT_API_URL};
 pub use error::{Error, Result, LIST_RECORDS_ITERATOR_NOT_AVAILABLE, RATE_LIMIT_REACHED};
 pub use formula::Formula;
+pub use histogram::Histogram;
 pub use metadata::{
     BaseInfo, BaseSchema, FieldChanges, FieldSchema, FieldType, NewField, NewTable, TableSchema,
     ViewSchema,
 };
-pub use metrics::{LatencyHistogram, MetricsSnapshot, RequestCount, RequestKind, LATENCY_BUCKETS};
+pub use metrics::{MetricsSnapshot, RequestCount, RequestKind, LATENCY_BUCKETS};
 pub use pacing::RateLimits;
 pub use pacing::{
     BasePace, BudgetStore, BudgetStoreError, BudgetUpdate, MemoryBudgetStore, Priority,

@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use crate::histogram::{micros, AtomicHistogram, Histogram};
 use crate::pacing::BasePace;
 
 /// Upper bounds, in seconds, of the latency histogram's buckets; a last,
@@ -73,21 +74,6 @@ pub struct RequestCount {
     pub count: u64,
 }
 
-/// The latency histogram of HTTP requests (each attempt, without the wait
-/// for a pacing slot).
-#[derive(Debug, Clone, PartialEq)]
-pub struct LatencyHistogram {
-    /// Bucket upper bounds in seconds ([`LATENCY_BUCKETS`]).
-    pub bounds: Vec<f64>,
-    /// Requests per bucket (not cumulative); one more entry than `bounds`,
-    /// the last for slower requests.
-    pub counts: Vec<u64>,
-    /// Sum of all latencies, in seconds.
-    pub sum_seconds: f64,
-    /// Number of requests measured.
-    pub count: u64,
-}
-
 /// Everything the client has counted since it was built.
 #[derive(Debug, Clone, PartialEq)]
 pub struct MetricsSnapshot {
@@ -105,8 +91,9 @@ pub struct MetricsSnapshot {
     pub list_restarts: u64,
     /// Requests currently on the wire.
     pub in_flight: u64,
-    /// Latency of HTTP requests.
-    pub latency: LatencyHistogram,
+    /// Latency of HTTP requests (each attempt, without the wait for a
+    /// pacing slot), in the buckets of [`LATENCY_BUCKETS`].
+    pub latency: Histogram,
     /// The pause state of every base spoken to.
     pub bases: Vec<BasePace>,
 }
@@ -125,7 +112,7 @@ impl MetricsSnapshot {
 type RequestKey = (String, RequestKind, String);
 
 /// The live counters.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Metrics {
     requests: Mutex<HashMap<RequestKey, u64>>,
     rate_limited: AtomicU64,
@@ -134,12 +121,22 @@ pub(crate) struct Metrics {
     token_wait_micros: AtomicU64,
     list_restarts: AtomicU64,
     in_flight: AtomicU64,
-    latency_counts: [AtomicU64; LATENCY_BUCKETS.len() + 1],
-    latency_sum_micros: AtomicU64,
+    latency: AtomicHistogram,
 }
 
-fn micros(d: Duration) -> u64 {
-    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics {
+            requests: Mutex::default(),
+            rate_limited: AtomicU64::default(),
+            retries: AtomicU64::default(),
+            token_waits: AtomicU64::default(),
+            token_wait_micros: AtomicU64::default(),
+            list_restarts: AtomicU64::default(),
+            in_flight: AtomicU64::default(),
+            latency: AtomicHistogram::new(&LATENCY_BUCKETS),
+        }
+    }
 }
 
 impl Metrics {
@@ -155,16 +152,7 @@ impl Metrics {
             let key = (base.unwrap_or("").to_owned(), kind, outcome.to_owned());
             *requests.entry(key).or_insert(0) += 1;
         }
-        let seconds = latency.as_secs_f64();
-        let bucket = LATENCY_BUCKETS
-            .iter()
-            .position(|&bound| seconds <= bound)
-            .unwrap_or(LATENCY_BUCKETS.len());
-        if let Some(counter) = self.latency_counts.get(bucket) {
-            counter.fetch_add(1, Ordering::Relaxed);
-        }
-        self.latency_sum_micros
-            .fetch_add(micros(latency), Ordering::Relaxed);
+        self.latency.observe(latency);
     }
 
     pub(crate) fn record_rate_limited(&self) {
@@ -208,11 +196,6 @@ impl Metrics {
         requests.sort_by(|a, b| {
             (&a.base_id, a.kind, &a.outcome).cmp(&(&b.base_id, b.kind, &b.outcome))
         });
-        let counts: Vec<u64> = self
-            .latency_counts
-            .iter()
-            .map(|c| c.load(Ordering::Relaxed))
-            .collect();
         MetricsSnapshot {
             requests,
             rate_limited: self.rate_limited.load(Ordering::Relaxed),
@@ -221,12 +204,7 @@ impl Metrics {
             token_wait_seconds: self.token_wait_micros.load(Ordering::Relaxed) as f64 / 1e6,
             list_restarts: self.list_restarts.load(Ordering::Relaxed),
             in_flight: self.in_flight.load(Ordering::Relaxed),
-            latency: LatencyHistogram {
-                bounds: LATENCY_BUCKETS.to_vec(),
-                count: counts.iter().sum(),
-                counts,
-                sum_seconds: self.latency_sum_micros.load(Ordering::Relaxed) as f64 / 1e6,
-            },
+            latency: self.latency.snapshot(),
             bases,
         }
     }
@@ -256,9 +234,11 @@ mod tests {
         assert_eq!(snap.requests.len(), 2);
         assert_eq!(snap.requests[0].count, 2);
         assert_eq!(snap.requests_to_base("appA"), 3);
-        assert_eq!(snap.latency.count, 3);
-        assert_eq!(snap.latency.counts[0], 2);
-        assert_eq!(snap.latency.counts[3], 1);
+        assert_eq!(snap.latency.bounds(), LATENCY_BUCKETS);
+        assert_eq!(snap.latency.count(), 3);
+        assert_eq!(snap.latency.counts()[0], 2);
+        assert_eq!(snap.latency.counts()[3], 1);
+        assert!((snap.latency.sum_seconds() - 0.035).abs() < 1e-9);
     }
 
     #[test]

@@ -271,7 +271,7 @@ async fn metrics_count_requests_waits_and_latency() {
         .iter()
         .find(|r| r.kind == airsync_airtable::RequestKind::CreateRecords && r.outcome == "200");
     assert_eq!(created.map(|r| r.count), Some(3));
-    assert_eq!(metrics.latency.count, 3);
+    assert_eq!(metrics.latency.count(), 3);
     // The second and third requests waited for the base's next slot.
     assert_eq!(metrics.token_waits, 2);
     assert!(metrics.token_wait_seconds > 0.3);

@@ -483,7 +483,7 @@ async fn a_user_the_backfill_brings_in_is_no_provisioning_but_one_a_later_reconc
         .await
         .expect("backfill");
     let metrics = ctx.metrics();
-    assert_eq!(metrics.user_provisioning().count, 0);
+    assert_eq!(metrics.user_provisioning().count(), 0);
     let progress = metrics.reconcile_progress();
     assert_eq!(progress["user"].records_seen, 3);
     assert!(progress.values().all(|p| !p.running), "{progress:?}");
@@ -494,7 +494,7 @@ async fn a_user_the_backfill_brings_in_is_no_provisioning_but_one_a_later_reconc
         .expect("reconcile");
     assert!(h.row_of("user", &late[0]).await.is_some());
     let provisioning = metrics.user_provisioning();
-    assert_eq!(provisioning.count, 1, "{provisioning:?}");
+    assert_eq!(provisioning.count(), 1, "{provisioning:?}");
     assert_eq!(metrics.reconcile_progress()["user"].records_seen, 7);
 }
 

@@ -145,9 +145,9 @@ async fn a_user_a_method_and_a_program_created_changed_and_deleted_in_airtable_r
     // One user created in Airtable was provisioned; the other records are
     // no users.
     let provisioning = ctx.metrics().user_provisioning();
-    assert_eq!(provisioning.count, 1, "{provisioning:?}");
+    assert_eq!(provisioning.count(), 1, "{provisioning:?}");
     assert!(
-        (0.0..3600.0).contains(&provisioning.sum_seconds),
+        (0.0..3600.0).contains(&provisioning.sum_seconds()),
         "{provisioning:?}"
     );
 
@@ -169,7 +169,7 @@ async fn a_user_a_method_and_a_program_created_changed_and_deleted_in_airtable_r
     .await;
     assert_eq!(h.row_of("program", &program).await, None);
     assert_eq!(
-        ctx.metrics().user_provisioning().count,
+        ctx.metrics().user_provisioning().count(),
         1,
         "changes and deletes are no provisioning"
     );

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
 
+use airsync_airtable::Histogram;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
@@ -18,15 +19,24 @@ use super::prom::{Exposition, Kind};
 /// The header that carries the request id both ways.
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-const BUCKETS: [f64; 11] = [
+/// Upper bounds, in seconds, of the request latency histogram's buckets.
+const BUCKETS: &[f64] = &[
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 ];
 
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Clone)]
 struct RouteStats {
     by_status: HashMap<u16, u64>,
-    buckets: [u64; BUCKETS.len() + 1],
-    sum_seconds: f64,
+    latency: Histogram,
+}
+
+impl Default for RouteStats {
+    fn default() -> Self {
+        RouteStats {
+            by_status: HashMap::new(),
+            latency: Histogram::new(BUCKETS),
+        }
+    }
 }
 
 /// Requests by (method, route template).
@@ -44,12 +54,7 @@ impl HttpMetrics {
             .entry((method.to_owned(), route.to_owned()))
             .or_default();
         *stats.by_status.entry(status).or_default() += 1;
-        let bucket = BUCKETS
-            .iter()
-            .position(|b| seconds <= *b)
-            .unwrap_or(BUCKETS.len());
-        stats.buckets[bucket] += 1;
-        stats.sum_seconds += seconds;
+        stats.latency.observe(seconds);
     }
 
     /// Writes `airsync_http_requests_total` and
@@ -84,13 +89,10 @@ impl HttpMetrics {
             "HTTP request latency by route template and method.",
         );
         for key in &keys {
-            let stats = &routes[*key];
             out.histogram(
                 "airsync_http_request_duration_seconds",
                 &[("method", &key.0), ("route", &key.1)],
-                &BUCKETS,
-                &stats.buckets,
-                stats.sum_seconds,
+                &routes[*key].latency,
             );
         }
     }

@@ -296,13 +296,7 @@ pub async fn render(sources: &MetricSources<'_>) -> String {
             Kind::Histogram,
             "Latency of requests to Airtable.",
         );
-        out.histogram(
-            "airsync_airtable_request_duration_seconds",
-            &[],
-            &m.latency.bounds,
-            &m.latency.counts,
-            m.latency.sum_seconds,
-        );
+        out.histogram("airsync_airtable_request_duration_seconds", &[], &m.latency);
     }
 
     if let Some(inbound) = sources.inbound {
@@ -389,13 +383,7 @@ fn write_inbound(out: &mut Exposition, inbound: &InboundContext) {
         Kind::Histogram,
         "Time from a user's creation in Airtable to the commit of its row in PostgreSQL (users created in Airtable only; the first reconcile, a backfill, left out).",
     );
-    out.histogram(
-        "airsync_user_provisioning_seconds",
-        &[],
-        &provisioning.bounds,
-        &provisioning.counts,
-        provisioning.sum_seconds,
-    );
+    out.histogram("airsync_user_provisioning_seconds", &[], &provisioning);
     // Every mapped table has its series from the start, so that rates and
     // the dashboard see a reconcile's first page.
     let progress = metrics.reconcile_progress();

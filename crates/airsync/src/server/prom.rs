@@ -5,6 +5,7 @@
 //! names, kinds, labels and help texts stay those the dashboards, alerts
 //! and runbooks use.
 
+use airsync_airtable::Histogram;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::MetricType;
@@ -107,26 +108,20 @@ impl Exposition {
         }
     }
 
-    /// A histogram's samples from per-bucket (not cumulative) counts; `counts`
-    /// has one more entry than `bounds`, for the values above the last bound.
-    pub fn histogram(
-        &mut self,
-        name: &str,
-        labels: &[(&str, &str)],
-        bounds: &[f64],
-        counts: &[u64],
-        sum: f64,
-    ) {
+    /// A histogram's samples, in the family named `name` (started before):
+    /// a bucket per bound, then `+Inf`, the sum and the count.
+    pub fn histogram(&mut self, name: &str, labels: &[(&str, &str)], histogram: &Histogram) {
+        let bounds = histogram.bounds();
+        let counts = histogram.counts();
         let mut buckets: Vec<(f64, u64)> =
             bounds.iter().copied().zip(counts.iter().copied()).collect();
         buckets.push((f64::MAX, counts.get(bounds.len()).copied().unwrap_or(0)));
-        let count = counts.iter().sum();
         if let Some(family) = self.current(name) {
             family.samples.push(Sample::Histogram {
                 labels: owned(labels),
                 buckets,
-                sum,
-                count,
+                sum: histogram.sum_seconds(),
+                count: histogram.count(),
             });
         }
     }
@@ -211,13 +206,11 @@ mod tests {
         e.family("ratio", Kind::Gauge, "A share.");
         e.sample("ratio", &[], 0.5);
         e.family("lat_seconds", Kind::Histogram, "Latency.");
-        e.histogram(
-            "lat_seconds",
-            &[("route", "/a")],
-            &[0.1, 1.0],
-            &[2, 1, 1],
-            1.5,
-        );
+        let mut latency = Histogram::new(&[0.1, 1.0]);
+        for seconds in [0.0625, 0.0625, 0.125, 1.25] {
+            latency.observe(seconds);
+        }
+        e.histogram("lat_seconds", &[("route", "/a")], &latency);
         let text = e.finish();
         for expected in [
             "# HELP x Things.\n# TYPE x counter\nx_total{route=\"/a\\\"b\\\\c\\nd\"} 3\n",

@@ -6,6 +6,8 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
+use airsync_airtable::Histogram;
+
 macro_rules! counters {
     ($($(#[$doc:meta])* $name:ident,)*) => {
         /// Counters of everything the inbound sync did since the process
@@ -13,7 +15,7 @@ macro_rules! counters {
         #[derive(Debug, Default)]
         pub struct InboundMetrics {
             $($name: AtomicU64,)*
-            user_provisioning: Mutex<DurationHistogram>,
+            user_provisioning: UserProvisioning,
             reconcile: Mutex<BTreeMap<String, ReconcileProgress>>,
         }
 
@@ -98,48 +100,14 @@ pub const USER_PROVISIONING_BUCKETS: &[f64] = &[
     3600.0, 21600.0,
 ];
 
-/// A histogram of durations.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DurationHistogram {
-    /// Bucket upper bounds in seconds.
-    pub bounds: Vec<f64>,
-    /// Observations per bucket (not cumulative); one more entry than
-    /// `bounds`, the last for longer durations.
-    pub counts: Vec<u64>,
-    /// Sum of all observations, in seconds.
-    pub sum_seconds: f64,
-    /// Number of observations.
-    pub count: u64,
-}
+/// The user provisioning histogram, in the buckets of
+/// [`USER_PROVISIONING_BUCKETS`].
+#[derive(Debug)]
+struct UserProvisioning(Mutex<Histogram>);
 
-impl Default for DurationHistogram {
+impl Default for UserProvisioning {
     fn default() -> Self {
-        DurationHistogram {
-            bounds: USER_PROVISIONING_BUCKETS.to_vec(),
-            counts: vec![0; USER_PROVISIONING_BUCKETS.len() + 1],
-            sum_seconds: 0.0,
-            count: 0,
-        }
-    }
-}
-
-impl DurationHistogram {
-    fn observe(&mut self, seconds: f64) {
-        let seconds = if seconds.is_finite() {
-            seconds.max(0.0)
-        } else {
-            0.0
-        };
-        let bucket = self
-            .bounds
-            .iter()
-            .position(|bound| seconds <= *bound)
-            .unwrap_or(self.bounds.len());
-        if let Some(count) = self.counts.get_mut(bucket) {
-            *count += 1;
-        }
-        self.sum_seconds += seconds;
-        self.count += 1;
+        UserProvisioning(Mutex::new(Histogram::new(USER_PROVISIONING_BUCKETS)))
     }
 }
 
@@ -154,12 +122,14 @@ pub struct ReconcileProgress {
 }
 
 impl InboundMetrics {
-    /// Time from users' creation in Airtable to the commit of their row.
-    pub fn user_provisioning(&self) -> DurationHistogram {
+    /// Time from users' creation in Airtable to the commit of their row,
+    /// in the buckets of [`USER_PROVISIONING_BUCKETS`].
+    pub fn user_provisioning(&self) -> Histogram {
         self.user_provisioning
+            .0
             .lock()
             .map(|h| h.clone())
-            .unwrap_or_default()
+            .unwrap_or_else(|_| Histogram::new(USER_PROVISIONING_BUCKETS))
     }
 
     /// Each table's reconcile progress, by entity.
@@ -168,7 +138,7 @@ impl InboundMetrics {
     }
 
     pub(crate) fn observe_user_provisioning(&self, seconds: f64) {
-        if let Ok(mut histogram) = self.user_provisioning.lock() {
+        if let Ok(mut histogram) = self.user_provisioning.0.lock() {
             histogram.observe(seconds);
         }
     }
@@ -218,13 +188,14 @@ mod tests {
             metrics.observe_user_provisioning(seconds);
         }
         let h = metrics.user_provisioning();
-        let at = |bound: f64| h.counts[h.bounds.iter().position(|b| *b == bound).unwrap()];
+        assert_eq!(h.bounds(), USER_PROVISIONING_BUCKETS);
+        let at = |bound: f64| h.counts()[h.bounds().iter().position(|b| *b == bound).unwrap()];
         assert_eq!(at(0.5), 3, "0.2 s, and the negative and NaN times as 0");
         assert_eq!(at(15.0), 1);
         assert_eq!(at(17.5), 1);
-        assert_eq!(h.counts.last(), Some(&1));
-        assert_eq!(h.count, 6);
-        assert!((h.sum_seconds - (0.2 + 15.0 + 15.01 + 1e9)).abs() < 1e-3);
+        assert_eq!(h.counts().last(), Some(&1));
+        assert_eq!(h.count(), 6);
+        assert!((h.sum_seconds() - (0.2 + 15.0 + 15.01 + 1e9)).abs() < 1e-3);
     }
 
     #[test]

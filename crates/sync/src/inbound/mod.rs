@@ -51,8 +51,7 @@ pub use cells::{canonical_cell, cell_to_column, CellConversionError};
 pub use context::{InboundContext, InboundSettings};
 pub use deferred::{retry_deferred, DeferredReport};
 pub use metrics::{
-    DurationHistogram, InboundMetrics, InboundMetricsSnapshot, ReconcileProgress,
-    USER_PROVISIONING_BUCKETS,
+    InboundMetrics, InboundMetricsSnapshot, ReconcileProgress, USER_PROVISIONING_BUCKETS,
 };
 pub use notification::{receive_notification, NotificationOutcome};
 pub use poll::{poll_once, PollReport};
