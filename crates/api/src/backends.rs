@@ -78,15 +78,17 @@ pub fn stores_for(
         ),
         personal_goal_usage: pick!(
             EndpointGroup::PersonalGoalUsage,
-            crate::store::PersonalGoalUsageStore
+            crate::store::ListUsage<crate::store::PersonalGoalUsage>
         ),
         overtuiging_usage: pick!(
             EndpointGroup::OvertuigingUsage,
-            crate::store::OvertuigingUsageStore
+            crate::store::ListUsage<crate::store::OvertuigingUsage>
         ),
         rewards: pick!(EndpointGroup::Rewards, crate::store::RewardStore),
         reference: pick!(EndpointGroup::Reference, crate::store::ReferenceStore),
         overtuigingen: pick!(EndpointGroup::Overtuigingen, crate::store::ReferenceStore),
+        // Credentials stay in PostgreSQL whatever the modes.
+        auth: pg,
     })
 }
 

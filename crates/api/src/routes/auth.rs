@@ -18,7 +18,7 @@ use crate::error::{Error, ErrorBody, Result};
 use crate::extract::{FromBody, Json, JsonObject};
 use crate::routing::ApiRoutes;
 use crate::state::AppState;
-use crate::store::postgres::{auth_tokens, users};
+use crate::store::auth::{Credentials, NewRefreshToken, RefreshTokenRow, SessionWrite};
 use crate::store::users::UserProfile;
 
 pub fn router() -> ApiRoutes {
@@ -132,7 +132,7 @@ pub async fn login(
     let now = state.now();
     let key = email.normalized();
     let attempt = Attempt::reserve(&state, Some(key), address)?;
-    let credentials = users::find_credentials_by_email(state.pool(), &email).await?;
+    let credentials = state.stores().auth.credentials_by_email(&email).await?;
     let stored_hash = credentials
         .as_ref()
         .and_then(|c| c.password_hash.as_deref());
@@ -147,11 +147,10 @@ pub async fn login(
         return Err(Error::Unauthorized(WRONG_CREDENTIALS));
     };
     attempt.succeeded();
-    let mut tx = state.pool().begin().await?;
-    users::record_login(&mut *tx, credentials.id, now).await?;
-    auth_tokens::delete_expired(&mut *tx, credentials.id, now).await?;
-    let session = issue_session(&state, &mut tx, &credentials, Family::new(&state)).await?;
-    tx.commit().await?;
+    let mut write = state.stores().auth.begin_session().await?;
+    write.record_sign_in(credentials.id, now).await?;
+    let session = issue_session(&state, &mut *write, &credentials, Family::new(&state)).await?;
+    write.commit().await?;
     tracing::info!(user_id = %credentials.id, "signed in");
     Ok(Json(session))
 }
@@ -176,7 +175,7 @@ impl Family {
 
     /// The family of a stored token; one from before families had an end
     /// gets one now.
-    fn of(state: &AppState, stored: &auth_tokens::RefreshTokenRow) -> Family {
+    fn of(state: &AppState, stored: &RefreshTokenRow) -> Family {
         Family {
             id: stored.family_id,
             expires_at: stored
@@ -186,11 +185,12 @@ impl Family {
     }
 }
 
-/// Issues an access token and a refresh token of `family`.
+/// Issues an access token and a refresh token of `family`; the refresh
+/// token is kept when `write` is committed.
 async fn issue_session(
     state: &AppState,
-    connection: &mut sqlx::PgConnection,
-    credentials: &users::Credentials,
+    write: &mut dyn SessionWrite,
+    credentials: &Credentials,
     family: Family,
 ) -> Result<Session> {
     let now = state.now();
@@ -209,15 +209,15 @@ async fn issue_session(
     let refresh_token = new_token();
     let refresh_ttl =
         chrono::Duration::from_std(config.refresh_token_ttl).unwrap_or(chrono::Duration::days(30));
-    auth_tokens::insert_refresh_token(
-        &mut *connection,
-        family.id,
-        credentials.id,
-        &token_hash(&refresh_token),
-        now + refresh_ttl,
-        family.expires_at,
-    )
-    .await?;
+    write
+        .insert_refresh_token(NewRefreshToken {
+            family_id: family.id,
+            user_id: credentials.id,
+            hash: &token_hash(&refresh_token),
+            expires_at: now + refresh_ttl,
+            family_expires_at: family.expires_at,
+        })
+        .await?;
     let user = profile(state, credentials.id).await?;
     Ok(Session {
         access_token: state.signer().sign(&claims),
@@ -258,7 +258,7 @@ pub async fn update_me(
     Json(body): Json<UpdateMe>,
 ) -> Result<Json<UserProfile>> {
     if let Some(zone) = body.time_zone {
-        if !users::set_time_zone(state.pool(), user.id, zone).await? {
+        if !state.stores().auth.set_time_zone(user.id, zone).await? {
             return Err(Error::Unauthorized("the signed-in user no longer exists"));
         }
     }
@@ -283,8 +283,8 @@ pub async fn refresh(
     let now = state.now();
     let invalid =
         Error::Unauthorized("the refresh token is invalid, expired or revoked; sign in again");
-    let mut tx = state.pool().begin().await?;
-    let Some(stored) = auth_tokens::lock_refresh_token(&mut tx, &token_hash(&token)).await? else {
+    let mut write = state.stores().auth.begin_session().await?;
+    let Some(stored) = write.lock_refresh_token(&token_hash(&token)).await? else {
         return Err(invalid);
     };
     if stored.revoked_at.is_some() || stored.expires_at <= now {
@@ -293,17 +293,21 @@ pub async fn refresh(
     if stored.used_at.is_some() {
         // A used token came back: whoever holds it (the client or a thief)
         // is not to be trusted, so the whole family is signed out.
-        let revoked = auth_tokens::revoke_family(&mut *tx, stored.family_id, now).await?;
-        tx.commit().await?;
+        let revoked = write.revoke_family(stored.family_id, now).await?;
+        write.commit().await?;
         tracing::warn!(user_id = %stored.user_id, family_id = %stored.family_id, revoked, "refresh token reused; family revoked");
         return Err(invalid);
     }
-    auth_tokens::mark_refresh_token_used(&mut *tx, stored.id, now).await?;
-    let credentials = users::find_credentials_by_id(&mut *tx, stored.user_id)
-        .await?
-        .ok_or(invalid)?;
-    let session = issue_session(&state, &mut tx, &credentials, Family::of(&state, &stored)).await?;
-    tx.commit().await?;
+    write.mark_refresh_token_used(stored.id, now).await?;
+    let credentials = write.credentials(stored.user_id).await?.ok_or(invalid)?;
+    let session = issue_session(
+        &state,
+        &mut *write,
+        &credentials,
+        Family::of(&state, &stored),
+    )
+    .await?;
+    write.commit().await?;
     Ok(Json(session))
 }
 
@@ -345,20 +349,15 @@ pub async fn set_password(
             let attempt = Attempt::reserve(&state, None, address)?;
             let invalid = Error::Unauthorized("the setup token is invalid, used or expired");
             let token = token_hash(&token);
-            if auth_tokens::find_setup_token(state.pool(), &token, now)
-                .await?
-                .is_none()
-            {
+            let store = &state.stores().auth;
+            if store.setup_token_user(&token, now).await?.is_none() {
                 return Err(invalid);
             }
             let hash = attempt.hash(&new_password).await?;
-            let mut tx = state.pool().begin().await?;
-            let user = auth_tokens::consume_setup_token(&mut *tx, &token, now)
+            let user = store
+                .set_password_with_setup_token(&token, &hash, now)
                 .await?
                 .ok_or(invalid)?;
-            users::set_password_hash(&mut *tx, user, &hash).await?;
-            auth_tokens::revoke_user_tokens(&mut *tx, user, now).await?;
-            tx.commit().await?;
             attempt.succeeded();
             user
         }
@@ -371,7 +370,10 @@ pub async fn set_password(
             // Guessing the current password with a stolen access token is
             // throttled like guessing at login.
             let attempt = Attempt::reserve(&state, Some(format!("user:{}", user.id)), address)?;
-            let credentials = users::find_credentials_by_id(state.pool(), user.id)
+            let credentials = state
+                .stores()
+                .auth
+                .credentials(user.id)
                 .await?
                 .ok_or(Error::Unauthorized("the signed-in user no longer exists"))?;
             if !attempt
@@ -386,20 +388,22 @@ pub async fn set_password(
             }
             let hash = attempt.hash(&new_password).await?;
             attempt.succeeded();
-            let mut tx = state.pool().begin().await?;
-            users::set_password_hash(&mut *tx, user.id, &hash).await?;
-            auth_tokens::revoke_user_tokens(&mut *tx, user.id, now).await?;
-            tx.commit().await?;
+            state
+                .stores()
+                .auth
+                .set_password(user.id, &hash, now)
+                .await?;
             user.id
         }
     };
     // Every other session was signed out; this one gets fresh tokens.
-    let mut tx = state.pool().begin().await?;
-    let credentials = users::find_credentials_by_id(&mut *tx, user_id)
+    let mut write = state.stores().auth.begin_session().await?;
+    let credentials = write
+        .credentials(user_id)
         .await?
         .ok_or(Error::Unauthorized("the user no longer exists"))?;
-    let session = issue_session(&state, &mut tx, &credentials, Family::new(&state)).await?;
-    tx.commit().await?;
+    let session = issue_session(&state, &mut *write, &credentials, Family::new(&state)).await?;
+    write.commit().await?;
     tracing::info!(user_id = %user_id, "password set");
     Ok(Json(session))
 }

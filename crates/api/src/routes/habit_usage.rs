@@ -6,7 +6,8 @@ use chrono::NaiveDate;
 use tracing::instrument;
 use utoipa::{IntoParams, ToSchema};
 
-use super::{posted, usage_day, UsagePosted, UserParam};
+use super::usage::{listed, record, usage_day, UsagePosted};
+use super::UserParam;
 use crate::auth::CurrentUser;
 use crate::domain::{DateRange, HabitUsageId, MethodId};
 use crate::error::{Error, ErrorBody, Result};
@@ -14,7 +15,7 @@ use crate::extract::{path_id, FromBody, FromQuery, Json, JsonObject, QueryParams
 use crate::pagination::{Page, PageRequest};
 use crate::routing::ApiRoutes;
 use crate::state::AppState;
-use crate::store::habit_usage::HabitUsage;
+use crate::store::habit_usage::{HabitUsage, NewHabitUsage};
 
 /// Longest range one listing may ask for.
 const MAX_RANGE_DAYS: i64 = 366;
@@ -105,14 +106,7 @@ pub async fn list(
 ) -> Result<Json<Page<HabitUsage>>> {
     let subject = UserParam::from_query(&query)?.subject(&user)?;
     let range = DaysParams::from_query(&query)?.range()?;
-    let page = PageRequest::from_query(&query)?;
-    Ok(Json(
-        state
-            .stores()
-            .habit_usage
-            .list(subject, range, &page)
-            .await?,
-    ))
+    listed(&*state.stores().habit_usage, subject, range, &query).await
 }
 
 /// Tick a habit off for a day.
@@ -132,13 +126,11 @@ pub async fn create(
     user: CurrentUser,
     Json(body): Json<RecordHabitUsage>,
 ) -> Result<(StatusCode, Json<UsagePosted<HabitUsage>>)> {
-    let used_on = usage_day(&state, &user, body.used_on)?;
-    let created = state
-        .stores()
-        .habit_usage
-        .create(user.id, body.method_id, used_on, state.now())
-        .await?;
-    Ok(posted(created))
+    let new = NewHabitUsage {
+        method_id: body.method_id,
+        used_on: usage_day(&state, &user, body.used_on)?,
+    };
+    record(&state, &*state.stores().habit_usage, user.id, new).await
 }
 
 /// Undo a tick.

@@ -7,7 +7,8 @@ use sha2::{Digest, Sha256};
 use tracing::instrument;
 use utoipa::{IntoParams, ToSchema};
 
-use super::{posted, usage_day, Items, UsagePosted};
+use super::usage::{record, usage_day, UsagePosted};
+use super::Items;
 use crate::auth::CurrentUser;
 use crate::domain::{MethodId, MethodUsageId, Notes, ProgramId, ProgramRef, ScheduleDayId};
 use crate::error::{Error, ErrorBody, Result};
@@ -142,12 +143,7 @@ pub async fn create(
         remark: body.remark.unwrap_or_default(),
         idempotency,
     };
-    let created = state
-        .stores()
-        .method_usage
-        .create(user.id, new, state.now())
-        .await?;
-    Ok(posted(created))
+    record(&state, &*state.stores().method_usage, user.id, new).await
 }
 
 /// Change a method usage's day or remark.

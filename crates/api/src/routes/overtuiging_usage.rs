@@ -7,7 +7,8 @@ use chrono::NaiveDate;
 use tracing::instrument;
 use utoipa::ToSchema;
 
-use super::{posted, usage_day, UsagePosted, UserParam};
+use super::usage::{listed, record, usage_day, UsagePosted};
+use super::UserParam;
 use crate::auth::CurrentUser;
 use crate::domain::{OvertuigingId, ProgramId};
 use crate::error::{ErrorBody, Result};
@@ -60,14 +61,7 @@ pub async fn list(
     query: QueryParams,
 ) -> Result<Json<Page<OvertuigingUsage>>> {
     let subject = UserParam::from_query(&query)?.subject(&user)?;
-    let page = PageRequest::from_query(&query)?;
-    Ok(Json(
-        state
-            .stores()
-            .overtuiging_usage
-            .list(subject, &page)
-            .await?,
-    ))
+    listed(&*state.stores().overtuiging_usage, subject, (), &query).await
 }
 
 /// Record an overtuiging worked through.
@@ -91,14 +85,10 @@ pub async fn create(
         program_id: body.program_id,
         used_on: usage_day(&state, &user, body.used_on)?,
     };
-    let created = state
-        .stores()
-        .overtuiging_usage
-        .create(user.id, new, state.now())
-        .await?;
-    if created.created {
-        let (usage, award) = &created.value;
-        tracing::info!(overtuiging_usage_id = %usage.id, streak = award.streak, bonus = award.bonus_points_awarded, "overtuiging usage recorded");
+    let (status, Json(posted)) =
+        record(&state, &*state.stores().overtuiging_usage, user.id, new).await?;
+    if status == StatusCode::CREATED {
+        tracing::info!(overtuiging_usage_id = %posted.usage.id, streak = posted.award.streak, bonus = posted.award.bonus_points_awarded, "overtuiging usage recorded");
     }
-    Ok(posted(created))
+    Ok((status, Json(posted)))
 }

@@ -6,7 +6,8 @@ use chrono::NaiveDate;
 use tracing::instrument;
 use utoipa::{IntoParams, ToSchema};
 
-use super::{posted, usage_day, UsagePosted, UserParam};
+use super::usage::{listed, record, usage_day, UsagePosted};
+use super::UserParam;
 use crate::auth::CurrentUser;
 use crate::domain::Scope;
 use crate::domain::{DateRange, PersonalGoalId};
@@ -15,7 +16,9 @@ use crate::extract::{FromBody, FromQuery, Json, JsonObject, QueryParams};
 use crate::pagination::{Page, PageRequest};
 use crate::routing::ApiRoutes;
 use crate::state::AppState;
-use crate::store::personal_goal_usage::{PersonalGoalUsage, PersonalGoalUsageFilter};
+use crate::store::personal_goal_usage::{
+    NewPersonalGoalUsage, PersonalGoalUsage, PersonalGoalUsageFilter,
+};
 
 pub fn router() -> ApiRoutes {
     ApiRoutes::new()
@@ -114,14 +117,13 @@ pub async fn list(
         personal_goal,
         range,
     };
-    let page = PageRequest::from_query(&query)?;
-    Ok(Json(
-        state
-            .stores()
-            .personal_goal_usage
-            .list(subject, filter, &page)
-            .await?,
-    ))
+    listed(
+        &*state.stores().personal_goal_usage,
+        subject,
+        filter,
+        &query,
+    )
+    .await
 }
 
 /// Record work on a personal goal for a day.
@@ -140,11 +142,9 @@ pub async fn create(
     user: CurrentUser,
     Json(body): Json<RecordPersonalGoalUsage>,
 ) -> Result<(StatusCode, Json<UsagePosted<PersonalGoalUsage>>)> {
-    let used_on = usage_day(&state, &user, body.used_on)?;
-    let created = state
-        .stores()
-        .personal_goal_usage
-        .create(user.id, body.personal_goal_id, used_on, state.now())
-        .await?;
-    Ok(posted(created))
+    let new = NewPersonalGoalUsage {
+        personal_goal_id: body.personal_goal_id,
+        used_on: usage_day(&state, &user, body.used_on)?,
+    };
+    record(&state, &*state.stores().personal_goal_usage, user.id, new).await
 }

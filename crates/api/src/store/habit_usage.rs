@@ -3,11 +3,11 @@
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
+use uuid::Uuid;
 
 use crate::domain::{DateRange, HabitUsageId, MethodId, UserId};
 use crate::error::Result;
-use crate::pagination::{Page, PageRequest};
-use crate::store::{Award, Created};
+use crate::store::usage::{ListUsage, ListedUsage, Usage};
 
 /// A habit ticked off on a day.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -20,23 +20,32 @@ pub struct HabitUsage {
     pub created_at: DateTime<Utc>,
 }
 
-/// Habit usage of the `HabitUsage` endpoint group.
+/// A habit to tick off; ticking it again on the same day is a repeat.
+#[derive(Debug, Clone, Copy)]
+pub struct NewHabitUsage {
+    pub method_id: MethodId,
+    pub used_on: NaiveDate,
+}
+
+impl Usage for HabitUsage {
+    type New = NewHabitUsage;
+
+    fn position(&self) -> (NaiveDate, Uuid) {
+        (self.used_on, self.id.0)
+    }
+}
+
+/// Listed in a date range, earliest day first.
+impl ListedUsage for HabitUsage {
+    type Filter = DateRange;
+    const NEWEST_FIRST: bool = false;
+    const LISTED_AT: &'static str = "GET /api/habit-usage";
+}
+
+/// Habit usage of the `HabitUsage` endpoint group: recorded, listed, and
+/// deleted.
 #[async_trait]
-pub trait HabitUsageStore: Send + Sync {
-    /// A user's habit usage in a date range, by date.
-    async fn list(
-        &self,
-        user: UserId,
-        range: DateRange,
-        page: &PageRequest,
-    ) -> Result<Page<HabitUsage>>;
-    /// Ticks a habit off for a day; ticking it again returns the same row.
-    async fn create(
-        &self,
-        owner: UserId,
-        method: MethodId,
-        used_on: NaiveDate,
-        now: DateTime<Utc>,
-    ) -> Result<Created<(HabitUsage, Award)>>;
+pub trait HabitUsageStore: ListUsage<HabitUsage> {
+    /// Deletes a tick of the owner's and settles their rewards without it.
     async fn delete(&self, owner: UserId, id: HabitUsageId, now: DateTime<Utc>) -> Result<()>;
 }

@@ -3,11 +3,12 @@
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
+use uuid::Uuid;
 
 use crate::domain::Scope;
 use crate::domain::{MethodId, MethodUsageId, Notes, ProgramId, ProgramRef, ScheduleDayId, UserId};
 use crate::error::{Error, Result};
-use crate::store::{Award, Created};
+use crate::store::usage::{RecordUsage, Usage};
 
 /// A method usage.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -23,7 +24,8 @@ pub struct MethodUsage {
     pub created_at: DateTime<Utc>,
 }
 
-/// A method usage to record.
+/// A method usage to record. Only a post with the same idempotency key is a
+/// repeat; recording it keeps schedule days' completion in step.
 #[derive(Debug, Clone)]
 pub struct NewMethodUsage {
     pub method_id: MethodId,
@@ -40,6 +42,14 @@ pub struct NewMethodUsage {
 pub struct IdempotencyKey {
     pub key: String,
     pub request_hash: String,
+}
+
+impl Usage for MethodUsage {
+    type New = NewMethodUsage;
+
+    fn position(&self) -> (NaiveDate, Uuid) {
+        (self.used_on, self.id.0)
+    }
 }
 
 /// Changes to a method usage.
@@ -66,17 +76,10 @@ pub(crate) fn check_on_schedule_day(
     ))
 }
 
-/// Method usage of the `MethodUsage` endpoint group.
+/// Method usage of the `MethodUsage` endpoint group: recorded, changed, and
+/// read by program (it is not listed per user).
 #[async_trait]
-pub trait MethodUsageStore: Send + Sync {
-    /// Records a usage, keeps schedule days' completion and the user's
-    /// rewards in step, in one transaction.
-    async fn create(
-        &self,
-        owner: UserId,
-        new: NewMethodUsage,
-        now: DateTime<Utc>,
-    ) -> Result<Created<(MethodUsage, Award)>>;
+pub trait MethodUsageStore: RecordUsage<MethodUsage> {
     async fn update(
         &self,
         owner: UserId,

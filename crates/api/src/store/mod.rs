@@ -4,6 +4,7 @@
 //! flags").
 
 pub mod airtable;
+pub mod auth;
 pub mod habit_usage;
 pub mod method_usage;
 pub mod overtuiging_usage;
@@ -14,34 +15,22 @@ pub mod programs;
 pub mod reference;
 pub mod rewards;
 pub mod shadow;
+pub mod usage;
 pub mod users;
 
 use std::sync::Arc;
 
-use serde::Serialize;
-
+pub use auth::AuthStore;
 pub use habit_usage::HabitUsageStore;
 pub use method_usage::MethodUsageStore;
-pub use overtuiging_usage::OvertuigingUsageStore;
-pub use personal_goal_usage::PersonalGoalUsageStore;
+pub use overtuiging_usage::OvertuigingUsage;
+pub use personal_goal_usage::PersonalGoalUsage;
 pub use personal_goals::PersonalGoalStore;
 pub use programs::ProgramStore;
 pub use reference::ReferenceStore;
 pub use rewards::RewardStore;
+pub use usage::ListUsage;
 pub use users::UserStore;
-
-/// What a usage post earned on top of its own points: the streak bonus
-/// and any badges.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct Award {
-    /// The current streak after the post, in days.
-    pub streak: i32,
-    /// Bonus points awarded by this post.
-    pub bonus_points_awarded: i32,
-    /// Badges awarded by this post.
-    pub badges_awarded: Vec<String>,
-}
 
 /// A created row, or the one that already existed for the same request.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,13 +48,15 @@ pub struct Stores {
     pub method_usage: Arc<dyn MethodUsageStore>,
     pub habit_usage: Arc<dyn HabitUsageStore>,
     pub personal_goals: Arc<dyn PersonalGoalStore>,
-    pub personal_goal_usage: Arc<dyn PersonalGoalUsageStore>,
-    pub overtuiging_usage: Arc<dyn OvertuigingUsageStore>,
+    pub personal_goal_usage: Arc<dyn ListUsage<PersonalGoalUsage>>,
+    pub overtuiging_usage: Arc<dyn ListUsage<OvertuigingUsage>>,
     pub rewards: Arc<dyn RewardStore>,
     /// Methods, habits and the company lookup.
     pub reference: Arc<dyn ReferenceStore>,
     /// Overtuigingen, switched on their own.
     pub overtuigingen: Arc<dyn ReferenceStore>,
+    /// Credentials and tokens: PostgreSQL's whatever the modes.
+    pub auth: Arc<dyn AuthStore>,
 }
 
 impl Stores {
@@ -82,7 +73,8 @@ impl Stores {
             overtuiging_usage: pg.clone(),
             rewards: pg.clone(),
             reference: pg.clone(),
-            overtuigingen: pg,
+            overtuigingen: pg.clone(),
+            auth: pg,
         }
     }
 }

@@ -1,13 +1,11 @@
 //! Overtuiging usage.
 
-use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
+use uuid::Uuid;
 
 use crate::domain::{OvertuigingId, OvertuigingUsageId, ProgramId, UserId};
-use crate::error::Result;
-use crate::pagination::{Page, PageRequest};
-use crate::store::{Award, Created};
+use crate::store::usage::{ListedUsage, Usage};
 
 /// An overtuiging worked through (once per user).
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -21,7 +19,8 @@ pub struct OvertuigingUsage {
     pub created_at: DateTime<Utc>,
 }
 
-/// An overtuiging usage to record.
+/// An overtuiging usage to record. Any later post of the same overtuiging
+/// by the same user is a repeat, also when both requests arrive at once.
 #[derive(Debug, Clone, Copy)]
 pub struct NewOvertuigingUsage {
     pub overtuiging_id: OvertuigingId,
@@ -29,18 +28,17 @@ pub struct NewOvertuigingUsage {
     pub used_on: NaiveDate,
 }
 
-/// Overtuiging usage of the `OvertuigingUsage` endpoint group.
-#[async_trait]
-pub trait OvertuigingUsageStore: Send + Sync {
-    /// A user's overtuiging usage, latest day first.
-    async fn list(&self, user: UserId, page: &PageRequest) -> Result<Page<OvertuigingUsage>>;
-    /// Records a usage with its streak bonus and badges in one transaction.
-    /// A repeat (same user and overtuiging) returns the first row and awards
-    /// nothing, also when both requests arrive at once.
-    async fn create(
-        &self,
-        owner: UserId,
-        new: NewOvertuigingUsage,
-        now: DateTime<Utc>,
-    ) -> Result<Created<(OvertuigingUsage, Award)>>;
+impl Usage for OvertuigingUsage {
+    type New = NewOvertuigingUsage;
+
+    fn position(&self) -> (NaiveDate, Uuid) {
+        (self.used_on, self.id.0)
+    }
+}
+
+/// Listed latest day first, unfiltered.
+impl ListedUsage for OvertuigingUsage {
+    type Filter = ();
+    const NEWEST_FIRST: bool = true;
+    const LISTED_AT: &'static str = "GET /api/overtuiging-usage";
 }

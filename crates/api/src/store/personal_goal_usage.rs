@@ -1,13 +1,11 @@
 //! Personal goal usage.
 
-use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::Serialize;
+use uuid::Uuid;
 
 use crate::domain::{DateRange, PersonalGoalId, PersonalGoalUsageId, UserId};
-use crate::error::Result;
-use crate::pagination::{Page, PageRequest};
-use crate::store::{Award, Created};
+use crate::store::usage::{ListedUsage, Usage};
 
 /// A personal goal worked on, on a day.
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
@@ -20,6 +18,14 @@ pub struct PersonalGoalUsage {
     pub created_at: DateTime<Utc>,
 }
 
+/// Work on a personal goal to record; recording it again for the same day
+/// is a repeat.
+#[derive(Debug, Clone, Copy)]
+pub struct NewPersonalGoalUsage {
+    pub personal_goal_id: PersonalGoalId,
+    pub used_on: NaiveDate,
+}
+
 /// Which usage to list.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PersonalGoalUsageFilter {
@@ -27,23 +33,17 @@ pub struct PersonalGoalUsageFilter {
     pub range: Option<DateRange>,
 }
 
-/// Personal goal usage of the `PersonalGoalUsage` endpoint group.
-#[async_trait]
-pub trait PersonalGoalUsageStore: Send + Sync {
-    /// A user's usage, latest day first.
-    async fn list(
-        &self,
-        user: UserId,
-        filter: PersonalGoalUsageFilter,
-        page: &PageRequest,
-    ) -> Result<Page<PersonalGoalUsage>>;
-    /// Records a usage; recording it again for the same day returns the same
-    /// row.
-    async fn create(
-        &self,
-        owner: UserId,
-        goal: PersonalGoalId,
-        used_on: NaiveDate,
-        now: DateTime<Utc>,
-    ) -> Result<Created<(PersonalGoalUsage, Award)>>;
+impl Usage for PersonalGoalUsage {
+    type New = NewPersonalGoalUsage;
+
+    fn position(&self) -> (NaiveDate, Uuid) {
+        (self.used_on, self.id.0)
+    }
+}
+
+/// Listed latest day first.
+impl ListedUsage for PersonalGoalUsage {
+    type Filter = PersonalGoalUsageFilter;
+    const NEWEST_FIRST: bool = true;
+    const LISTED_AT: &'static str = "GET /api/personal-goal-usage";
 }

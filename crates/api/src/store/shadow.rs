@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -17,14 +17,8 @@ use crate::domain::Scope;
 use crate::domain::*;
 use crate::error::{Error, Result};
 use crate::pagination::{Page, PageRequest};
-use crate::store::habit_usage::{HabitUsage, HabitUsageStore};
-use crate::store::method_usage::{MethodUsage, MethodUsagePatch, MethodUsageStore, NewMethodUsage};
-use crate::store::overtuiging_usage::{
-    NewOvertuigingUsage, OvertuigingUsage, OvertuigingUsageStore,
-};
-use crate::store::personal_goal_usage::{
-    PersonalGoalUsage, PersonalGoalUsageFilter, PersonalGoalUsageStore,
-};
+use crate::store::habit_usage::HabitUsageStore;
+use crate::store::method_usage::{MethodUsage, MethodUsagePatch, MethodUsageStore};
 use crate::store::personal_goals::{
     NewPersonalGoal, PersonalGoal, PersonalGoalPatch, PersonalGoalStore,
 };
@@ -33,8 +27,9 @@ use crate::store::programs::{
 };
 use crate::store::reference::{Company, Method, Overtuiging, ReferenceStore};
 use crate::store::rewards::{RewardStore, Rewards};
+use crate::store::usage::{Award, ListUsage, ListedUsage, RecordUsage, Usage};
 use crate::store::users::{UserProfile, UserStore};
-use crate::store::{Award, Created};
+use crate::store::Created;
 
 /// Fields that differ between the backends by nature (each stamps its own
 /// times), left out of the comparison.
@@ -243,16 +238,33 @@ impl ProgramStore for Shadow<dyn ProgramStore> {
     }
 }
 
+/// Every kind of usage is recorded in Airtable only.
 #[async_trait]
-impl MethodUsageStore for Shadow<dyn MethodUsageStore> {
+impl<U: Usage, T: RecordUsage<U> + ?Sized + 'static> RecordUsage<U> for Shadow<T> {
     async fn create(
         &self,
         owner: UserId,
-        new: NewMethodUsage,
+        new: U::New,
         now: DateTime<Utc>,
-    ) -> Result<Created<(MethodUsage, Award)>> {
+    ) -> Result<Created<(U, Award)>> {
         self.answering.create(owner, new, now).await
     }
+}
+
+#[async_trait]
+impl<U: ListedUsage, T: ListUsage<U> + ?Sized + 'static> ListUsage<U> for Shadow<T> {
+    async fn list(&self, user: UserId, filter: U::Filter, page: &PageRequest) -> Result<Page<U>> {
+        let answer = self.answering.list(user, filter, page).await;
+        let page = page.clone();
+        self.compare(U::LISTED_AT, &answer, move |pg| async move {
+            pg.list(user, filter, &page).await
+        });
+        answer
+    }
+}
+
+#[async_trait]
+impl MethodUsageStore for Shadow<dyn MethodUsageStore> {
     async fn update(
         &self,
         owner: UserId,
@@ -282,28 +294,6 @@ impl MethodUsageStore for Shadow<dyn MethodUsageStore> {
 
 #[async_trait]
 impl HabitUsageStore for Shadow<dyn HabitUsageStore> {
-    async fn list(
-        &self,
-        user: UserId,
-        range: DateRange,
-        page: &PageRequest,
-    ) -> Result<Page<HabitUsage>> {
-        let answer = self.answering.list(user, range, page).await;
-        let page = page.clone();
-        self.compare("GET /api/habit-usage", &answer, move |pg| async move {
-            pg.list(user, range, &page).await
-        });
-        answer
-    }
-    async fn create(
-        &self,
-        owner: UserId,
-        method: MethodId,
-        used_on: NaiveDate,
-        now: DateTime<Utc>,
-    ) -> Result<Created<(HabitUsage, Award)>> {
-        self.answering.create(owner, method, used_on, now).await
-    }
     async fn delete(&self, owner: UserId, id: HabitUsageId, now: DateTime<Utc>) -> Result<()> {
         self.answering.delete(owner, id, now).await
     }
@@ -346,56 +336,6 @@ impl PersonalGoalStore for Shadow<dyn PersonalGoalStore> {
     }
     async fn delete(&self, owner: UserId, id: PersonalGoalId, now: DateTime<Utc>) -> Result<()> {
         self.answering.delete(owner, id, now).await
-    }
-}
-
-#[async_trait]
-impl PersonalGoalUsageStore for Shadow<dyn PersonalGoalUsageStore> {
-    async fn list(
-        &self,
-        user: UserId,
-        filter: PersonalGoalUsageFilter,
-        page: &PageRequest,
-    ) -> Result<Page<PersonalGoalUsage>> {
-        let answer = self.answering.list(user, filter, page).await;
-        let page = page.clone();
-        self.compare(
-            "GET /api/personal-goal-usage",
-            &answer,
-            move |pg| async move { pg.list(user, filter, &page).await },
-        );
-        answer
-    }
-    async fn create(
-        &self,
-        owner: UserId,
-        goal: PersonalGoalId,
-        used_on: NaiveDate,
-        now: DateTime<Utc>,
-    ) -> Result<Created<(PersonalGoalUsage, Award)>> {
-        self.answering.create(owner, goal, used_on, now).await
-    }
-}
-
-#[async_trait]
-impl OvertuigingUsageStore for Shadow<dyn OvertuigingUsageStore> {
-    async fn list(&self, user: UserId, page: &PageRequest) -> Result<Page<OvertuigingUsage>> {
-        let answer = self.answering.list(user, page).await;
-        let page = page.clone();
-        self.compare(
-            "GET /api/overtuiging-usage",
-            &answer,
-            move |pg| async move { pg.list(user, &page).await },
-        );
-        answer
-    }
-    async fn create(
-        &self,
-        owner: UserId,
-        new: NewOvertuigingUsage,
-        now: DateTime<Utc>,
-    ) -> Result<Created<(OvertuigingUsage, Award)>> {
-        self.answering.create(owner, new, now).await
     }
 }
 

@@ -1,6 +1,6 @@
 //! User profiles. Credentials (password hashes, refresh and setup tokens)
-//! never leave PostgreSQL whatever the mode; this group decides only where
-//! a profile is read from.
+//! never leave PostgreSQL whatever the mode (`auth.rs`); this group decides
+//! only where a profile is read from.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};

@@ -214,7 +214,8 @@ impl InboundContext {
         if let Some(schema) = self.cached_schema() {
             return Ok(schema);
         }
-        let schema = Arc::new(resolve(self).await?);
+        let schema =
+            Arc::new(resolve(self.client(), self.base_id(), self.mapping(), self.pool()).await?);
         if let Ok(mut slot) = self.inner.schema.write() {
             *slot = Some(schema.clone());
         }

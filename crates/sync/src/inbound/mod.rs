@@ -31,6 +31,7 @@ mod cells;
 mod checkpoint;
 mod context;
 mod deferred;
+mod deferred_retry;
 mod links;
 mod listing;
 mod merge;
@@ -49,7 +50,7 @@ mod webhook;
 
 pub use cells::{canonical_cell, cell_to_column, CellConversionError};
 pub use context::{InboundContext, InboundSettings};
-pub use deferred::{retry_deferred, DeferredReport};
+pub use deferred_retry::{retry_deferred, DeferredReport};
 pub use metrics::{
     InboundMetrics, InboundMetricsSnapshot, ReconcileProgress, USER_PROVISIONING_BUCKETS,
 };

@@ -12,7 +12,7 @@ use tokio::time::{interval, MissedTickBehavior};
 
 use super::checkpoint::{self, ReconcileCheckpoint};
 use super::context::InboundContext;
-use super::deferred::retry_deferred;
+use super::deferred_retry::retry_deferred;
 use super::poll::poll_once;
 use super::reader::read_payloads_once;
 use super::reconcile::{reconcile_exclusive, ReconcileOptions};

@@ -4,14 +4,14 @@
 
 use std::collections::HashMap;
 
+use airsync_airtable::AirtableClient;
 use serde_json::Value;
+use sqlx::PgPool;
 
 use super::cells::canonical_cell;
 use crate::bootstrap::schema_view;
-use crate::mapping::{check_against_base, EntityMapping, FieldKind, FieldMapping};
+use crate::mapping::{check_against_base, EntityMapping, FieldKind, FieldMapping, Mapping};
 use crate::Result;
-
-use super::context::InboundContext;
 
 /// Every mapped entity, in the mapping's order.
 #[derive(Debug)]
@@ -142,19 +142,24 @@ impl ResolvedEntity {
     }
 }
 
-/// Reads the base's schema and the database's columns and resolves the
-/// mapping against them; a mapping the base does not match is an error
-/// that names every mismatch.
-pub(crate) async fn resolve(ctx: &InboundContext) -> Result<ResolvedBase> {
-    let schema = ctx.client().base(ctx.base_id()).schema().await?;
-    check_against_base(ctx.mapping(), &schema_view(&schema))?;
+/// Reads the schema of base `base_id` through `client` and the columns of
+/// the database behind `pool`, and resolves `mapping` against them; a
+/// mapping the base does not match is an error that names every mismatch.
+pub(crate) async fn resolve(
+    client: &AirtableClient,
+    base_id: &str,
+    mapping: &Mapping,
+    pool: &PgPool,
+) -> Result<ResolvedBase> {
+    let schema = client.base(base_id).schema().await?;
+    check_against_base(mapping, &schema_view(&schema))?;
     let columns: HashMap<(String, String), (bool, Option<String>)> =
         sqlx::query_as::<_, (String, String, bool, Option<String>)>(
             "SELECT table_name::text, column_name::text, is_nullable = 'YES', column_default::text
                FROM information_schema.columns
               WHERE table_schema = current_schema()",
         )
-        .fetch_all(ctx.pool())
+        .fetch_all(pool)
         .await?
         .into_iter()
         .map(|(table, column, nullable, default)| ((table, column), (nullable, default)))
@@ -162,7 +167,7 @@ pub(crate) async fn resolve(ctx: &InboundContext) -> Result<ResolvedBase> {
 
     let mut entities = Vec::new();
     let mut by_table_id = HashMap::new();
-    for entity in ctx.mapping().entities() {
+    for entity in mapping.entities() {
         // check_against_base has made sure every table and field exists.
         let Some(table) = schema.table(&entity.airtable_table) else {
             continue;
@@ -182,7 +187,7 @@ pub(crate) async fn resolve(ctx: &InboundContext) -> Result<ResolvedBase> {
                 Some((false, Some(default)))
                     if field.kind != FieldKind::Boolean && !field.kind.is_link() =>
                 {
-                    constant_default(ctx, default)
+                    constant_default(pool, default)
                         .await?
                         .map(|v| canonical_cell(field.kind, Some(&v)))
                 }
@@ -213,13 +218,13 @@ pub(crate) async fn resolve(ctx: &InboundContext) -> Result<ResolvedBase> {
 /// The value of a column default that is a constant (`'user'::text`, `0`,
 /// `'{}'::text[]`); `None` for one that calls a function (`now()`), whose
 /// value changes.
-async fn constant_default(ctx: &InboundContext, default: &str) -> Result<Option<Value>> {
+async fn constant_default(pool: &PgPool, default: &str) -> Result<Option<Value>> {
     if default.contains('(') {
         return Ok(None);
     }
     // The expression comes from the database's own catalogue.
     let value: Option<Value> = sqlx::query_scalar(&format!("SELECT to_jsonb({default})"))
-        .fetch_optional(ctx.pool())
+        .fetch_optional(pool)
         .await?;
     Ok(value)
 }

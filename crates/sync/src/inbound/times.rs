@@ -1,4 +1,6 @@
-//! Airtable's change time for conflicts seen in a listing. A listing shows
+//! Airtable's change time for conflicts seen in a listing: the question
+//! ([`TimeCheck`]), its answers ([`LaterAnswers`]) and the listing that
+//! asks it ([`airtable_later`]). A listing shows
 //! records as they are, not when their cells changed; for the few records
 //! whose fields changed on both sides, one filtered listing asks Airtable
 //! whether `LAST_MODIFIED_TIME()` of each field is later than the row's
@@ -6,13 +8,12 @@
 //! change later than the listing answers for the value it made, not for
 //! the value the listing showed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{DateTime, Utc};
 
 use airsync_airtable::{formula, ListOptions};
 
-use super::apply::{LaterAnswers, TimeCheck};
 use super::context::InboundContext;
 use super::merge::LaterAnswer;
 use super::observe::from_record;
@@ -23,6 +24,19 @@ use crate::Result;
 /// so a request stays well under Airtable's URL limit (the client switches
 /// to a POST listing beyond it anyway).
 const CHECKS_PER_REQUEST: usize = 25;
+
+/// A record whose conflicts need Airtable's change time: whether each field
+/// (by id) changed after the instant given with it (the row's change time
+/// of that field).
+#[derive(Debug, Clone)]
+pub(crate) struct TimeCheck {
+    pub record_id: String,
+    pub fields: Vec<(String, DateTime<Utc>)>,
+}
+
+/// Answers to [`TimeCheck`]s: by record, by field id, whether Airtable
+/// changed the field after the row's time, and to what.
+pub(crate) type LaterAnswers = HashMap<String, HashMap<String, LaterAnswer>>;
 
 /// For each check's record and field: whether Airtable changed the field
 /// after the check's instant for it (the row's time of the field), and its

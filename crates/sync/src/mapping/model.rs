@@ -1,12 +1,11 @@
-//! The validated mapping.
+//! The validated mapping: entities, fields, how values convert, and the
+//! rules a mapping keeps within itself.
 
 use std::collections::HashSet;
-use std::path::Path;
 
 use serde::Deserialize;
 
-use super::file::{EntityFile, FieldFile, MappingFile};
-use super::{MappingError, ProblemList, DEFAULT_MAPPING_TOML};
+use super::{MappingError, ProblemList};
 
 /// Who owns the truth of an entity (docs/architecture.md, "Conflicts").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -232,27 +231,10 @@ pub struct Mapping {
 }
 
 impl Mapping {
-    /// Reads and checks a mapping file.
-    pub fn load(path: &Path) -> Result<Mapping, MappingError> {
-        let text = std::fs::read_to_string(path).map_err(|source| MappingError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        Self::from_toml(&text, &path.display().to_string())
-    }
-
-    /// The default mapping for the base of docs/domain.md.
-    pub fn default_mapping() -> Result<Mapping, MappingError> {
-        Self::from_toml(DEFAULT_MAPPING_TOML, "(built-in)")
-    }
-
-    /// Parses and checks a mapping; `source_name` names it in errors.
-    pub fn from_toml(text: &str, source_name: &str) -> Result<Mapping, MappingError> {
-        let file: MappingFile = toml::from_str(text).map_err(|err| MappingError::Parse {
-            source_name: source_name.to_owned(),
-            message: err.to_string(),
-        })?;
-        let entities: Vec<EntityMapping> = file.entity.into_iter().map(convert_entity).collect();
+    /// A mapping of `entities`, checked against the rules within a mapping
+    /// (names, tables and fields mapped once, links to mapped entities,
+    /// a `pg_id` field where creates are upserts).
+    pub(super) fn new(entities: Vec<EntityMapping>) -> Result<Mapping, MappingError> {
         let mapping = Mapping { entities };
         mapping.check_structure()?;
         Ok(mapping)
@@ -398,34 +380,5 @@ fn check_field(
         if field.direction != Direction::Both {
             problems.field(name.0, name.1, "the pg_id field flows both ways");
         }
-    }
-}
-
-fn convert_entity(file: EntityFile) -> EntityMapping {
-    EntityMapping {
-        name: file.name,
-        table: file.table,
-        airtable_table: file.airtable_table,
-        owner: file.owner,
-        natural_key: file.natural_key,
-        on_airtable_delete: file.on_airtable_delete,
-        fields: file.fields.into_iter().map(convert_field).collect(),
-    }
-}
-
-fn convert_field(file: FieldFile) -> FieldMapping {
-    FieldMapping {
-        column: file.column,
-        field: file.field,
-        kind: file.kind,
-        target: file.entity,
-        join: file.join.map(|j| JoinTable {
-            table: j.table,
-            column: j.column,
-            target: j.target,
-            order: j.order,
-        }),
-        choices: file.choices,
-        direction: file.direction,
     }
 }

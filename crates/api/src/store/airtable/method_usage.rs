@@ -14,7 +14,8 @@ use crate::error::{Error, Result};
 use crate::store::method_usage::{
     check_on_schedule_day, MethodUsage, MethodUsagePatch, MethodUsageStore, NewMethodUsage,
 };
-use crate::store::{Award, Created};
+use crate::store::usage::{Award, RecordUsage};
+use crate::store::Created;
 
 async fn method_usages_from(
     store: &AirtableStore,
@@ -68,7 +69,7 @@ fn keyed_usage_id(owner: UserId, key: &str) -> Uuid {
 }
 
 #[async_trait]
-impl MethodUsageStore for AirtableStore {
+impl RecordUsage<MethodUsage> for AirtableStore {
     async fn create(
         &self,
         owner: UserId,
@@ -111,10 +112,7 @@ impl MethodUsageStore for AirtableStore {
                         .into_iter()
                         .next()
                         .ok_or_else(|| Error::Upstream("a usage without its method".into()))?;
-                    return Ok(Created {
-                        value: (usage, self.streak_for(owner, &user, now).await?),
-                        created: false,
-                    });
+                    return self.answer_post(owner, &user, now, usage, false).await;
                 }
                 id
             }
@@ -187,12 +185,12 @@ impl MethodUsageStore for AirtableStore {
             .into_iter()
             .next()
             .ok_or_else(|| Error::Upstream("a created usage lost its links".into()))?;
-        Ok(Created {
-            value: (usage, self.settle_for(owner, &user, now).await?),
-            created: true,
-        })
+        self.answer_post(owner, &user, now, usage, true).await
     }
+}
 
+#[async_trait]
+impl MethodUsageStore for AirtableStore {
     async fn update(
         &self,
         owner: UserId,

@@ -12,7 +12,10 @@
 //! Users, and through the id map for reference tables (which the inbound
 //! sync fills).
 
+mod habit_usage;
 mod method_usage;
+mod overtuiging_usage;
+mod personal_goal_usage;
 mod personal_goals;
 mod programs;
 mod reference;

@@ -12,7 +12,7 @@ use crate::rules::points::{level, points_to_next_level, UsageCounts};
 use crate::rules::streak::{badge, current_run, reached_bonuses, runs, streaks};
 use crate::store::postgres::{rewards, users};
 use crate::store::rewards::{RewardStore, Rewards};
-use crate::store::Award;
+use crate::store::usage::Award;
 
 const USAGE_ENTITIES: [&str; 4] = [
     "method_usage",

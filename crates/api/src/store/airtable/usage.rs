@@ -1,5 +1,5 @@
-//! Habit, personal goal and overtuiging usage in the base, and what every
-//! usage table shares (method usage is in `method_usage.rs`).
+//! What every usage table in the base shares: links, a user's usage
+//! listed, and the answer to a post. Each kind is in its own file.
 
 use std::collections::HashMap;
 
@@ -10,21 +10,12 @@ use uuid::Uuid;
 
 use super::reference::page_sorted;
 use super::{date, first_link, pg_id, AirtableStore, UserRecord};
-use crate::domain::{
-    DateRange, HabitUsageId, MethodId, OvertuigingId, OvertuigingUsageId, PersonalGoalId,
-    PersonalGoalUsageId, ProgramId, UserId,
-};
+use crate::domain::{DateRange, ProgramId, UserId};
 use crate::error::{Error, Result};
 use crate::pagination::{Page, PageRequest};
-use crate::store::habit_usage::{HabitUsage, HabitUsageStore};
-use crate::store::overtuiging_usage::{
-    NewOvertuigingUsage, OvertuigingUsage, OvertuigingUsageStore,
-};
-use crate::store::personal_goal_usage::{
-    PersonalGoalUsage, PersonalGoalUsageFilter, PersonalGoalUsageStore,
-};
 use crate::store::postgres::users;
-use crate::store::{Award, Created};
+use crate::store::usage::{Award, ListedUsage};
+use crate::store::Created;
 
 /// UUIDs of the records that `records` link to through `key`.
 pub(super) async fn linked(
@@ -101,6 +92,99 @@ impl AirtableStore {
         self.current_streak(user, time_zone, now).await
     }
 
+    /// The answer to a usage post: a new usage with what it earned, or the
+    /// earlier one it repeats with the current streak.
+    pub(super) async fn answer_post<U>(
+        &self,
+        owner: UserId,
+        user: &UserRecord,
+        now: DateTime<Utc>,
+        usage: U,
+        created: bool,
+    ) -> Result<Created<(U, Award)>> {
+        let award = if created {
+            self.settle_for(owner, user, now).await?
+        } else {
+            self.streak_for(owner, user, now).await?
+        };
+        Ok(Created {
+            value: (usage, award),
+            created,
+        })
+    }
+
+    /// A page of the user's usage of kind `U`: of its records in `range`,
+    /// those `keep` keeps, in the kind's order. A user without a record in
+    /// the base has none.
+    pub(super) async fn list_usage<U: StoredUsage>(
+        &self,
+        user: UserId,
+        range: Option<DateRange>,
+        page: &PageRequest,
+        keep: impl Fn(&U) -> bool + Send,
+    ) -> Result<Page<U>> {
+        let Some(record) = self.user(user).await? else {
+            return Ok(Page {
+                items: Vec::new(),
+                next_cursor: None,
+            });
+        };
+        let range = range
+            .map(|range| self.in_range(U::ENTITY, range))
+            .transpose()?;
+        let records = self.list_of_user(U::ENTITY, &record, range).await?;
+        let mut items = U::read(self, &records, user).await?;
+        items.retain(|usage| keep(usage));
+        items.sort_by(|a, b| {
+            let order = a.position().cmp(&b.position());
+            if U::NEWEST_FIRST {
+                order.reverse()
+            } else {
+                order
+            }
+        });
+        page_sorted(items, page, U::position, !U::NEWEST_FIRST)
+    }
+
+    /// Records a usage of kind `U` linking `target` (its record id and row
+    /// id) on `used_on`, unless the user has one of it on that day already.
+    pub(super) async fn record_daily<U: DailyUsage>(
+        &self,
+        owner: UserId,
+        user: &UserRecord,
+        target: (String, Uuid),
+        used_on: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> Result<Created<(U, Award)>> {
+        let (target_record, _) = &target;
+        let links = HashMap::from([target.clone()]);
+        let link_field = self.field(U::ENTITY, U::LINK).to_owned();
+        let existing = self
+            .list_of_user(U::ENTITY, user, Some(self.on_day(U::ENTITY, used_on)?))
+            .await?
+            .into_iter()
+            .find(|record| {
+                first_link(&record.fields, &link_field).as_deref() == Some(target_record.as_str())
+            });
+        if let Some(record) = existing {
+            let usage = daily_usage_from::<U>(self, &record, owner, &links)?
+                .ok_or_else(|| Error::Upstream("a usage without pg_id".into()))?;
+            return self.answer_post(owner, user, now, usage, false).await;
+        }
+        let fields = self
+            .new_usage_fields(U::ENTITY, Uuid::new_v4(), user, used_on)
+            .with_links(link_field, [target_record.as_str()]);
+        let record = self
+            .create(U::ENTITY, vec![fields])
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::Upstream("a create answered nothing".into()))?;
+        let usage = daily_usage_from::<U>(self, &record, owner, &links)?
+            .ok_or_else(|| Error::Upstream("a created usage lost its pg_id".into()))?;
+        self.answer_post(owner, user, now, usage, true).await
+    }
+
     /// A program record of `owner`, or a 404 naming `field`.
     pub(crate) async fn owned_program(
         &self,
@@ -124,373 +208,77 @@ impl AirtableStore {
     }
 }
 
-fn habit_usage_from(
-    store: &AirtableStore,
-    record: &Record,
-    user: UserId,
-    methods: &HashMap<String, Uuid>,
-) -> Result<Option<HabitUsage>> {
-    let f = |key| store.field("habit_usage", key);
-    let (Some(id), Some(method)) = (
-        pg_id(&record.fields, f("id")),
-        link_uuid(methods, &record.fields, f("method_id")),
-    ) else {
-        return Ok(None);
-    };
-    Ok(Some(HabitUsage {
-        id: HabitUsageId(id),
-        user_id: user,
-        method_id: MethodId(method),
-        used_on: date(&record.fields, f("used_on"))?,
-        created_at: record.created_time,
-    }))
+/// A listed usage kind as the base keeps it.
+#[async_trait]
+pub(super) trait StoredUsage: ListedUsage {
+    /// Its entity in the mapping.
+    const ENTITY: &'static str;
+
+    /// The usage `records` of `user` stand for, their links looked up in
+    /// one request or query per linked entity; a record without its `pg_id`
+    /// or its main link is left out.
+    async fn read(store: &AirtableStore, records: &[Record], user: UserId) -> Result<Vec<Self>>;
 }
 
-#[async_trait]
-impl HabitUsageStore for AirtableStore {
-    async fn list(
-        &self,
-        user: UserId,
-        range: DateRange,
-        page: &PageRequest,
-    ) -> Result<Page<HabitUsage>> {
-        let Some(record) = self.user(user).await? else {
-            return Ok(Page {
-                items: Vec::new(),
-                next_cursor: None,
-            });
-        };
-        let records = self
-            .list_of_user(
-                "habit_usage",
-                &record,
-                Some(self.in_range("habit_usage", range)?),
-            )
-            .await?;
-        let methods = linked(self, "habit_usage", "method_id", "method", &records).await?;
-        let mut items = Vec::new();
-        for record in &records {
-            items.extend(habit_usage_from(self, record, user, &methods)?);
-        }
-        items.sort_by(|a, b| a.used_on.cmp(&b.used_on).then(a.id.cmp(&b.id)));
-        page_sorted(items, page, |u| (u.used_on, u.id.0), true)
-    }
+/// A usage kind kept as its id, its user, its day and one link (habit and
+/// personal goal usage); a post of the same link on the same day repeats
+/// the earlier one.
+pub(super) trait DailyUsage: ListedUsage {
+    /// Its entity in the mapping.
+    const ENTITY: &'static str;
+    /// The column of its link, and the entity linked to.
+    const LINK: &'static str;
+    const TARGET: &'static str;
 
-    async fn create(
-        &self,
-        owner: UserId,
-        method: MethodId,
+    fn from_parts(
+        id: Uuid,
+        user: UserId,
+        link: Uuid,
         used_on: NaiveDate,
-        now: DateTime<Utc>,
-    ) -> Result<Created<(HabitUsage, Award)>> {
-        let user = self.require_user(owner).await?;
-        let method_record = self
-            .records_of("method", &[method.0])
-            .await?
-            .remove(&method.0)
-            .ok_or_else(|| Error::not_found_in("method", "methodId"))?;
-        let found = self
-            .by_record_ids("method", std::slice::from_ref(&method_record))
-            .await?;
-        let is_habit = found
-            .first()
-            .map(|record| {
-                record
-                    .fields
-                    .checkbox(self.field("method", "is_habit"))
-                    .unwrap_or(false)
-            })
-            .ok_or_else(|| Error::not_found_in("method", "methodId"))?;
-        if !is_habit {
-            return Err(Error::rule(
-                "not_a_habit",
-                "the method is not a habit",
-                Some("methodId"),
-            ));
-        }
-        let methods = HashMap::from([(method_record.clone(), method.0)]);
-        let method_field = self.field("habit_usage", "method_id").to_owned();
-        let existing = self
-            .list_of_user(
-                "habit_usage",
-                &user,
-                Some(self.on_day("habit_usage", used_on)?),
-            )
-            .await?
-            .into_iter()
-            .find(|record| {
-                first_link(&record.fields, &method_field).as_deref() == Some(method_record.as_str())
-            });
-        if let Some(record) = existing {
-            let usage = habit_usage_from(self, &record, owner, &methods)?
-                .ok_or_else(|| Error::Upstream("a habit usage without pg_id".into()))?;
-            let award = self.streak_for(owner, &user, now).await?;
-            return Ok(Created {
-                value: (usage, award),
-                created: false,
-            });
-        }
-        let fields = self
-            .new_usage_fields("habit_usage", Uuid::new_v4(), &user, used_on)
-            .with_links(method_field, [method_record.as_str()]);
-        let record = self
-            .create("habit_usage", vec![fields])
-            .await?
-            .into_iter()
-            .next()
-            .ok_or_else(|| Error::Upstream("a create answered nothing".into()))?;
-        let usage = habit_usage_from(self, &record, owner, &methods)?
-            .ok_or_else(|| Error::Upstream("a created habit usage lost its pg_id".into()))?;
-        let award = self.settle_for(owner, &user, now).await?;
-        Ok(Created {
-            value: (usage, award),
-            created: true,
-        })
-    }
-
-    async fn delete(&self, owner: UserId, id: HabitUsageId, now: DateTime<Utc>) -> Result<()> {
-        let user = self
-            .user(owner)
-            .await?
-            .ok_or_else(|| Error::not_found("habit usage"))?;
-        let record = self
-            .by_pg_id("habit_usage", id.0)
-            .await?
-            .filter(|r| self.owned_by("habit_usage", r, &user))
-            .ok_or_else(|| Error::not_found("habit usage"))?;
-        self.delete("habit_usage", &[record.id]).await?;
-        self.settle_for(owner, &user, now).await?;
-        Ok(())
-    }
+        created_at: DateTime<Utc>,
+    ) -> Self;
 }
 
-fn goal_usage_from(
+/// The usage `record` stands for, its link translated with `links`.
+fn daily_usage_from<U: DailyUsage>(
     store: &AirtableStore,
     record: &Record,
     user: UserId,
-    goals: &HashMap<String, Uuid>,
-) -> Result<Option<PersonalGoalUsage>> {
-    let f = |key| store.field("personal_goal_usage", key);
-    let (Some(id), Some(goal)) = (
+    links: &HashMap<String, Uuid>,
+) -> Result<Option<U>> {
+    let f = |key| store.field(U::ENTITY, key);
+    let (Some(id), Some(link)) = (
         pg_id(&record.fields, f("id")),
-        link_uuid(goals, &record.fields, f("personal_goal_id")),
+        link_uuid(links, &record.fields, f(U::LINK)),
     ) else {
         return Ok(None);
     };
-    Ok(Some(PersonalGoalUsage {
-        id: PersonalGoalUsageId(id),
-        user_id: user,
-        personal_goal_id: PersonalGoalId(goal),
-        used_on: date(&record.fields, f("used_on"))?,
-        created_at: record.created_time,
-    }))
+    Ok(Some(U::from_parts(
+        id,
+        user,
+        link,
+        date(&record.fields, f("used_on"))?,
+        record.created_time,
+    )))
 }
 
 #[async_trait]
-impl PersonalGoalUsageStore for AirtableStore {
-    async fn list(
-        &self,
-        user: UserId,
-        filter: PersonalGoalUsageFilter,
-        page: &PageRequest,
-    ) -> Result<Page<PersonalGoalUsage>> {
-        let Some(record) = self.user(user).await? else {
-            return Ok(Page {
-                items: Vec::new(),
-                next_cursor: None,
-            });
-        };
-        let range = filter
-            .range
-            .map(|range| self.in_range("personal_goal_usage", range))
-            .transpose()?;
-        let records = self
-            .list_of_user("personal_goal_usage", &record, range)
-            .await?;
-        let goals = linked(
-            self,
-            "personal_goal_usage",
-            "personal_goal_id",
-            "personal_goal",
-            &records,
+impl<U: DailyUsage> StoredUsage for U {
+    const ENTITY: &'static str = <U as DailyUsage>::ENTITY;
+
+    async fn read(store: &AirtableStore, records: &[Record], user: UserId) -> Result<Vec<U>> {
+        let links = linked(
+            store,
+            <U as DailyUsage>::ENTITY,
+            U::LINK,
+            U::TARGET,
+            records,
         )
         .await?;
         let mut items = Vec::new();
-        for record in &records {
-            items.extend(goal_usage_from(self, record, user, &goals)?);
+        for record in records {
+            items.extend(daily_usage_from(store, record, user, &links)?);
         }
-        items.retain(|usage| {
-            filter
-                .personal_goal
-                .is_none_or(|goal| usage.personal_goal_id == goal)
-        });
-        items.sort_by(|a, b| b.used_on.cmp(&a.used_on).then(b.id.cmp(&a.id)));
-        page_sorted(items, page, |u| (u.used_on, u.id.0), false)
-    }
-
-    async fn create(
-        &self,
-        owner: UserId,
-        goal: PersonalGoalId,
-        used_on: NaiveDate,
-        now: DateTime<Utc>,
-    ) -> Result<Created<(PersonalGoalUsage, Award)>> {
-        let user = self.require_user(owner).await?;
-        let goal_record = self
-            .by_pg_id("personal_goal", goal.0)
-            .await?
-            .filter(|record| self.owned_by("personal_goal", record, &user))
-            .ok_or_else(|| Error::not_found_in("personal goal", "personalGoalId"))?;
-        let goals = HashMap::from([(goal_record.id.clone(), goal.0)]);
-        let goal_field = self
-            .field("personal_goal_usage", "personal_goal_id")
-            .to_owned();
-        let existing = self
-            .list_of_user(
-                "personal_goal_usage",
-                &user,
-                Some(self.on_day("personal_goal_usage", used_on)?),
-            )
-            .await?
-            .into_iter()
-            .find(|record| {
-                first_link(&record.fields, &goal_field).as_deref() == Some(goal_record.id.as_str())
-            });
-        if let Some(record) = existing {
-            let usage = goal_usage_from(self, &record, owner, &goals)?
-                .ok_or_else(|| Error::Upstream("a usage without pg_id".into()))?;
-            return Ok(Created {
-                value: (usage, self.streak_for(owner, &user, now).await?),
-                created: false,
-            });
-        }
-        let fields = self
-            .new_usage_fields("personal_goal_usage", Uuid::new_v4(), &user, used_on)
-            .with_links(goal_field, [goal_record.id.as_str()]);
-        let record = self
-            .create("personal_goal_usage", vec![fields])
-            .await?
-            .into_iter()
-            .next()
-            .ok_or_else(|| Error::Upstream("a create answered nothing".into()))?;
-        let usage = goal_usage_from(self, &record, owner, &goals)?
-            .ok_or_else(|| Error::Upstream("a created usage lost its pg_id".into()))?;
-        Ok(Created {
-            value: (usage, self.settle_for(owner, &user, now).await?),
-            created: true,
-        })
-    }
-}
-
-async fn overtuiging_usages_from(
-    store: &AirtableStore,
-    records: &[Record],
-    user: UserId,
-) -> Result<Vec<OvertuigingUsage>> {
-    let overtuigingen = linked(
-        store,
-        "overtuiging_usage",
-        "overtuiging_id",
-        "overtuiging",
-        records,
-    )
-    .await?;
-    let programs = linked(store, "overtuiging_usage", "program_id", "program", records).await?;
-    let f = |key| store.field("overtuiging_usage", key);
-    let mut items = Vec::new();
-    for record in records {
-        let (Some(id), Some(overtuiging)) = (
-            pg_id(&record.fields, f("id")),
-            link_uuid(&overtuigingen, &record.fields, f("overtuiging_id")),
-        ) else {
-            continue;
-        };
-        items.push(OvertuigingUsage {
-            id: OvertuigingUsageId(id),
-            user_id: user,
-            overtuiging_id: OvertuigingId(overtuiging),
-            program_id: link_uuid(&programs, &record.fields, f("program_id")).map(ProgramId),
-            used_on: date(&record.fields, f("used_on"))?,
-            created_at: record.created_time,
-        });
-    }
-    Ok(items)
-}
-
-#[async_trait]
-impl OvertuigingUsageStore for AirtableStore {
-    async fn list(&self, user: UserId, page: &PageRequest) -> Result<Page<OvertuigingUsage>> {
-        let Some(record) = self.user(user).await? else {
-            return Ok(Page {
-                items: Vec::new(),
-                next_cursor: None,
-            });
-        };
-        let records = self
-            .list_of_user("overtuiging_usage", &record, None)
-            .await?;
-        let mut items = overtuiging_usages_from(self, &records, user).await?;
-        items.sort_by(|a, b| b.used_on.cmp(&a.used_on).then(b.id.cmp(&a.id)));
-        page_sorted(items, page, |u| (u.used_on, u.id.0), false)
-    }
-
-    async fn create(
-        &self,
-        owner: UserId,
-        new: NewOvertuigingUsage,
-        now: DateTime<Utc>,
-    ) -> Result<Created<(OvertuigingUsage, Award)>> {
-        let user = self.require_user(owner).await?;
-        let overtuiging = self
-            .records_of("overtuiging", &[new.overtuiging_id.0])
-            .await?
-            .remove(&new.overtuiging_id.0)
-            .ok_or_else(|| Error::not_found_in("overtuiging", "overtuigingId"))?;
-        let program = match new.program_id {
-            Some(program) => Some(
-                self.owned_program(program, &user, Some("programId"))
-                    .await?,
-            ),
-            None => None,
-        };
-        let link = self.field("overtuiging_usage", "overtuiging_id").to_owned();
-        let existing: Vec<Record> = self
-            .list_of_user("overtuiging_usage", &user, None)
-            .await?
-            .into_iter()
-            .filter(|record| {
-                first_link(&record.fields, &link).as_deref() == Some(overtuiging.as_str())
-            })
-            .collect();
-        if !existing.is_empty() {
-            let usage = overtuiging_usages_from(self, &existing, owner)
-                .await?
-                .into_iter()
-                .next()
-                .ok_or_else(|| Error::Upstream("a usage without pg_id".into()))?;
-            return Ok(Created {
-                value: (usage, self.streak_for(owner, &user, now).await?),
-                created: false,
-            });
-        }
-        let mut fields = self
-            .new_usage_fields("overtuiging_usage", Uuid::new_v4(), &user, new.used_on)
-            .with_links(link, [overtuiging.as_str()]);
-        if let Some(program) = &program {
-            fields = fields.with_links(
-                self.field("overtuiging_usage", "program_id"),
-                [program.id.as_str()],
-            );
-        }
-        let created = self.create("overtuiging_usage", vec![fields]).await?;
-        let usage = overtuiging_usages_from(self, &created, owner)
-            .await?
-            .into_iter()
-            .next()
-            .ok_or_else(|| Error::Upstream("a created usage lost its pg_id".into()))?;
-        Ok(Created {
-            value: (usage, self.settle_for(owner, &user, now).await?),
-            created: true,
-        })
+        Ok(items)
     }
 }

@@ -59,7 +59,7 @@ impl AirtableStore {
     pub(crate) async fn import_user(
         &self,
         email: &crate::domain::Email,
-    ) -> Result<Option<crate::store::postgres::users::Credentials>> {
+    ) -> Result<Option<crate::store::auth::Credentials>> {
         let email_field = self.formula_field("user", "email")?;
         let same_email = airsync_airtable::Formula::from_trusted(format!(
             "LOWER({email_field}) = {}",

@@ -6,19 +6,7 @@ use uuid::Uuid;
 
 use crate::domain::UserId;
 use crate::error::Result;
-
-/// A stored refresh token, locked for the caller's transaction.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct RefreshTokenRow {
-    pub id: Uuid,
-    pub family_id: Uuid,
-    pub user_id: UserId,
-    pub expires_at: DateTime<Utc>,
-    pub used_at: Option<DateTime<Utc>>,
-    pub revoked_at: Option<DateTime<Utc>>,
-    /// When the family ends; none for families from before the column.
-    pub family_expires_at: Option<DateTime<Utc>>,
-}
+use crate::store::auth::RefreshTokenRow;
 
 /// Stores a refresh token of `family_id`; it expires at `expires_at` or at
 /// the family's end, whichever is first.

@@ -2,14 +2,16 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::PgConnection;
 
-use super::rewards::{begin_usage_write, current_streak, settle};
+use super::rewards::{begin_usage_write, settle};
+use super::usage::{usage_page, InsertUsage};
 use super::{violated, PgStore};
 use crate::domain::{DateRange, HabitUsageId, MethodId, UserId};
 use crate::error::{Error, Result};
-use crate::pagination::{Cursor, Page, PageRequest};
-use crate::store::habit_usage::{HabitUsage, HabitUsageStore};
-use crate::store::{Award, Created};
+use crate::pagination::{Page, PageRequest};
+use crate::store::habit_usage::{HabitUsage, HabitUsageStore, NewHabitUsage};
+use crate::store::usage::ListUsage;
 
 const COLUMNS: &str = "id, user_id, method_id, used_on, created_at";
 
@@ -35,7 +37,50 @@ impl From<Row> for HabitUsage {
 }
 
 #[async_trait]
-impl HabitUsageStore for PgStore {
+impl InsertUsage for NewHabitUsage {
+    type Usage = HabitUsage;
+
+    async fn insert(
+        &self,
+        connection: &mut PgConnection,
+        owner: UserId,
+    ) -> Result<Option<HabitUsage>> {
+        let inserted: Option<Row> = sqlx::query_as(&format!(
+            "INSERT INTO habit_usage_pg (user_id, method_id, used_on) VALUES ($1, $2, $3)
+             ON CONFLICT (user_id, method_id, used_on) DO NOTHING RETURNING {COLUMNS}"
+        ))
+        .bind(owner)
+        .bind(self.method_id)
+        .bind(self.used_on)
+        .fetch_optional(connection)
+        .await
+        .map_err(|err| match violated(&err) {
+            Some(v) if v.constraint == "habit_usage_pg_method_is_habit" => {
+                Error::rule("not_a_habit", "the method is not a habit", Some("methodId"))
+            }
+            Some(v) if v.constraint == "habit_usage_pg_method_id_fkey" => {
+                Error::not_found_in("method", "methodId")
+            }
+            _ => Error::from(err),
+        })?;
+        Ok(inserted.map(HabitUsage::from))
+    }
+
+    async fn existing(&self, connection: &mut PgConnection, owner: UserId) -> Result<HabitUsage> {
+        let row: Row = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM habit_usage_pg WHERE user_id = $1 AND method_id = $2 AND used_on = $3"
+        ))
+        .bind(owner)
+        .bind(self.method_id)
+        .bind(self.used_on)
+        .fetch_one(connection)
+        .await?;
+        Ok(HabitUsage::from(row))
+    }
+}
+
+#[async_trait]
+impl ListUsage<HabitUsage> for PgStore {
     async fn list(
         &self,
         user: UserId,
@@ -58,70 +103,12 @@ impl HabitUsageStore for PgStore {
         .bind(page.fetch_limit())
         .fetch_all(self.pool())
         .await?;
-        Ok(Page::from_rows(
-            rows.into_iter().map(HabitUsage::from).collect(),
-            page,
-            |usage| Cursor {
-                key: usage.used_on.to_string(),
-                id: usage.id.0,
-            },
-        ))
+        Ok(usage_page(rows, page))
     }
+}
 
-    async fn create(
-        &self,
-        owner: UserId,
-        method: MethodId,
-        used_on: NaiveDate,
-        now: DateTime<Utc>,
-    ) -> Result<Created<(HabitUsage, Award)>> {
-        let (mut tx, time_zone) = begin_usage_write(self, owner).await?;
-        let inserted: Option<Row> = sqlx::query_as(&format!(
-            "INSERT INTO habit_usage_pg (user_id, method_id, used_on) VALUES ($1, $2, $3)
-             ON CONFLICT (user_id, method_id, used_on) DO NOTHING RETURNING {COLUMNS}"
-        ))
-        .bind(owner)
-        .bind(method)
-        .bind(used_on)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(|err| match violated(&err) {
-            Some(v) if v.constraint == "habit_usage_pg_method_is_habit" => {
-                Error::rule("not_a_habit", "the method is not a habit", Some("methodId"))
-            }
-            Some(v) if v.constraint == "habit_usage_pg_method_id_fkey" => {
-                Error::not_found_in("method", "methodId")
-            }
-            _ => Error::from(err),
-        })?;
-        let result = match inserted {
-            Some(row) => {
-                let award = settle(&mut tx, owner, time_zone, now).await?;
-                Created {
-                    value: (HabitUsage::from(row), award),
-                    created: true,
-                }
-            }
-            None => {
-                let row: Row = sqlx::query_as(&format!(
-                    "SELECT {COLUMNS} FROM habit_usage_pg WHERE user_id = $1 AND method_id = $2 AND used_on = $3"
-                ))
-                .bind(owner)
-                .bind(method)
-                .bind(used_on)
-                .fetch_one(&mut *tx)
-                .await?;
-                let award = current_streak(&mut tx, owner, time_zone, now).await?;
-                Created {
-                    value: (HabitUsage::from(row), award),
-                    created: false,
-                }
-            }
-        };
-        tx.commit().await?;
-        Ok(result)
-    }
-
+#[async_trait]
+impl HabitUsageStore for PgStore {
     async fn delete(&self, owner: UserId, id: HabitUsageId, now: DateTime<Utc>) -> Result<()> {
         let (mut tx, time_zone) = begin_usage_write(self, owner).await?;
         let done = sqlx::query("DELETE FROM habit_usage_pg WHERE id = $1 AND user_id = $2")

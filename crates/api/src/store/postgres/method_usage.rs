@@ -14,7 +14,8 @@ use crate::store::method_usage::{
     check_on_schedule_day, IdempotencyKey, MethodUsage, MethodUsagePatch, MethodUsageStore,
     NewMethodUsage,
 };
-use crate::store::{Award, Created};
+use crate::store::usage::{Award, RecordUsage};
+use crate::store::Created;
 
 const ROUTE: &str = "POST /api/method-usage";
 
@@ -202,8 +203,10 @@ fn map_write_error(err: sqlx::Error) -> Error {
     }
 }
 
+/// Records a usage, keeps schedule days' completion and the user's rewards
+/// in step, in one transaction.
 #[async_trait]
-impl MethodUsageStore for PgStore {
+impl RecordUsage<MethodUsage> for PgStore {
     async fn create(
         &self,
         owner: UserId,
@@ -259,7 +262,10 @@ impl MethodUsageStore for PgStore {
             created: true,
         })
     }
+}
 
+#[async_trait]
+impl MethodUsageStore for PgStore {
     async fn update(
         &self,
         owner: UserId,

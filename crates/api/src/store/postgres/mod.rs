@@ -3,6 +3,7 @@
 //! executor) so that the caller owns the transaction; the store trait
 //! implementations open the transactions.
 
+mod auth;
 pub mod auth_tokens;
 mod habit_usage;
 pub(crate) mod method_usage;
@@ -13,6 +14,7 @@ mod programs;
 mod reference;
 pub mod rewards;
 mod schedule;
+mod usage;
 pub mod users;
 
 use airsync_db::{constraint_violation, ConstraintViolation};

@@ -2,16 +2,17 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, NaiveDate, Utc};
+use sqlx::PgConnection;
 
-use super::rewards::{begin_usage_write, current_streak, settle};
+use super::usage::{usage_page, InsertUsage};
 use super::{violated, PgStore};
 use crate::domain::{PersonalGoalId, PersonalGoalUsageId, UserId};
 use crate::error::{Error, Result};
-use crate::pagination::{Cursor, Page, PageRequest};
+use crate::pagination::{Page, PageRequest};
 use crate::store::personal_goal_usage::{
-    PersonalGoalUsage, PersonalGoalUsageFilter, PersonalGoalUsageStore,
+    NewPersonalGoalUsage, PersonalGoalUsage, PersonalGoalUsageFilter,
 };
-use crate::store::{Award, Created};
+use crate::store::usage::ListUsage;
 
 const COLUMNS: &str = "id, user_id, personal_goal_id, used_on, created_at";
 
@@ -37,7 +38,60 @@ impl From<Row> for PersonalGoalUsage {
 }
 
 #[async_trait]
-impl PersonalGoalUsageStore for PgStore {
+impl InsertUsage for NewPersonalGoalUsage {
+    type Usage = PersonalGoalUsage;
+
+    async fn insert(
+        &self,
+        connection: &mut PgConnection,
+        owner: UserId,
+    ) -> Result<Option<PersonalGoalUsage>> {
+        let owned: Option<i32> =
+            sqlx::query_scalar("SELECT 1 FROM personal_goals_pg WHERE id = $1 AND user_id = $2")
+                .bind(self.personal_goal_id)
+                .bind(owner)
+                .fetch_optional(&mut *connection)
+                .await?;
+        if owned.is_none() {
+            return Err(Error::not_found_in("personal goal", "personalGoalId"));
+        }
+        let inserted: Option<Row> = sqlx::query_as(&format!(
+            "INSERT INTO personal_goal_usage_pg (user_id, personal_goal_id, used_on) VALUES ($1, $2, $3)
+             ON CONFLICT (user_id, personal_goal_id, used_on) DO NOTHING RETURNING {COLUMNS}"
+        ))
+        .bind(owner)
+        .bind(self.personal_goal_id)
+        .bind(self.used_on)
+        .fetch_optional(connection)
+        .await
+        .map_err(|err| match violated(&err) {
+            Some(v) if v.constraint == "personal_goal_usage_pg_goal_owner_fkey" => {
+                Error::not_found_in("personal goal", "personalGoalId")
+            }
+            _ => Error::from(err),
+        })?;
+        Ok(inserted.map(PersonalGoalUsage::from))
+    }
+
+    async fn existing(
+        &self,
+        connection: &mut PgConnection,
+        owner: UserId,
+    ) -> Result<PersonalGoalUsage> {
+        let row: Row = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM personal_goal_usage_pg WHERE user_id = $1 AND personal_goal_id = $2 AND used_on = $3"
+        ))
+        .bind(owner)
+        .bind(self.personal_goal_id)
+        .bind(self.used_on)
+        .fetch_one(connection)
+        .await?;
+        Ok(PersonalGoalUsage::from(row))
+    }
+}
+
+#[async_trait]
+impl ListUsage<PersonalGoalUsage> for PgStore {
     async fn list(
         &self,
         user: UserId,
@@ -64,75 +118,6 @@ impl PersonalGoalUsageStore for PgStore {
         .bind(page.fetch_limit())
         .fetch_all(self.pool())
         .await?;
-        Ok(Page::from_rows(
-            rows.into_iter().map(PersonalGoalUsage::from).collect(),
-            page,
-            |usage| Cursor {
-                key: usage.used_on.to_string(),
-                id: usage.id.0,
-            },
-        ))
-    }
-
-    async fn create(
-        &self,
-        owner: UserId,
-        goal: PersonalGoalId,
-        used_on: NaiveDate,
-        now: DateTime<Utc>,
-    ) -> Result<Created<(PersonalGoalUsage, Award)>> {
-        let (mut tx, time_zone) = begin_usage_write(self, owner).await?;
-        let owned: Option<i32> =
-            sqlx::query_scalar("SELECT 1 FROM personal_goals_pg WHERE id = $1 AND user_id = $2")
-                .bind(goal)
-                .bind(owner)
-                .fetch_optional(&mut *tx)
-                .await?;
-        if owned.is_none() {
-            return Err(Error::not_found_in("personal goal", "personalGoalId"));
-        }
-        let inserted: Option<Row> = sqlx::query_as(&format!(
-            "INSERT INTO personal_goal_usage_pg (user_id, personal_goal_id, used_on) VALUES ($1, $2, $3)
-             ON CONFLICT (user_id, personal_goal_id, used_on) DO NOTHING RETURNING {COLUMNS}"
-        ))
-        .bind(owner)
-        .bind(goal)
-        .bind(used_on)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(|err| match violated(&err) {
-            Some(v) if v.constraint == "personal_goal_usage_pg_goal_owner_fkey" => {
-                Error::not_found_in("personal goal", "personalGoalId")
-            }
-            _ => Error::from(err),
-        })?;
-        let result = match inserted {
-            Some(row) => Created {
-                value: (
-                    PersonalGoalUsage::from(row),
-                    settle(&mut tx, owner, time_zone, now).await?,
-                ),
-                created: true,
-            },
-            None => {
-                let row: Row = sqlx::query_as(&format!(
-                    "SELECT {COLUMNS} FROM personal_goal_usage_pg WHERE user_id = $1 AND personal_goal_id = $2 AND used_on = $3"
-                ))
-                .bind(owner)
-                .bind(goal)
-                .bind(used_on)
-                .fetch_one(&mut *tx)
-                .await?;
-                Created {
-                    value: (
-                        PersonalGoalUsage::from(row),
-                        current_streak(&mut tx, owner, time_zone, now).await?,
-                    ),
-                    created: false,
-                }
-            }
-        };
-        tx.commit().await?;
-        Ok(result)
+        Ok(usage_page(rows, page))
     }
 }

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::rules::points::{level, points_to_next_level, UsageCounts};
 use crate::rules::streak::{badge, current_run, reached_bonuses, runs, streaks, Run};
 use crate::store::rewards::{RewardStore, Rewards};
-use crate::store::Award;
+use crate::store::usage::Award;
 
 /// Every day on which the user has a usage of any kind.
 pub async fn usage_days(connection: &mut PgConnection, user: UserId) -> Result<Vec<NaiveDate>> {

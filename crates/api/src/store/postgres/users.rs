@@ -8,6 +8,7 @@ use sqlx::{PgConnection, PgExecutor};
 use super::{violated, PgStore};
 use crate::domain::{CompanyId, Email, Name, Role, UserId, UserTimeZone};
 use crate::error::{Error, Result};
+use crate::store::auth::Credentials;
 use crate::store::users::{UserProfile, UserStore};
 
 #[derive(sqlx::FromRow)]
@@ -55,15 +56,6 @@ pub async fn find_profile<'e>(
     .fetch_optional(executor)
     .await?;
     Ok(row.map(UserProfile::from))
-}
-
-/// What login needs to know about a user.
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct Credentials {
-    pub id: UserId,
-    pub role: String,
-    pub time_zone: String,
-    pub password_hash: Option<String>,
 }
 
 pub async fn find_credentials_by_email<'e>(

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::Counts;
+use super::{stamp_if_changed, Counts};
 use crate::inbound::deferred;
 use crate::inbound::schema::{ResolvedBase, ResolvedEntity};
 use crate::mapping::{DeletePolicy, FieldKind};
@@ -35,22 +35,6 @@ pub(crate) async fn apply_deletes(
         return Ok(());
     }
     let before = counts.rows_changed();
-    apply_deletes_counted(conn, base, entity, record_ids, at, counts).await?;
-    let changed = counts.rows_changed() - before;
-    if changed > 0 {
-        super::super::checkpoint::mark_changed(&mut *conn, entity.name(), changed).await?;
-    }
-    Ok(())
-}
-
-async fn apply_deletes_counted(
-    conn: &mut PgConnection,
-    base: &ResolvedBase,
-    entity: &ResolvedEntity,
-    record_ids: &[String],
-    at: Option<DateTime<Utc>>,
-    counts: &mut Counts,
-) -> Result<()> {
     let forgotten: Vec<(Uuid, String)> = sqlx::query_as(
         "DELETE FROM airtable_id_map WHERE entity = $1 AND airtable_id = ANY($2)
          RETURNING row_id, airtable_id",
@@ -91,7 +75,7 @@ async fn apply_deletes_counted(
             outbox::enqueue_change(&mut *conn, entity.name(), row, operation).await?;
         }
     }
-    Ok(())
+    stamp_if_changed(conn, entity.name(), counts, before).await
 }
 
 /// Of `record_ids`, the earlier records of rows (`sync_earlier_record`)

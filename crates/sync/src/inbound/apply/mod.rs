@@ -27,11 +27,11 @@ use serde_json::{Map, Value};
 use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
-use super::merge::LaterAnswer;
 use super::metrics::{InboundMetrics, InboundMetricsSnapshot};
 use super::observe::Observation;
 use super::rows::lock_rows;
 use super::schema::ResolvedEntity;
+use super::times::{LaterAnswers, TimeCheck};
 use crate::Result;
 
 use matching::{match_unknown, Match};
@@ -93,19 +93,6 @@ impl Counts {
         }
     }
 }
-
-/// A record whose conflicts need Airtable's change time: whether each field
-/// (by id) changed after the instant given with it (the row's change time
-/// of that field).
-#[derive(Debug, Clone)]
-pub(crate) struct TimeCheck {
-    pub record_id: String,
-    pub fields: Vec<(String, DateTime<Utc>)>,
-}
-
-/// Answers to [`TimeCheck`]s: by record, by field id, whether Airtable
-/// changed the field after the row's time, and to what.
-pub(crate) type LaterAnswers = HashMap<String, HashMap<String, LaterAnswer>>;
 
 /// What one batch needs besides its observations.
 pub(crate) struct BatchInput<'a> {
@@ -219,11 +206,24 @@ pub(crate) async fn apply_upserts(
     }
     let before = counts.rows_changed();
     write::write_plans(conn, entity, plans, counts).await?;
+    stamp_if_changed(conn, entity.name(), counts, before).await?;
+    Ok(time_checks)
+}
+
+/// Stamps the `inbound:changed:<entity>` checkpoint, in the batch's own
+/// transaction, when the batch changed rows of `entity` since `counts`
+/// showed `before` rows changed.
+async fn stamp_if_changed(
+    conn: &mut PgConnection,
+    entity: &str,
+    counts: &Counts,
+    before: u64,
+) -> Result<()> {
     let changed = counts.rows_changed() - before;
     if changed > 0 {
-        super::checkpoint::mark_changed(&mut *conn, entity.name(), changed).await?;
+        super::checkpoint::mark_changed(&mut *conn, entity, changed).await?;
     }
-    Ok(time_checks)
+    Ok(())
 }
 
 /// The id-map entries of `record_ids`, locked for the transaction so that a

@@ -9,7 +9,7 @@ use sqlx::PgConnection;
 use uuid::Uuid;
 
 use super::matching::Match;
-use super::{BatchInput, Counts, Mapped, TimeCheck};
+use super::{BatchInput, Counts, Mapped};
 use crate::cells::LinkIds;
 use crate::id_map;
 use crate::inbound::cells::{cell_to_column, row_cell};
@@ -17,6 +17,7 @@ use crate::inbound::merge::{merge_record, Conflict, Push, RowSide};
 use crate::inbound::observe::Observation;
 use crate::inbound::rows::LockedRow;
 use crate::inbound::schema::ResolvedEntity;
+use crate::inbound::times::TimeCheck;
 use crate::mapping::FieldKind;
 use crate::versions;
 use crate::Result;
