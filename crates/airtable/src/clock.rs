@@ -1,6 +1,11 @@
-//! Time as the client sees it: pacing, the pause after a 429 and retry
-//! back-off all read and wait on a [`Clock`], so tests can run them on a
-//! [`ManualClock`] without sleeping for real.
+//! airsync's clock. The client's pacing, the pause after a 429 and retry
+//! back-off read and wait on its monotonic time ([`Clock::now`],
+//! [`Clock::sleep_until`]); the coaching API reads its time of day
+//! ([`Clock::wall`]) for token expiry, streaks and throttling windows. Tests
+//! run both on a [`ManualClock`] without sleeping for real.
+//!
+//! (The Airtable emulator keeps a clock of its own: it stands for Airtable's
+//! time, which tests move apart from airsync's.)
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -9,21 +14,26 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use tokio::sync::watch;
 
 /// A future returned by [`Clock::sleep_until`].
 pub type Sleep = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
-/// A monotonic clock the client can read and wait on.
+/// A clock that can be read and waited on: monotonic time for pacing and
+/// waits, and the time of day for what is compared with other machines'
+/// times.
 ///
-/// Times are durations since the clock's own start; only differences
-/// matter. Request timeouts are not measured on this clock: they guard
-/// against a stuck network, which only real time can tell.
+/// Monotonic times are durations since the clock's own start; only
+/// differences matter. Request timeouts are not measured on this clock:
+/// they guard against a stuck network, which only real time can tell.
 pub trait Clock: Send + Sync + fmt::Debug + 'static {
-    /// The current time.
+    /// The current monotonic time.
     fn now(&self) -> Duration;
     /// A future that completes once [`Clock::now`] has reached `deadline`.
     fn sleep_until(&self, deadline: Duration) -> Sleep;
+    /// The time of day (UTC): token expiry, streaks, throttling windows.
+    fn wall(&self) -> DateTime<Utc>;
 }
 
 /// Real time, from tokio's timer.
@@ -55,6 +65,10 @@ impl Clock for SystemClock {
     fn sleep_until(&self, deadline: Duration) -> Sleep {
         Box::pin(tokio::time::sleep_until(self.start + deadline))
     }
+
+    fn wall(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
 }
 
 /// A clock that moves only when told to, for tests.
@@ -79,6 +93,8 @@ impl Clock for SystemClock {
 /// ```
 pub struct ManualClock {
     now: watch::Sender<Duration>,
+    /// The time of day when [`Clock::now`] was zero.
+    wall_origin: Mutex<DateTime<Utc>>,
     /// Deadlines of pending sleeps, with how many wait for each.
     deadlines: Arc<Mutex<BTreeMap<Duration, usize>>>,
 }
@@ -92,13 +108,29 @@ impl fmt::Debug for ManualClock {
 }
 
 impl ManualClock {
-    /// A clock standing at zero.
+    /// A clock standing at zero, at the Unix epoch.
     pub fn new() -> Self {
+        Self::at(DateTime::<Utc>::UNIX_EPOCH)
+    }
+
+    /// A clock standing at zero, whose time of day is `wall`.
+    pub fn at(wall: DateTime<Utc>) -> Self {
         let (now, _) = watch::channel(Duration::ZERO);
         ManualClock {
             now,
+            wall_origin: Mutex::new(wall),
             deadlines: Arc::new(Mutex::new(BTreeMap::new())),
         }
+    }
+
+    /// Sets the time of day without moving monotonic time, as a machine's
+    /// clock is set: nothing that waits wakes.
+    pub fn set_wall(&self, wall: DateTime<Utc>) {
+        let since_zero = chrono::Duration::from_std(self.now()).unwrap_or(chrono::Duration::MAX);
+        *self
+            .wall_origin
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = wall - since_zero;
     }
 
     /// Moves the clock forward and wakes every sleeper whose time has come.
@@ -162,6 +194,14 @@ impl Clock for ManualClock {
         *self.now.borrow()
     }
 
+    fn wall(&self) -> DateTime<Utc> {
+        let origin = *self
+            .wall_origin
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        origin + chrono::Duration::from_std(self.now()).unwrap_or(chrono::Duration::MAX)
+    }
+
     fn sleep_until(&self, deadline: Duration) -> Sleep {
         let mut rx = self.now.subscribe();
         if *rx.borrow() >= deadline {
@@ -204,6 +244,23 @@ mod tests {
         assert!(sleep.await.is_ok());
         assert_eq!(clock.sleepers(), 0);
         assert_eq!(clock.next_deadline(), None);
+    }
+
+    #[test]
+    fn the_time_of_day_moves_with_the_clock_and_is_set_without_moving_it() {
+        let start = DateTime::parse_from_rfc3339("2026-03-01T08:00:00Z")
+            .expect("time")
+            .with_timezone(&Utc);
+        let clock = ManualClock::at(start);
+        assert_eq!(clock.wall(), start);
+        clock.advance(Duration::from_secs(90));
+        assert_eq!(clock.wall(), start + chrono::Duration::seconds(90));
+        let later = start + chrono::Duration::days(3);
+        clock.set_wall(later);
+        assert_eq!(clock.wall(), later);
+        assert_eq!(clock.now(), Duration::from_secs(90), "monotonic time stays");
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(clock.wall(), later + chrono::Duration::seconds(1));
     }
 
     #[tokio::test]
