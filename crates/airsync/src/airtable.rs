@@ -8,7 +8,9 @@ use airsync_sync::inbound::InboundSettings;
 use airsync_sync::worker::WorkerSettings;
 use sqlx::PgPool;
 
-use crate::config::{AirtableBaseId, Config, ConfigError};
+use airsync_airtable::BaseId;
+
+use crate::config::{Config, ConfigError};
 
 /// The Airtable client of a process of the deployment: each base's budget
 /// is shared, through the database, with the deployment's other processes
@@ -53,7 +55,7 @@ fn build_client(
 }
 
 /// `AIRTABLE_BASE_ID`, or an error that says it is needed.
-pub fn base_id(config: &Config) -> Result<&AirtableBaseId, ConfigError> {
+pub fn base_id(config: &Config) -> Result<&BaseId, ConfigError> {
     config
         .airtable
         .base_id
@@ -62,9 +64,9 @@ pub fn base_id(config: &Config) -> Result<&AirtableBaseId, ConfigError> {
 }
 
 /// The worker's settings from `WORKER_*`.
-pub fn worker_settings(config: &Config, base_id: &AirtableBaseId) -> WorkerSettings {
+pub fn worker_settings(config: &Config, base_id: &BaseId) -> WorkerSettings {
     let worker = &config.worker;
-    let mut settings = WorkerSettings::new(base_id.as_str());
+    let mut settings = WorkerSettings::new(base_id.clone());
     settings.batch_size = worker.batch_size;
     settings.max_batches_in_flight = worker.concurrency.max(1) as usize;
     settings.lease = worker.lease;

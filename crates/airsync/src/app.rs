@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use airsync_airtable::AirtableClient;
+use airsync_airtable::{AirtableClient, BaseId};
 use airsync_api::{AirtableAccess, ApiConfig, AppState, ServerLimits};
 use airsync_sync::airtable_writer::AirtableWriter;
 use airsync_sync::bootstrap::schema_view;
@@ -22,7 +22,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::cli::CliError;
-use crate::config::{AirtableBaseId, Config};
+use crate::config::Config;
 use crate::server::{self, HttpMetrics, Services, StoppedParts};
 
 /// How long the outbound worker's running batches may take to finish after
@@ -83,7 +83,7 @@ impl App {
         // sync's.
         let access = airtable.as_ref().map(|(client, base_id)| AirtableAccess {
             client: client.with_priority(airsync_airtable::Priority::Urgent),
-            base_id: base_id.as_str().to_owned(),
+            base_id: base_id.clone(),
             mapping: (*mapping).clone(),
         });
         let api = AppState::new(pool.clone(), api_config(config, access)?)
@@ -109,7 +109,7 @@ impl App {
             let context = airsync_sync::inbound::InboundContext::new(
                 pool.clone(),
                 client.clone(),
-                base_id.as_str(),
+                base_id.clone(),
                 mapping.clone(),
                 crate::airtable::inbound_settings(config),
             );
@@ -135,7 +135,7 @@ impl App {
             mapping,
             api,
             airtable: airtable.as_ref().map(|(client, _)| client.clone()),
-            base_id: airtable.as_ref().map(|(_, base)| base.as_str().to_owned()),
+            base_id: airtable.as_ref().map(|(_, base)| base.clone()),
             worker: worker_metrics,
             inbound,
             backends: config.backends.clone(),
@@ -218,9 +218,9 @@ pub fn outbound_worker(
     pool: &PgPool,
     mapping: &Arc<Mapping>,
     client: &AirtableClient,
-    base_id: &AirtableBaseId,
+    base_id: &BaseId,
 ) -> Worker<AirtableWriter> {
-    let check_base = client.base(base_id.as_str());
+    let check_base = client.base(base_id);
     let check_mapping = mapping.clone();
     let lane_check: LaneCheck = Box::new(move || {
         let base = check_base.clone();
@@ -236,7 +236,7 @@ pub fn outbound_worker(
     Worker::new(
         pool.clone(),
         mapping.clone(),
-        AirtableWriter::new(client.clone(), base_id.as_str()),
+        AirtableWriter::new(client.clone(), base_id.clone()),
         settings,
     )
     .with_lane_check(lane_check)

@@ -1,12 +1,13 @@
 //! `airsync airtable bootstrap` and `airsync airtable emulator` as a person
 //! runs them.
 
+use airsync_airtable::BaseId;
 use std::process::{Command, Output};
 
 use airsync_emulator::{EmulatorConfig, RateLimits};
 
 const TOKEN: &str = "patBOOTSTRAPCLI00.0123";
-const BASE: &str = "appBOOTSTRAPCLI01";
+const BASE: BaseId = BaseId::from_static("appBOOTSTRAPCLI01");
 
 fn airsync(args: &[&str], vars: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_airsync"));
@@ -46,7 +47,7 @@ fn text(bytes: &[u8]) -> String {
 async fn bootstrap_creates_every_table_once_and_a_second_run_changes_nothing() {
     let emulator = EmulatorConfig::new()
         .with_token(TOKEN)
-        .with_base(BASE)
+        .with_base(BASE.as_str())
         .start()
         .await
         .expect("emulator");
@@ -54,10 +55,11 @@ async fn bootstrap_creates_every_table_once_and_a_second_run_changes_nothing() {
     // client paces them at Airtable's 5/s, which the test need not wait for.
     emulator.set_limits(RateLimits::off());
     let url = emulator.url();
+    let base = BASE.to_string();
     let vars = [
         ("AIRTABLE_API_URL", url.as_str()),
         ("AIRTABLE_TOKEN", TOKEN),
-        ("AIRTABLE_BASE_ID", BASE),
+        ("AIRTABLE_BASE_ID", base.as_str()),
         ("AIRTABLE_RATE_LIMIT_PER_BASE", "1000"),
         ("AIRTABLE_RATE_LIMIT_PER_TOKEN", "1000"),
     ];
@@ -70,7 +72,7 @@ async fn bootstrap_creates_every_table_once_and_a_second_run_changes_nothing() {
     );
     assert_eq!(
         emulator
-            .table(BASE, "Program schedule")
+            .table(BASE.as_str(), "Program schedule")
             .expect("table")
             .fields[0]
             .name,
@@ -88,7 +90,10 @@ async fn bootstrap_creates_every_table_once_and_a_second_run_changes_nothing() {
 
 #[test]
 fn bootstrap_without_a_token_names_the_missing_variable() {
-    let output = airsync(&["airtable", "bootstrap"], &[("AIRTABLE_BASE_ID", BASE)]);
+    let output = airsync(
+        &["airtable", "bootstrap"],
+        &[("AIRTABLE_BASE_ID", BASE.as_str())],
+    );
     assert_eq!(output.status.code(), Some(1));
     assert!(
         text(&output.stderr).contains("AIRTABLE_TOKEN is not set"),

@@ -5,7 +5,7 @@
 use std::process::{Command, Output};
 use std::sync::Arc;
 
-use airsync_airtable::{AirtableClient, ClientConfig};
+use airsync_airtable::{AirtableClient, BaseId, ClientConfig};
 use airsync_emulator::{ClientEdit, Emulator, EmulatorConfig, RecordPatch};
 use airsync_sync::bootstrap::bootstrap;
 use airsync_sync::mapping::Mapping;
@@ -14,14 +14,14 @@ use serde_json::{json, Map, Value};
 use uuid::Uuid;
 
 const TOKEN: &str = "patINBOUNDCLI0000.0123";
-const BASE: &str = "appINBOUNDCLI0001";
+const BASE: BaseId = BaseId::from_static("appINBOUNDCLI0001");
 
 /// An emulator with the base bootstrapped. The limits stay off: these tests
 /// are about the commands, the benchmark about the pace.
 async fn start_emulator() -> Emulator {
     let emulator = EmulatorConfig::new()
         .with_token(TOKEN)
-        .with_base(BASE)
+        .with_base(BASE.as_str())
         .without_limits()
         .start()
         .await
@@ -33,7 +33,7 @@ async fn start_emulator() -> Emulator {
     config.rate_limits.per_token = 10_000;
     let client = AirtableClient::new(config).expect("client");
     let mapping = Arc::new(Mapping::default_mapping().expect("mapping"));
-    bootstrap(&client.base(BASE), &mapping)
+    bootstrap(&client.base(&BASE), &mapping)
         .await
         .expect("bootstrap");
     emulator
@@ -47,7 +47,7 @@ async fn airsync(args: &[&str], db: &TestDb, emulator: &Emulator) -> Output {
         ("DATABASE_URL".to_owned(), db.url().to_owned()),
         ("AIRTABLE_API_URL".to_owned(), emulator.url()),
         ("AIRTABLE_TOKEN".to_owned(), TOKEN.to_owned()),
-        ("AIRTABLE_BASE_ID".to_owned(), BASE.to_owned()),
+        ("AIRTABLE_BASE_ID".to_owned(), BASE.to_string()),
         ("AIRTABLE_RATE_LIMIT_PER_BASE".to_owned(), "1000".to_owned()),
         (
             "AIRTABLE_RATE_LIMIT_PER_TOKEN".to_owned(),
@@ -86,7 +86,7 @@ fn object(value: Value) -> Map<String, Value> {
 fn create(emulator: &Emulator, table: &str, records: Vec<Value>) -> Vec<String> {
     emulator
         .edit_as_user(
-            BASE,
+            BASE.as_str(),
             table,
             ClientEdit {
                 create: records.into_iter().map(object).collect(),
@@ -184,7 +184,7 @@ async fn after_a_backfill_of_5000_records_validate_backfill_passes_until_a_field
     let changed = &methods[1234];
     emulator
         .edit_as_user(
-            BASE,
+            BASE.as_str(),
             "Methods",
             ClientEdit {
                 update: vec![RecordPatch {
@@ -224,7 +224,7 @@ async fn sync_full_refuses_a_mass_delete_until_forced() {
 
     emulator
         .edit_as_user(
-            BASE,
+            BASE.as_str(),
             "Goals",
             ClientEdit {
                 delete: goals[..30].to_vec(),

@@ -8,7 +8,7 @@
 
 use std::time::{Duration, Instant};
 
-use airsync_airtable::{AirtableClient, ClientConfig};
+use airsync_airtable::{AirtableClient, BaseId, ClientConfig};
 use airsync_emulator::{ClientEdit, Emulator, EmulatorConfig};
 use airsync_sync::inbound::{read_payloads_once, InboundContext};
 use airsync_sync::mapping::Mapping;
@@ -19,7 +19,7 @@ use sqlx::PgPool;
 
 const SECRET: &str = "security-test-secret-security-test-secret";
 const TOKEN: &str = "patSECURITYTEST00.0123456789";
-const BASE: &str = "appSECURITYTEST01";
+const BASE: BaseId = BaseId::from_static("appSECURITYTEST01");
 const PASSWORD: &str = "correct horse battery staple";
 
 struct Running {
@@ -45,7 +45,7 @@ async fn start(webhook: bool) -> Running {
     if webhook {
         let started = EmulatorConfig::new()
             .with_token(TOKEN)
-            .with_base(BASE)
+            .with_base(BASE.as_str())
             .without_limits()
             .start()
             .await
@@ -56,14 +56,14 @@ async fn start(webhook: bool) -> Running {
         config.rate_limits.per_base = 10_000;
         config.rate_limits.per_token = 10_000;
         airsync_sync::bootstrap::bootstrap(
-            &AirtableClient::new(config).expect("client").base(BASE),
+            &AirtableClient::new(config).expect("client").base(&BASE),
             &Mapping::default_mapping().expect("mapping"),
         )
         .await
         .expect("bootstrap");
         vars.extend([
             ("AIRTABLE_TOKEN", TOKEN.into()),
-            ("AIRTABLE_BASE_ID", BASE.into()),
+            ("AIRTABLE_BASE_ID", BASE.to_string()),
             ("AIRTABLE_API_URL", started.url()),
             ("AIRTABLE_RATE_LIMIT_PER_BASE", "1000".into()),
             ("AIRTABLE_WEBHOOK_URL", format!("{url}/api/sync/inbound")),
@@ -259,7 +259,7 @@ async fn forged_truncated_and_altered_notifications_get_401_and_store_nothing() 
     }
     // The genuine MAC on a body changed after signing.
     let altered = [
-        body.replace(BASE, "appOTHERBASE00001"),
+        body.replace(BASE.as_str(), "appOTHERBASE00001"),
         body.replacen("\"timestamp\":\"", "\"timestamp\":\"1", 1),
         format!("{body} "),
         format!(" {body}"),
@@ -301,7 +301,7 @@ async fn a_replayed_notification_is_acknowledged_stored_once_and_applied_once() 
     };
     emulator
         .edit_as_user(
-            BASE,
+            BASE.as_str(),
             "Users",
             ClientEdit {
                 create: vec![fields],

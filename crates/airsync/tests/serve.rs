@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use airsync::server::Services;
+use airsync_airtable::BaseId;
 use airsync_sync::inbound::{reconcile, InboundContext, ReconcileOptions};
 use airsync_sync::mapping::Mapping;
 use airsync_testkit::TestDb;
@@ -83,7 +84,7 @@ async fn start_synced(
     let mut vars = vars.to_vec();
     vars.extend([
         ("AIRTABLE_TOKEN", TOKEN.to_owned()),
-        ("AIRTABLE_BASE_ID", BASE.to_owned()),
+        ("AIRTABLE_BASE_ID", BASE.to_string()),
         ("AIRTABLE_API_URL", emulator.url()),
     ]);
     let running = start_parts(pool, &vars, parts).await;
@@ -469,7 +470,7 @@ async fn ops_endpoints_answer_admins_only_and_replay_a_dead_letter() {
 }
 
 const TOKEN: &str = "patMETRICSTEST000.0123";
-const BASE: &str = "appMETRICSTEST001";
+const BASE: BaseId = BaseId::from_static("appMETRICSTEST001");
 
 /// A database and an emulator whose base was bootstrapped; from then on the
 /// emulator keeps Airtable's real limits.
@@ -480,7 +481,7 @@ async fn synced_setup() -> (TestDb, airsync_emulator::Emulator) {
     let db = TestDb::new().await;
     let emulator = EmulatorConfig::new()
         .with_token(TOKEN)
-        .with_base(BASE)
+        .with_base(BASE.as_str())
         .start()
         .await
         .expect("emulator");
@@ -490,7 +491,7 @@ async fn synced_setup() -> (TestDb, airsync_emulator::Emulator) {
         .expect("url");
     fast.rate_limits.per_base = 10_000;
     airsync_sync::bootstrap::bootstrap(
-        &AirtableClient::new(fast).expect("client").base(BASE),
+        &AirtableClient::new(fast).expect("client").base(&BASE),
         &Mapping::default_mapping().expect("mapping"),
     )
     .await
@@ -573,23 +574,24 @@ async fn push(db: &TestDb, running: &Running) {
     worker.run_once().await.expect("push");
 }
 
-/// A user that both sides rename, in a process started by [`start_synced`]
-/// with [`NO_WORKER`]: pushed to Airtable and backfilled, then renamed to
-/// `names.0` in the app and, before that is pushed and a second later, to
-/// `names.1` by the team (with `creates` made in the same edit); a reconcile
-/// of the users then keeps Airtable's later name and logs the conflict.
-/// Answers the row and its record.
+/// A user that both sides rename, in a process it starts with
+/// [`start_synced`] and [`NO_WORKER`] (its inbound sync on demand): pushed
+/// to Airtable and backfilled, then renamed to `names.0` in the app and,
+/// before that is pushed and a second later, to `names.1` by the team (with
+/// `creates` made in the same edit); a reconcile of the users then keeps
+/// Airtable's later name and logs the conflict. Answers the process, its
+/// inbound context, the row and its record.
 async fn user_renamed_on_both_sides(
-    (db, emulator, running, ctx): (
-        &TestDb,
-        &airsync_emulator::Emulator,
-        &Running,
-        &InboundContext,
-    ),
+    db: &TestDb,
+    emulator: &airsync_emulator::Emulator,
     names: (&str, &str),
     creates: Vec<Value>,
-) -> (uuid::Uuid, String) {
+) -> (Running, InboundContext, uuid::Uuid, String) {
     use airsync_emulator::{ClientEdit, RecordPatch};
+
+    let (running, ctx) =
+        start_synced(db.pool().clone(), emulator, &inbound_on_demand(), NO_WORKER).await;
+    wait_for_first_poll(db.pool()).await;
 
     let row: uuid::Uuid = sqlx::query_scalar(
         "INSERT INTO users_pg (email, name) VALUES ('both@example.com', 'Before') RETURNING id",
@@ -597,7 +599,7 @@ async fn user_renamed_on_both_sides(
     .fetch_one(db.pool())
     .await
     .expect("user");
-    push(db, running).await;
+    push(db, &running).await;
     let record: String = sqlx::query_scalar(
         "SELECT airtable_id FROM airtable_id_map WHERE entity = 'user' AND row_id = $1",
     )
@@ -609,7 +611,7 @@ async fn user_renamed_on_both_sides(
         table: Some("user".into()),
         force: false,
     };
-    reconcile(ctx, &users).await.expect("backfill");
+    reconcile(&ctx, &users).await.expect("backfill");
     sqlx::query("UPDATE users_pg SET name = $2 WHERE id = $1")
         .bind(row)
         .bind(names.0)
@@ -621,7 +623,7 @@ async fn user_renamed_on_both_sides(
     let fields = |value: Value| value.as_object().cloned().expect("object");
     emulator
         .edit_as_user(
-            BASE,
+            BASE.as_str(),
             "Users",
             ClientEdit {
                 update: vec![RecordPatch {
@@ -633,8 +635,8 @@ async fn user_renamed_on_both_sides(
             },
         )
         .expect("team edits");
-    reconcile(ctx, &users).await.expect("reconcile");
-    (row, record)
+    reconcile(&ctx, &users).await.expect("reconcile");
+    (running, ctx, row, record)
 }
 
 #[tokio::test]
@@ -645,7 +647,7 @@ async fn a_worker_stopped_by_a_base_without_the_mapped_tables_shows_in_the_detai
     // A base nobody bootstrapped: none of the mapped tables is there.
     let emulator = EmulatorConfig::new()
         .with_token(TOKEN)
-        .with_base(BASE)
+        .with_base(BASE.as_str())
         .start()
         .await
         .expect("emulator");
@@ -793,18 +795,11 @@ async fn metrics_after_a_sync_show_every_family_with_plausible_values() {
 #[tokio::test]
 async fn an_inbound_conflict_and_a_provisioned_user_show_on_the_ops_endpoints_and_in_metrics() {
     let (db, emulator) = synced_setup().await;
-    let (running, ctx) = start_synced(
-        db.pool().clone(),
-        &emulator,
-        &inbound_on_demand(),
-        NO_WORKER,
-    )
-    .await;
-    wait_for_first_poll(db.pool()).await;
     // The app renames the user, then the team does, later: a conflict that
     // Airtable's later change wins. And the team creates a user.
-    let (row, record) = user_renamed_on_both_sides(
-        (&db, &emulator, &running, &ctx),
+    let (running, _ctx, row, record) = user_renamed_on_both_sides(
+        &db,
+        &emulator,
         ("App", "Team"),
         vec![json!({"Email": "new@example.com", "Name": "New"})],
     )
@@ -1515,16 +1510,9 @@ async fn the_ops_dashboard_follows_a_real_sync_run_a_reconcile_a_conflict_and_a_
     // A real conflict: the app renames a user the team renames a second
     // later; Airtable's later change wins, and both values are logged. Made
     // while `serve --no-worker` runs beside a worker the test drives.
-    let (first, ctx) = start_synced(
-        db.pool().clone(),
+    let (first, ctx, _, record) = user_renamed_on_both_sides(
+        &db,
         &emulator,
-        &inbound_on_demand(),
-        NO_WORKER,
-    )
-    .await;
-    wait_for_first_poll(db.pool()).await;
-    let (_, record) = user_renamed_on_both_sides(
-        (&db, &emulator, &first, &ctx),
         ("Renamed in the app", "Renamed by the team"),
         Vec::new(),
     )
@@ -1596,7 +1584,7 @@ async fn the_ops_dashboard_follows_a_real_sync_run_a_reconcile_a_conflict_and_a_
     // base is slow to list, and the page shows how far it has read.
     emulator
         .edit_as_user(
-            BASE,
+            BASE.as_str(),
             "Users",
             ClientEdit {
                 create: (0..250)

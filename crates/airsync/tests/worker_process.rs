@@ -6,20 +6,20 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use airsync_airtable::{AirtableClient, ClientConfig};
+use airsync_airtable::{AirtableClient, BaseId, ClientConfig};
 use airsync_emulator::{Emulator, EmulatorConfig, RateLimits};
 use airsync_sync::bootstrap::bootstrap;
 use airsync_sync::mapping::Mapping;
 use airsync_testkit::TestDb;
 
 const TOKEN: &str = "patWORKERPROCESS0.0123";
-const BASE: &str = "appWORKERPROCESS1";
+const BASE: BaseId = BaseId::from_static("appWORKERPROCESS1");
 const METRICS_TOKEN: &str = "worker-test-metrics-token-0000";
 
 async fn start_emulator() -> Emulator {
     let emulator = EmulatorConfig::new()
         .with_token(TOKEN)
-        .with_base(BASE)
+        .with_base(BASE.as_str())
         .start()
         .await
         .expect("emulator");
@@ -31,7 +31,7 @@ async fn start_emulator() -> Emulator {
     config.rate_limits.per_token = 10_000;
     let client = AirtableClient::new(config).expect("client");
     let mapping = Arc::new(Mapping::default_mapping().expect("mapping"));
-    bootstrap(&client.base(BASE), &mapping)
+    bootstrap(&client.base(&BASE), &mapping)
         .await
         .expect("bootstrap");
     emulator.set_limits(RateLimits::default());
@@ -68,7 +68,7 @@ fn spawn_worker_with(
         .env("DATABASE_URL", db.url())
         .env("AIRTABLE_API_URL", emulator.url())
         .env("AIRTABLE_TOKEN", TOKEN)
-        .env("AIRTABLE_BASE_ID", BASE)
+        .env("AIRTABLE_BASE_ID", BASE.as_str())
         .env("METRICS_TOKEN", METRICS_TOKEN)
         .env("WORKER_POLL_INTERVAL_MS", "100")
         .env("WORKER_LEASE_SECS", "5")
@@ -128,7 +128,7 @@ async fn insert_users(db: &TestDb, count: usize, prefix: &str) {
 
 /// pg_ids of the Users table, failing on a duplicate.
 fn distinct_pg_ids(emulator: &Emulator) -> HashSet<String> {
-    let records = emulator.dump_table(BASE, "Users").expect("dump");
+    let records = emulator.dump_table(BASE.as_str(), "Users").expect("dump");
     let mut seen = HashSet::new();
     for record in &records {
         let pg_id = record["fields"]["pg_id"]
@@ -154,7 +154,7 @@ async fn three_worker_processes_on_one_base_send_every_event_once_without_a_429(
         stop(worker);
     }
     assert_eq!(distinct_pg_ids(&emulator).len(), 60);
-    assert_eq!(emulator.stats().base(BASE).rate_limited, 0);
+    assert_eq!(emulator.stats().base(BASE.as_str()).rate_limited, 0);
     let dead: i64 = sqlx::query_scalar("SELECT count(*) FROM sync_dead_letter")
         .fetch_one(db.pool())
         .await
@@ -170,10 +170,18 @@ async fn workers_killed_without_warning_leave_no_duplicate_and_lose_no_change() 
     insert_users(&db, 80, "kill").await;
     // Kill each worker as soon as it has written something, mid-flight.
     for round in 0..3 {
-        let before = emulator.dump_table(BASE, "Users").expect("dump").len();
+        let before = emulator
+            .dump_table(BASE.as_str(), "Users")
+            .expect("dump")
+            .len();
         let mut worker = spawn_worker(&db, &emulator);
         let deadline = Instant::now() + Duration::from_secs(60);
-        while emulator.dump_table(BASE, "Users").expect("dump").len() <= before {
+        while emulator
+            .dump_table(BASE.as_str(), "Users")
+            .expect("dump")
+            .len()
+            <= before
+        {
             assert!(
                 Instant::now() < deadline,
                 "round {round}: the worker wrote nothing"
@@ -199,7 +207,7 @@ async fn workers_killed_without_warning_leave_no_duplicate_and_lose_no_change() 
         .fetch_all(db.pool())
         .await
         .expect("names");
-    let records = emulator.dump_table(BASE, "Users").expect("dump");
+    let records = emulator.dump_table(BASE.as_str(), "Users").expect("dump");
     for (id, name) in names {
         let record = records
             .iter()

@@ -17,11 +17,11 @@
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use airsync_airtable::{AirtableClient, ClientConfig, Fields, UpdateMode, WriteOptions};
+use airsync_airtable::{AirtableClient, BaseId, ClientConfig, Fields, UpdateMode, WriteOptions};
 use airsync_emulator::{EmulatorConfig, FieldSpec, TableSpec};
 
 const TOKEN: &str = "patBENCHBENCHBENC.0000";
-const BASE: &str = "appBENCHBENCHBEN1";
+const BASE: BaseId = BaseId::from_static("appBENCHBENCHBEN1");
 
 /// The benchmark's settings.
 struct Settings {
@@ -89,14 +89,16 @@ async fn main() -> ExitCode {
 
 async fn run() -> Result<(), String> {
     let settings = parse_args()?;
-    let mut emulator_config = EmulatorConfig::new().with_token(TOKEN).with_base(BASE);
+    let mut emulator_config = EmulatorConfig::new()
+        .with_token(TOKEN)
+        .with_base(BASE.as_str());
     if let Some((low, high)) = settings.latency_ms {
         emulator_config = emulator_config.with_latency_ms(low..=high);
     }
     let emulator = emulator_config.start().await.map_err(|e| e.to_string())?;
     let table = emulator
         .create_table(
-            BASE,
+            BASE.as_str(),
             TableSpec::new(
                 "Bench",
                 vec![
@@ -130,7 +132,7 @@ async fn run() -> Result<(), String> {
     let mut writers = Vec::new();
     for chunk in rows.chunks(share) {
         let chunk = chunk.to_vec();
-        let bench = client.table(BASE, &table.id);
+        let bench = client.table(&BASE, &table.id);
         let upsert = settings.upsert;
         writers.push(tokio::spawn(async move {
             if upsert {
@@ -162,7 +164,7 @@ async fn run() -> Result<(), String> {
     let elapsed = started.elapsed();
 
     let stored = emulator
-        .dump_table(BASE, &table.id)
+        .dump_table(BASE.as_str(), &table.id)
         .map_err(|e| e.to_string())?
         .len();
     let stats = emulator.stats();
@@ -173,7 +175,7 @@ async fn run() -> Result<(), String> {
         settings.tasks,
         elapsed.as_secs_f64()
     );
-    let base_stats = stats.base(BASE);
+    let base_stats = stats.base(BASE.as_str());
     println!(
         "requests: {} (by status: {:?})",
         base_stats.total, base_stats.by_status

@@ -10,6 +10,7 @@ use futures_util::Stream;
 use futures_util::TryStreamExt;
 use reqwest::Method;
 
+use crate::base_id::BaseId;
 use crate::clock::{Clock, SystemClock};
 use crate::config::ClientConfig;
 use crate::error::{Error, Result};
@@ -104,15 +105,15 @@ impl AirtableClient {
     }
 
     /// A handle on one base.
-    pub fn base(&self, base_id: impl Into<String>) -> Base {
+    pub fn base(&self, base_id: &BaseId) -> Base {
         Base {
             client: self.clone(),
-            id: base_id.into(),
+            id: base_id.clone(),
         }
     }
 
     /// A handle on one table (by id or name) of a base.
-    pub fn table(&self, base_id: impl Into<String>, table: impl Into<String>) -> Table {
+    pub fn table(&self, base_id: &BaseId, table: impl Into<String>) -> Table {
         self.base(base_id).table(table)
     }
 
@@ -134,12 +135,12 @@ impl AirtableClient {
 #[derive(Clone, Debug)]
 pub struct Base {
     client: AirtableClient,
-    id: String,
+    id: BaseId,
 }
 
 impl Base {
     /// The base's id.
-    pub fn id(&self) -> &str {
+    pub fn id(&self) -> &BaseId {
         &self.id
     }
 
@@ -158,18 +159,18 @@ impl Base {
 
     /// The base's tables, fields and views.
     pub async fn schema(&self) -> Result<BaseSchema> {
-        metadata::schema(self.transport(), &self.id).await
+        metadata::schema(self.transport(), self.id.as_str()).await
     }
 
     /// Creates a table. Not retried after an ambiguous failure (it could
     /// create the table twice): read the schema before trying again.
     pub async fn create_table(&self, table: &NewTable) -> Result<TableSchema> {
-        metadata::create_table(self.transport(), &self.id, table).await
+        metadata::create_table(self.transport(), self.id.as_str(), table).await
     }
 
     /// Creates a field. Not retried after an ambiguous failure.
     pub async fn create_field(&self, table_id: &str, field: &NewField) -> Result<FieldSchema> {
-        metadata::create_field(self.transport(), &self.id, table_id, field).await
+        metadata::create_field(self.transport(), self.id.as_str(), table_id, field).await
     }
 
     /// Renames a field or changes its description.
@@ -179,7 +180,14 @@ impl Base {
         field_id: &str,
         changes: &FieldChanges,
     ) -> Result<FieldSchema> {
-        metadata::update_field(self.transport(), &self.id, table_id, field_id, changes).await
+        metadata::update_field(
+            self.transport(),
+            self.id.as_str(),
+            table_id,
+            field_id,
+            changes,
+        )
+        .await
     }
 
     /// Creates a webhook; keep the returned MAC secret to verify pings. Not
@@ -190,27 +198,33 @@ impl Base {
         specification: &WebhookSpecification,
         notification_url: Option<&str>,
     ) -> Result<CreatedWebhook> {
-        webhooks::create(self.transport(), &self.id, specification, notification_url).await
+        webhooks::create(
+            self.transport(),
+            self.id.as_str(),
+            specification,
+            notification_url,
+        )
+        .await
     }
 
     /// The base's webhooks (without their secrets).
     pub async fn list_webhooks(&self) -> Result<Vec<Webhook>> {
-        webhooks::list(self.transport(), &self.id).await
+        webhooks::list(self.transport(), self.id.as_str()).await
     }
 
     /// Extends a webhook's life by seven days; returns the new expiry.
     pub async fn refresh_webhook(&self, webhook_id: &str) -> Result<Option<DateTime<Utc>>> {
-        webhooks::refresh(self.transport(), &self.id, webhook_id).await
+        webhooks::refresh(self.transport(), self.id.as_str(), webhook_id).await
     }
 
     /// Deletes a webhook.
     pub async fn delete_webhook(&self, webhook_id: &str) -> Result<()> {
-        webhooks::delete(self.transport(), &self.id, webhook_id).await
+        webhooks::delete(self.transport(), self.id.as_str(), webhook_id).await
     }
 
     /// Turns a webhook's notification pings on or off.
     pub async fn set_webhook_notifications(&self, webhook_id: &str, enable: bool) -> Result<()> {
-        webhooks::set_notifications(self.transport(), &self.id, webhook_id, enable).await
+        webhooks::set_notifications(self.transport(), self.id.as_str(), webhook_id, enable).await
     }
 
     /// A webhook's payloads from `cursor` on (1 for the first ever), one
@@ -220,7 +234,7 @@ impl Base {
     pub fn webhook_payloads(&self, webhook_id: &str, cursor: u64) -> PayloadStream {
         Box::pin(webhooks::payloads(
             Arc::clone(&self.client.transport),
-            self.id.clone(),
+            self.id.to_string(),
             webhook_id.to_owned(),
             cursor,
         ))
@@ -231,13 +245,13 @@ impl Base {
 #[derive(Clone, Debug)]
 pub struct Table {
     client: AirtableClient,
-    base_id: String,
+    base_id: BaseId,
     table: String,
 }
 
 impl Table {
     /// The base's id.
-    pub fn base_id(&self) -> &str {
+    pub fn base_id(&self) -> &BaseId {
         &self.base_id
     }
 
@@ -262,7 +276,7 @@ impl Table {
     pub fn pages(&self, options: ListOptions) -> PageStream {
         Box::pin(records::pages(
             Arc::clone(&self.client.transport),
-            self.base_id.clone(),
+            self.base_id.to_string(),
             self.table.clone(),
             options,
         ))
@@ -288,7 +302,7 @@ impl Table {
     pub async fn get(&self, record_id: &str, options: &GetOptions) -> Result<Record> {
         let mut url = self
             .transport()
-            .url(&["v0", &self.base_id, &self.table, record_id]);
+            .url(&["v0", self.base_id.as_str(), &self.table, record_id]);
         let mut pairs = Vec::new();
         if options.return_fields_by_field_id {
             pairs.push(("returnFieldsByFieldId".to_owned(), "true".to_owned()));
@@ -304,7 +318,7 @@ impl Table {
         }
         records::set_query(&mut url, &pairs);
         let call = Call::new(RequestKind::GetRecord, Method::GET, url)
-            .on(&self.base_id, Some(&self.table));
+            .on(self.base_id.as_str(), Some(&self.table));
         self.transport().send_json(&call).await
     }
 
@@ -322,7 +336,7 @@ impl Table {
     pub async fn create(&self, records: &[Fields], options: WriteOptions) -> Result<Vec<Record>> {
         records::create(
             self.transport(),
-            &self.base_id,
+            self.base_id.as_str(),
             &self.table,
             records,
             options,
@@ -342,7 +356,7 @@ impl Table {
     ) -> Result<Vec<Record>> {
         records::update(
             self.transport(),
-            &self.base_id,
+            self.base_id.as_str(),
             &self.table,
             updates,
             mode,
@@ -365,7 +379,7 @@ impl Table {
         let merge_on: Vec<String> = merge_on.iter().map(|s| s.as_ref().to_owned()).collect();
         records::upsert(
             self.transport(),
-            &self.base_id,
+            self.base_id.as_str(),
             &self.table,
             records,
             &merge_on,
@@ -380,6 +394,6 @@ impl Table {
     /// through may then fail on the records already gone.
     pub async fn delete<S: AsRef<str>>(&self, record_ids: &[S]) -> Result<Vec<String>> {
         let ids: Vec<String> = record_ids.iter().map(|s| s.as_ref().to_owned()).collect();
-        records::delete(self.transport(), &self.base_id, &self.table, &ids).await
+        records::delete(self.transport(), self.base_id.as_str(), &self.table, &ids).await
     }
 }

@@ -23,7 +23,8 @@
 //!
 //! ```no_run
 //! use airsync_airtable::{
-//!     formula, AirtableClient, ClientConfig, Fields, ListOptions, UpdateMode, WriteOptions,
+//!     formula, AirtableClient, BaseId, ClientConfig, Fields, ListOptions, UpdateMode,
+//!     WriteOptions,
 //! };
 //! use futures_util::TryStreamExt;
 //!
@@ -31,7 +32,8 @@
 //! let mut config = ClientConfig::new("patXXXXXXXXXXXXXX.secret");
 //! config.rate_limits.budget_share = 0.8; // leave a fifth to the team's scripts
 //! let client = AirtableClient::new(config)?;
-//! let clients = client.table("appXXXXXXXXXXXXXX", "tblXXXXXXXXXXXXXX");
+//! let base = BaseId::from_static("appXXXXXXXXXXXXXX");
+//! let clients = client.table(&base, "tblXXXXXXXXXXXXXX");
 //!
 //! // Create idempotently: an upsert on the PostgreSQL id.
 //! let rows = vec![Fields::new().with("pg_id", "42").with("Name", "Ada Lovelace")];
@@ -56,6 +58,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod base_id;
 mod client;
 mod clock;
 mod config;
@@ -69,6 +72,7 @@ mod records;
 mod transport;
 mod webhooks;
 
+pub use base_id::{BaseId, InvalidBaseId};
 pub use client::{AirtableClient, Base, PageStream, PayloadStream, RecordStream, Table};
 pub use clock::{Clock, ManualClock, Sleep, SystemClock};
 pub use config::{ApiToken, ClientConfig, RetryPolicy, DEFAULT_API_URL};

@@ -56,7 +56,7 @@ async fn found_by_filters(h: &Harness, values: Vec<String>) -> HashMap<String, V
     let table = h
         .emulator
         .create_table(
-            BASE,
+            BASE.as_str(),
             TableSpec::new(
                 format!("Values {case}"),
                 vec![
@@ -67,7 +67,7 @@ async fn found_by_filters(h: &Harness, values: Vec<String>) -> HashMap<String, V
             ),
         )
         .unwrap_or_else(|e| panic!("{e}"));
-    let people = h.client.table(BASE, &table.id);
+    let people = h.client.table(&BASE, &table.id);
     let task = tokio::spawn(async move {
         let rows: Vec<Fields> = values
             .iter()

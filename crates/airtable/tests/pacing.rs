@@ -36,7 +36,7 @@ fn rows(task: usize, count: usize) -> Vec<Fields> {
 async fn write_concurrently(clients: &[AirtableClient], table: &str, tasks: usize) -> usize {
     let tasks: Vec<_> = (0..tasks)
         .map(|task| {
-            let people = clients[task % clients.len()].table(BASE, table);
+            let people = clients[task % clients.len()].table(&BASE, table);
             tokio::spawn(async move {
                 people
                     .create(&rows(task, 20), WriteOptions::default())
@@ -74,7 +74,7 @@ async fn twenty_concurrent_writers_to_one_base_finish_without_a_429() {
     assert_eq!(written, 400);
     let stats = emulator.stats();
     assert_eq!(stats.rate_limited, 0);
-    assert_eq!(stats.base(BASE).total, 40);
+    assert_eq!(stats.base(BASE.as_str()).total, 40);
     assert_eq!(client.metrics().rate_limited, 0);
     assert_eq!(unique_names(&dump(&emulator, &table.id)).len(), 400);
 }
@@ -104,7 +104,7 @@ async fn two_clients_sharing_a_budget_store_keep_one_base_budget_together() {
     assert_eq!(written, 240);
     let stats = emulator.stats();
     assert_eq!(stats.rate_limited, 0);
-    assert_eq!(stats.base(BASE).total, 24);
+    assert_eq!(stats.base(BASE.as_str()).total, 24);
     for process in &processes {
         let metrics = process.metrics();
         assert_eq!(metrics.rate_limited, 0);
@@ -126,11 +126,11 @@ async fn a_429_burst_pauses_the_whole_base_and_every_write_lands_once() {
     emulator.inject_faults(FaultBurst {
         count: 3,
         kind: FaultKind::RateLimited,
-        base: Some(BASE.to_owned()),
+        base: Some(BASE.to_string()),
     });
 
     let creator = {
-        let people = client.table(BASE, &table.id);
+        let people = client.table(&BASE, &table.id);
         tokio::spawn(async move { people.create(&rows(0, 30), WriteOptions::default()).await })
     };
     // Wait (in real time) for the first 429 to come back.
@@ -146,7 +146,7 @@ async fn a_429_burst_pauses_the_whole_base_and_every_write_lands_once() {
 
     // A second writer that never saw a 429 waits out the pause too.
     let upserter = {
-        let people = client.table(BASE, &table.id);
+        let people = client.table(&BASE, &table.id);
         tokio::spawn(async move {
             people
                 .upsert(
@@ -163,7 +163,7 @@ async fn a_429_burst_pauses_the_whole_base_and_every_write_lands_once() {
     advance(&clock, &emulator, Duration::from_millis(29_900));
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(
-        emulator.stats().base(BASE).total,
+        emulator.stats().base(BASE.as_str()).total,
         1,
         "a request went out during the pause"
     );
@@ -174,8 +174,8 @@ async fn a_429_burst_pauses_the_whole_base_and_every_write_lands_once() {
     assert_eq!(records.len(), 40);
     assert_eq!(unique_names(&records).len(), 40);
     let stats = emulator.stats();
-    assert_eq!(stats.count(BASE, 429), 3);
-    assert_eq!(stats.count(BASE, 200), 4);
+    assert_eq!(stats.count(BASE.as_str(), 429), 3);
+    assert_eq!(stats.count(BASE.as_str(), 200), 4);
     assert_eq!(client.metrics().rate_limited, 3);
     assert!(
         clock.now() >= Duration::from_secs(90),
@@ -194,13 +194,13 @@ async fn a_penalty_caused_by_another_script_is_waited_out_once() {
     for _ in 0..6 {
         let _ = script.get(&url).bearer_auth(TOKEN).send().await;
     }
-    assert_eq!(emulator.stats().count(BASE, 429), 1);
+    assert_eq!(emulator.stats().count(BASE.as_str(), 429), 1);
     let clock = Arc::new(ManualClock::new());
     let client = client_on(&emulator, Arc::clone(&clock));
 
     let tasks: Vec<_> = (0..5)
         .map(|task| {
-            let people = client.table(BASE, &table.id);
+            let people = client.table(&BASE, &table.id);
             tokio::spawn(async move {
                 people
                     .create(&rows(task, 10), WriteOptions::default())
@@ -215,7 +215,7 @@ async fn a_penalty_caused_by_another_script_is_waited_out_once() {
     }
     // One 429 for the client: the pause held back every other writer.
     assert_eq!(client.metrics().rate_limited, 1);
-    assert_eq!(emulator.stats().count(BASE, 429), 2);
+    assert_eq!(emulator.stats().count(BASE.as_str(), 429), 2);
     assert_eq!(dump(&emulator, &table.id).len(), 50);
 }
 
@@ -236,7 +236,7 @@ async fn a_budget_share_leaves_room_for_another_client_of_the_base() {
     let mut tasks = Vec::new();
     for task in 0..30 {
         let owner = if task % 2 == 0 { &sync } else { &scripts };
-        let people = owner.table(BASE, &table.id);
+        let people = owner.table(&BASE, &table.id);
         tasks.push(tokio::spawn(async move {
             people
                 .create(&rows(task, 10), WriteOptions::default())
@@ -257,7 +257,7 @@ async fn metrics_count_requests_waits_and_latency() {
     let emulator = emulator().await;
     let table = people_table(&emulator);
     let client = client(&emulator);
-    let people = client.table(BASE, &table.id);
+    let people = client.table(&BASE, &table.id);
 
     people
         .create(&rows(0, 30), WriteOptions::default())
@@ -265,7 +265,7 @@ async fn metrics_count_requests_waits_and_latency() {
         .unwrap_or_else(|e| panic!("{e}"));
 
     let metrics = client.metrics();
-    assert_eq!(metrics.requests_to_base(BASE), 3);
+    assert_eq!(metrics.requests_to_base(BASE.as_str()), 3);
     let created = metrics
         .requests
         .iter()
@@ -287,7 +287,7 @@ async fn an_urgent_read_goes_ahead_of_a_queue_of_background_pages() {
     // Twenty background listings queue up: four seconds of the base.
     let pages: Vec<_> = (0..20)
         .map(|_| {
-            let people = background.table(BASE, &table.id);
+            let people = background.table(&BASE, &table.id);
             tokio::spawn(async move {
                 people
                     .list_all(airsync_airtable::ListOptions::new())
@@ -300,17 +300,17 @@ async fn an_urgent_read_goes_ahead_of_a_queue_of_background_pages() {
 
     let urgent = client
         .with_priority(airsync_airtable::Priority::Urgent)
-        .table(BASE, &table.id)
+        .table(&BASE, &table.id)
         .list_all(airsync_airtable::ListOptions::new())
         .await;
 
     assert!(urgent.is_ok(), "{urgent:?}");
     // Only the background requests that had already left went before it.
-    let before = emulator.stats().base(BASE).total;
+    let before = emulator.stats().base(BASE.as_str()).total;
     assert!(before <= 3, "{before} requests reached the base first");
     for page in pages {
         assert!(matches!(page.await, Ok(Ok(0))));
     }
-    assert_eq!(emulator.stats().base(BASE).total, 21);
+    assert_eq!(emulator.stats().base(BASE.as_str()).total, 21);
     assert_eq!(emulator.stats().rate_limited, 0);
 }

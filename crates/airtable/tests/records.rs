@@ -28,7 +28,7 @@ async fn reading_2500_records_yields_each_once_in_25_pages_without_a_429() {
     let client = client(&emulator);
 
     let pages: Vec<_> = client
-        .table(BASE, &table.id)
+        .table(&BASE, &table.id)
         .pages(ListOptions::new())
         .try_collect()
         .await
@@ -41,7 +41,7 @@ async fn reading_2500_records_yields_each_once_in_25_pages_without_a_429() {
         .collect();
     assert_eq!(ids.len(), 2_500);
     let stats = emulator.stats();
-    assert_eq!(stats.base(BASE).total, 25);
+    assert_eq!(stats.base(BASE.as_str()).total, 25);
     assert_eq!(stats.rate_limited, 0);
     assert_eq!(client.metrics().rate_limited, 0);
 }
@@ -54,13 +54,13 @@ async fn writing_95_records_takes_exactly_10_requests_and_keeps_their_order() {
     let rows: Vec<Fields> = (0..95).map(named).collect();
 
     let written = client
-        .table(BASE, &table.name)
+        .table(&BASE, &table.name)
         .create(&rows, WriteOptions::default())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
 
-    assert_eq!(emulator.stats().base(BASE).total, 10);
-    assert_eq!(emulator.stats().count(BASE, 200), 10);
+    assert_eq!(emulator.stats().base(BASE.as_str()).total, 10);
+    assert_eq!(emulator.stats().count(BASE.as_str(), 200), 10);
     let names: Vec<_> = written
         .iter()
         .map(|r| {
@@ -82,7 +82,7 @@ async fn an_upsert_creates_the_missing_records_and_updates_the_others() {
     let emulator = emulator().await;
     let table = people_table(&emulator);
     let client = client(&emulator);
-    let people = client.table(BASE, &table.id);
+    let people = client.table(&BASE, &table.id);
     let first: Vec<Fields> = (0..5).map(named).collect();
     people
         .create(&first, WriteOptions::default())
@@ -125,7 +125,7 @@ async fn a_merge_update_keeps_unlisted_fields_and_a_replace_clears_them() {
     let emulator = emulator().await;
     let table = people_table(&emulator);
     let client = client(&emulator);
-    let people = client.table(BASE, &table.id);
+    let people = client.table(&BASE, &table.id);
     let created = people
         .create(
             &[named(1).with("Age", 40), named(2).with("Age", 50)],
@@ -168,7 +168,7 @@ async fn get_reads_one_record_and_an_unknown_id_is_a_permanent_404() {
     let emulator = emulator().await;
     let table = people_table(&emulator);
     let client = client(&emulator);
-    let people = client.table(BASE, &table.id);
+    let people = client.table(&BASE, &table.id);
     let created = people
         .create(&[named(7)], WriteOptions::default())
         .await
@@ -208,7 +208,7 @@ async fn delete_removes_any_number_of_records_ten_to_a_request() {
     let emulator = emulator().await;
     let table = people_table(&emulator);
     let client = client(&emulator);
-    let people = client.table(BASE, &table.id);
+    let people = client.table(&BASE, &table.id);
     let rows: Vec<Fields> = (0..23).map(named).collect();
     let created = people
         .create(&rows, WriteOptions::default())
@@ -220,7 +220,7 @@ async fn delete_removes_any_number_of_records_ten_to_a_request() {
     let deleted = people.delete(&ids).await.unwrap_or_else(|e| panic!("{e}"));
 
     assert_eq!(deleted.len(), 21);
-    assert_eq!(emulator.stats().base(BASE).total, 3);
+    assert_eq!(emulator.stats().base(BASE.as_str()).total, 3);
     assert_eq!(dump(&emulator, &table.id).len(), 2);
 }
 
@@ -230,7 +230,7 @@ async fn a_filter_too_long_for_a_url_is_sent_as_post_list_records() {
     let table = people_table(&emulator);
     seed_people(&emulator, &table, 30);
     let client = client(&emulator);
-    let people = client.table(BASE, &table.id);
+    let people = client.table(&BASE, &table.id);
     let all = people
         .list_all(ListOptions::new())
         .await
@@ -250,7 +250,7 @@ async fn a_filter_too_long_for_a_url_is_sent_as_post_list_records() {
 
     let found_ids: HashSet<&str> = found.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(found_ids, wanted.into_iter().collect());
-    assert_eq!(emulator.stats().count(BASE, 414), 0);
+    assert_eq!(emulator.stats().count(BASE.as_str(), 414), 0);
 }
 
 #[tokio::test]
@@ -266,7 +266,7 @@ async fn fields_sort_and_max_records_shape_the_pages() {
         .max_records(25);
 
     let pages: Vec<_> = client
-        .table(BASE, &table.id)
+        .table(&BASE, &table.id)
         .pages(options)
         .try_collect()
         .await
@@ -291,7 +291,7 @@ async fn an_expired_offset_is_survived_by_starting_over_without_repeating_record
     seed_people(&emulator, &table, 250);
     let client = client(&emulator);
     let mut records = client
-        .table(BASE, &table.id)
+        .table(&BASE, &table.id)
         .records(ListOptions::new().page_size(100));
 
     let mut ids = HashSet::new();
@@ -308,7 +308,7 @@ async fn an_expired_offset_is_survived_by_starting_over_without_repeating_record
 
     assert_eq!(ids.len(), 250);
     assert_eq!(client.metrics().list_restarts, 1);
-    assert_eq!(emulator.stats().count(BASE, 422), 1);
+    assert_eq!(emulator.stats().count(BASE.as_str(), 422), 1);
 }
 
 #[tokio::test]
@@ -329,7 +329,7 @@ async fn typed_cells_round_trip_through_the_api() {
         .with("Level", "senior");
 
     let created = client
-        .table(BASE, &table.id)
+        .table(&BASE, &table.id)
         .create(&[row], WriteOptions::default())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
@@ -355,7 +355,7 @@ async fn typecast_creates_a_missing_select_choice() {
     let emulator = emulator().await;
     let table = people_table(&emulator);
     let client = client(&emulator);
-    let people = client.table(BASE, &table.id);
+    let people = client.table(&BASE, &table.id);
     let row = [named(1).with("Level", "principal")];
 
     let refused = people.create(&row, WriteOptions::default()).await;
@@ -387,7 +387,7 @@ async fn the_string_cell_format_works_with_get_and_with_post_list_records() {
     let table = people_table(&emulator);
     seed_people(&emulator, &table, 3);
     let client = client(&emulator);
-    let people = client.table(BASE, &table.id);
+    let people = client.table(&BASE, &table.id);
     let as_text = airsync_airtable::CellFormat::String {
         time_zone: "Europe/Paris".into(),
         user_locale: "fr".into(),
@@ -420,5 +420,5 @@ async fn the_string_cell_format_works_with_get_and_with_post_list_records() {
     // Every cell is text, numbers included.
     assert!(by_get.iter().all(|r| r.fields.text("Age").is_ok()));
     assert!(by_post.iter().all(|r| r.fields.text("Age").is_ok()));
-    assert_eq!(emulator.stats().count(BASE, 200), 2);
+    assert_eq!(emulator.stats().count(BASE.as_str(), 200), 2);
 }

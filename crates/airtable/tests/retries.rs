@@ -28,7 +28,7 @@ fn burst(count: u32, kind: FaultKind) -> FaultBurst {
     FaultBurst {
         count,
         kind,
-        base: Some(BASE.to_owned()),
+        base: Some(BASE.to_string()),
     }
 }
 
@@ -46,14 +46,14 @@ async fn a_503_is_retried_until_the_write_goes_through() {
     emulator.inject_faults(burst(2, FaultKind::Unavailable));
 
     let created = client
-        .table(BASE, &table.id)
+        .table(&BASE, &table.id)
         .create(&[row(1)], WriteOptions::default())
         .await
         .unwrap_or_else(|e| panic!("{e}"));
 
     assert_eq!(created.len(), 1);
-    assert_eq!(emulator.stats().count(BASE, 503), 2);
-    assert_eq!(emulator.stats().count(BASE, 200), 1);
+    assert_eq!(emulator.stats().count(BASE.as_str(), 503), 2);
+    assert_eq!(emulator.stats().count(BASE.as_str(), 200), 1);
     assert_eq!(client.metrics().retries, 2);
     assert_eq!(dump(&emulator, &table.id).len(), 1);
 }
@@ -65,7 +65,7 @@ async fn a_422_is_not_retried_and_keeps_airtables_type_and_message() {
     let client = client(&emulator);
 
     let result = client
-        .table(BASE, &table.id)
+        .table(&BASE, &table.id)
         .create(&[row(1).with("Nope", "x")], WriteOptions::default())
         .await;
 
@@ -81,7 +81,7 @@ async fn a_422_is_not_retried_and_keeps_airtables_type_and_message() {
         Some(format!("/v0/{BASE}/{}", table.id).as_str())
     );
     assert!(!err.is_retryable());
-    assert_eq!(emulator.stats().base(BASE).total, 1);
+    assert_eq!(emulator.stats().base(BASE.as_str()).total, 1);
     assert_eq!(client.metrics().retries, 0);
 }
 
@@ -90,14 +90,14 @@ async fn a_500_on_a_create_is_not_replayed_but_an_upsert_is() {
     let emulator = emulator().await;
     let table = people_table(&emulator);
     let client = client(&emulator);
-    let people = client.table(BASE, &table.id);
+    let people = client.table(&BASE, &table.id);
 
     emulator.inject_faults(burst(1, FaultKind::ServerError));
     let create = people.create(&[row(1)], WriteOptions::default()).await;
     let err = create.err().unwrap_or_else(|| panic!("the 500 was hidden"));
     assert!(err.is_retryable());
     assert!(err.may_have_been_applied());
-    assert_eq!(emulator.stats().base(BASE).total, 1);
+    assert_eq!(emulator.stats().base(BASE.as_str()).total, 1);
 
     emulator.inject_faults(burst(1, FaultKind::ServerError));
     let upsert = people
@@ -110,7 +110,7 @@ async fn a_500_on_a_create_is_not_replayed_but_an_upsert_is() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(upsert.created.len(), 1);
-    assert_eq!(emulator.stats().count(BASE, 500), 2);
+    assert_eq!(emulator.stats().count(BASE.as_str(), 500), 2);
 }
 
 #[tokio::test]
@@ -121,7 +121,7 @@ async fn a_connection_dropped_mid_answer_is_retried_for_an_idempotent_write() {
     emulator.inject_faults(burst(1, FaultKind::Drop));
 
     let outcome = client
-        .table(BASE, &table.id)
+        .table(&BASE, &table.id)
         .upsert(
             &[row(3)],
             &["pg_id"],
@@ -144,7 +144,7 @@ async fn retries_stop_after_max_attempts() {
     emulator.inject_faults(burst(10, FaultKind::BadGateway));
 
     let result = client
-        .table(BASE, &table.id)
+        .table(&BASE, &table.id)
         .list_all(Default::default())
         .await;
 
@@ -152,7 +152,7 @@ async fn retries_stop_after_max_attempts() {
         .err()
         .unwrap_or_else(|| panic!("the 502s were hidden"));
     assert_eq!(err.status(), Some(502));
-    assert_eq!(emulator.stats().base(BASE).total, 4);
+    assert_eq!(emulator.stats().base(BASE.as_str()).total, 4);
 }
 
 #[tokio::test]
@@ -164,7 +164,7 @@ async fn a_batch_that_fails_after_others_went_through_names_the_records_written(
     rows[14] = row(14).with("Nope", "x");
 
     let result = client
-        .table(BASE, &table.id)
+        .table(&BASE, &table.id)
         .create(&rows, WriteOptions::default())
         .await;
 

@@ -21,10 +21,10 @@ async fn the_schema_lists_tables_fields_and_views_and_new_ones_appear_in_it() {
     let emulator = emulator().await;
     let people = people_table(&emulator);
     let client = client(&emulator);
-    let base = client.base(BASE);
+    let base = client.base(&BASE);
 
     let bases = client.list_bases().await.unwrap_or_else(|e| panic!("{e}"));
-    assert!(bases.iter().any(|b| b.id == BASE));
+    assert!(bases.iter().any(|b| b.id == BASE.as_str()));
 
     let created = base
         .create_table(&NewTable {
@@ -146,7 +146,7 @@ async fn a_webhook_reports_changes_through_payloads_and_signs_its_pings() {
     let emulator = emulator().await;
     let people = people_table(&emulator);
     let client = client(&emulator);
-    let base = client.base(BASE);
+    let base = client.base(&BASE);
     let (url, ping) = ping_receiver().await;
 
     let created = base
@@ -157,7 +157,7 @@ async fn a_webhook_reports_changes_through_payloads_and_signs_its_pings() {
     assert!(created.expiration_time.is_some());
 
     let written = client
-        .table(BASE, &people.id)
+        .table(&BASE, &people.id)
         .create(
             &[Fields::new().with("Name", "Ada")],
             WriteOptions::default(),
@@ -227,7 +227,7 @@ async fn payloads_are_read_page_after_page_while_airtable_says_more() {
     let emulator = emulator().await;
     let people = people_table(&emulator);
     let client = client(&emulator);
-    let base = client.base(BASE);
+    let base = client.base(&BASE);
     let created = base
         .create_webhook(&WebhookSpecification::table_data(&people.id), None)
         .await
@@ -241,7 +241,7 @@ async fn payloads_are_read_page_after_page_while_airtable_says_more() {
             ..Default::default()
         };
         emulator
-            .edit_as_user(BASE, &people.id, edit)
+            .edit_as_user(BASE.as_str(), &people.id, edit)
             .unwrap_or_else(|e| panic!("{e}"));
     }
 

@@ -26,6 +26,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use airsync_airtable::BaseId;
 use airsync_api::{ApiConfig, AppState, HashCost};
 use serde_json::json;
 use tokio::sync::Mutex;
@@ -390,7 +391,7 @@ async fn futures_join<F: std::future::Future<Output = ()>>(futures: impl Iterato
 }
 
 const TOKEN: &str = "patLOADBENCHTOKEN.0123456789";
-const BASE: &str = "appLOADBENCHBASE1";
+const BASE: BaseId = BaseId::from_static("appLOADBENCHBASE1");
 
 /// Mirrors the reference rows into an emulated base, pushes everything else
 /// there with the outbound worker, then starts a server with every group in
@@ -401,7 +402,7 @@ async fn airtable_only_server(pool: &sqlx::PgPool) -> (String, airsync_emulator:
 
     let emulator = airsync_emulator::EmulatorConfig::new()
         .with_token(TOKEN)
-        .with_base(BASE)
+        .with_base(BASE.as_str())
         .without_limits()
         .start()
         .await
@@ -416,7 +417,7 @@ async fn airtable_only_server(pool: &sqlx::PgPool) -> (String, airsync_emulator:
     };
     let setup = client_with(10_000);
     let mapping = airsync_sync::mapping::Mapping::default_mapping().expect("mapping");
-    airsync_sync::bootstrap::bootstrap(&setup.base(BASE), &mapping)
+    airsync_sync::bootstrap::bootstrap(&setup.base(&BASE), &mapping)
         .await
         .expect("bootstrap");
     let days: Vec<(Uuid, i16)> = sqlx::query_as("SELECT id, weekday FROM reference_days_pg")
@@ -451,7 +452,7 @@ async fn airtable_only_server(pool: &sqlx::PgPool) -> (String, airsync_emulator:
         }));
     for (table, entity, id, fields) in rows {
         let record = setup
-            .table(BASE, table)
+            .table(&BASE, table)
             .create(&[fields], WriteOptions::default())
             .await
             .expect("reference record");
@@ -482,7 +483,7 @@ async fn airtable_only_server(pool: &sqlx::PgPool) -> (String, airsync_emulator:
     config.password_hash_cost = HashCost::InsecureFastForTests;
     config.airtable = Some(AirtableAccess {
         client: client_with(5),
-        base_id: BASE.into(),
+        base_id: BASE,
         mapping,
     });
     config.backends = EndpointGroup::ALL

@@ -124,7 +124,7 @@ pub struct AirtableAccess {
     /// `AIRTABLE_TOKEN` and the rate settings.
     pub client: airsync_airtable::AirtableClient,
     /// `AIRTABLE_BASE_ID`.
-    pub base_id: String,
+    pub base_id: airsync_airtable::BaseId,
     /// The mapping (`SYNC_MAPPING_PATH`).
     pub mapping: airsync_sync::mapping::Mapping,
 }

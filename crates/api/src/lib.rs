@@ -11,7 +11,6 @@ mod admission;
 mod auth;
 mod backend_mode;
 mod backends;
-pub mod clock;
 mod config;
 mod domain;
 mod error;

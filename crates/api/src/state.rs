@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use airsync_airtable::{Clock, SystemClock};
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
@@ -10,7 +11,6 @@ use crate::auth::jwt::TokenSigner;
 use crate::auth::password::PasswordHasher;
 use crate::auth::throttle::LoginThrottle;
 use crate::backends::ReadThroughGate;
-use crate::clock::{Clock, SystemClock};
 use crate::config::{ApiConfig, MIN_JWT_SECRET_BYTES};
 use crate::error::Result;
 use crate::setup::SetupError;
@@ -43,7 +43,7 @@ struct Inner {
 impl AppState {
     /// The state for `config`, on the system clock.
     pub fn new(pool: PgPool, config: ApiConfig) -> Result<AppState, SetupError> {
-        AppState::with_clock(pool, config, Arc::new(SystemClock))
+        AppState::with_clock(pool, config, Arc::new(SystemClock::new()))
     }
 
     /// The state on a given clock (tests move it to check streaks and expiry).
@@ -135,6 +135,6 @@ impl AppState {
     }
 
     pub fn now(&self) -> DateTime<Utc> {
-        self.inner.clock.now()
+        self.inner.clock.wall()
     }
 }

@@ -12,6 +12,7 @@
 //!
 //! Run: `cargo run --release -p airsync-sync --example inbound_bench [EDITS] [RECORDS]`
 
+use airsync_airtable::BaseId;
 use std::time::{Duration, Instant};
 
 use airsync_emulator::{ClientEdit, Emulator, RecordPatch};
@@ -23,7 +24,7 @@ mod support;
 use support::Failure;
 
 const TOKEN: &str = "patINBOUNDBENCH00.0123";
-const BASE: &str = "appINBOUNDBENCH01";
+const BASE: BaseId = BaseId::from_static("appINBOUNDBENCH01");
 
 fn object(value: Value) -> Map<String, Value> {
     match value {
@@ -35,7 +36,7 @@ fn object(value: Value) -> Map<String, Value> {
 fn create(emulator: &Emulator, table: &str, records: Vec<Value>) -> Result<Vec<String>, Failure> {
     Ok(emulator
         .edit_as_user(
-            BASE,
+            BASE.as_str(),
             table,
             ClientEdit {
                 create: records.into_iter().map(object).collect(),
@@ -61,7 +62,7 @@ fn memory() -> (f64, f64) {
 }
 
 async fn latency(edits: usize) -> Result<(), Failure> {
-    let (db, emulator, mapping) = support::start(TOKEN, BASE).await?;
+    let (db, emulator, mapping) = support::start(TOKEN, &BASE).await?;
     let users = create(
         &emulator,
         "Users",
@@ -98,7 +99,7 @@ async fn latency(edits: usize) -> Result<(), Failure> {
         let name = format!("Edit {i}");
         let edited = Instant::now();
         emulator.edit_as_user(
-            BASE,
+            BASE.as_str(),
             "Users",
             ClientEdit {
                 update: vec![RecordPatch {
@@ -140,13 +141,13 @@ async fn latency(edits: usize) -> Result<(), Failure> {
         waits.last().map(Duration::as_millis).unwrap_or_default(),
         metrics.notifications_accepted,
         metrics.payloads_applied,
-        emulator.stats().base(BASE).rate_limited
+        emulator.stats().base(BASE.as_str()).rate_limited
     );
     Ok(())
 }
 
 async fn full_reconcile(records: usize) -> Result<(), Failure> {
-    let (db, emulator, mapping) = support::start(TOKEN, BASE).await?;
+    let (db, emulator, mapping) = support::start(TOKEN, &BASE).await?;
     let quarter = records / 4;
     let goals = create(
         &emulator,
@@ -199,7 +200,7 @@ async fn full_reconcile(records: usize) -> Result<(), Failure> {
         let elapsed = started.elapsed().as_secs_f64();
         let created: u64 = report.tables.iter().map(|t| t.created).sum();
         let (hwm, rss) = memory();
-        let stats = emulator.stats().base(BASE);
+        let stats = emulator.stats().base(BASE.as_str());
         println!(
             "reconcile ({label}): {} records in {elapsed:.1} s = {:.0} records/s ({:.0}% of 500); {created} rows created; {} requests, {} answered 429; memory: peak {hwm:.0} MiB, now {rss:.0} MiB (before: peak {hwm_before:.0}, now {rss_before:.0})",
             report.records(),

@@ -15,6 +15,7 @@
 //!
 //! Run: `cargo run --release -p airsync-sync --example outbound_bench [CHANGES] [LATENCY_SAMPLES]`
 
+use airsync_airtable::BaseId;
 use std::time::{Duration, Instant};
 
 use airsync_emulator::Emulator;
@@ -29,10 +30,10 @@ mod support;
 use support::{outbox_len, Failure};
 
 const TOKEN: &str = "patOUTBOUNDBENCH0.0123";
-const BASE: &str = "appOUTBOUNDBENCH1";
+const BASE: BaseId = BaseId::from_static("appOUTBOUNDBENCH1");
 
 async fn setup() -> Result<(TestDb, Emulator, Worker<AirtableWriter>), Failure> {
-    let (db, emulator, mapping) = support::start(TOKEN, BASE).await?;
+    let (db, emulator, mapping) = support::start(TOKEN, &BASE).await?;
     let mut settings = WorkerSettings::new(BASE);
     settings.poll_interval = Duration::from_millis(200);
     let worker = Worker::new(
@@ -109,7 +110,7 @@ async fn throughput(changes: usize) -> Result<(), Failure> {
     let elapsed = started.elapsed();
     let _ = stop.send(true);
     running.await??;
-    let stats = emulator.stats().base(BASE);
+    let stats = emulator.stats().base(BASE.as_str());
     let sent = metrics.snapshot();
     println!(
         "throughput: {changes} changes ({users} users, {goals} personal goals, {programs} programs) in {:.1} s = {:.1} records/s; {} requests, {} answered 429",
@@ -136,7 +137,7 @@ async fn latency(samples: usize) -> Result<(), Failure> {
         let committed = Instant::now();
         loop {
             let found = emulator
-                .dump_table(BASE, "Users")?
+                .dump_table(BASE.as_str(), "Users")?
                 .iter()
                 .any(|r| r["fields"]["Email"] == json!(email));
             if found {
@@ -161,7 +162,7 @@ async fn latency(samples: usize) -> Result<(), Failure> {
         pick(0.50).as_millis(),
         pick(0.99).as_millis(),
         waits.last().map(Duration::as_millis).unwrap_or_default(),
-        emulator.stats().base(BASE).rate_limited
+        emulator.stats().base(BASE.as_str()).rate_limited
     );
     Ok(())
 }

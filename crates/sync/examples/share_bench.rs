@@ -35,7 +35,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use airsync_airtable::AirtableClient;
+use airsync_airtable::{AirtableClient, BaseId};
 use airsync_emulator::{ClientEdit, Emulator, RecordPatch};
 use airsync_sync::airtable_writer::AirtableWriter;
 use airsync_sync::inbound::{run, InboundContext, InboundSettings};
@@ -49,7 +49,7 @@ mod support;
 use support::{outbox_len, Failure};
 
 const TOKEN: &str = "patSHAREBENCH0000.0123";
-const BASE: &str = "appSHAREBENCH0001";
+const BASE: BaseId = BaseId::from_static("appSHAREBENCH0001");
 
 /// The emulator's latency on every answer.
 const ANSWER_LATENCY: std::ops::RangeInclusive<u64> = 100..=300;
@@ -212,7 +212,7 @@ impl Running {
 
 /// A fresh database and base, the emulator answering in 100..300 ms.
 async fn start() -> Result<(TestDb, Emulator, Arc<airsync_sync::mapping::Mapping>), Failure> {
-    let (db, emulator, mapping) = support::start(TOKEN, BASE).await?;
+    let (db, emulator, mapping) = support::start(TOKEN, &BASE).await?;
     emulator.set_answer_latency_ms(Some(ANSWER_LATENCY));
     Ok((db, emulator, mapping))
 }
@@ -245,7 +245,7 @@ async fn backlog(label: &str, percent: u32, script: bool, changes: usize) -> Res
     let _ = stop_script.send(true);
     let sent = running.metrics.snapshot().sent - sent_before;
     let airsync_429 = client.metrics().rate_limited - airsync_429_before;
-    let stats = emulator.stats().base(BASE);
+    let stats = emulator.stats().base(BASE.as_str());
     let script_line = match (&script, script_before) {
         (Some(s), Some((reads, limited))) => format!(
             "; the script: {} reads, {} answered 429, {} failed otherwise",
@@ -319,7 +319,7 @@ async fn adapt(watch_for: Duration) -> Result<(), Failure> {
         }
     };
     let before = client.metrics().bases.first().cloned();
-    let base_429_before = emulator.stats().base(BASE).rate_limited;
+    let base_429_before = emulator.stats().base(BASE.as_str()).rate_limited;
     let script_429_before = script.rate_limited.load(Ordering::Relaxed);
     let reads_before = script.reads.load(Ordering::Relaxed);
     let sent_before = running.metrics.snapshot().sent;
@@ -328,7 +328,7 @@ async fn adapt(watch_for: Duration) -> Result<(), Failure> {
     let watched = watch_started.elapsed().as_secs_f64();
     let sent = running.metrics.snapshot().sent - sent_before;
     let after = client.metrics().bases.first().cloned();
-    let base_429 = emulator.stats().base(BASE).rate_limited - base_429_before;
+    let base_429 = emulator.stats().base(BASE.as_str()).rate_limited - base_429_before;
     let script_429 = script.rate_limited.load(Ordering::Relaxed) - script_429_before;
     let reads = script.reads.load(Ordering::Relaxed) - reads_before;
     let _ = stop_feed.send(true);
@@ -365,7 +365,7 @@ async fn both(changes: usize, processes: bool) -> Result<(), Failure> {
     let (db, emulator, mapping) = start().await?;
     let goals = emulator
         .edit_as_user(
-            BASE,
+            BASE.as_str(),
             "Goals",
             ClientEdit {
                 create: (0..100)
@@ -427,7 +427,7 @@ async fn both(changes: usize, processes: bool) -> Result<(), Failure> {
             ..ClientEdit::default()
         };
         emulator
-            .edit_as_user(BASE, "Goals", edit)
+            .edit_as_user(BASE.as_str(), "Goals", edit)
             .map_err(|err| format!("edit {i}: {err}"))?;
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
@@ -469,7 +469,7 @@ async fn both(changes: usize, processes: bool) -> Result<(), Failure> {
     }
     let elapsed = started.elapsed().as_secs_f64();
     let sent = running.metrics.snapshot().sent - sent_before;
-    let stats = emulator.stats().base(BASE);
+    let stats = emulator.stats().base(BASE.as_str());
     let airsync_429 = clients_429() - airsync_429_before;
     let inbound_metrics = ctx.metrics().snapshot();
     let label = if processes {

@@ -1,8 +1,8 @@
 //! The worker's writes through the Airtable client.
 
 use airsync_airtable::{
-    formula, AirtableClient, Error as AirtableError, Fields, ListOptions, RecordUpdate, UpdateMode,
-    WriteOptions,
+    formula, AirtableClient, BaseId, Error as AirtableError, Fields, ListOptions, RecordUpdate,
+    UpdateMode, WriteOptions,
 };
 use serde_json::{Map, Value};
 
@@ -14,16 +14,13 @@ use crate::worker::{ReadRecord, RecordWriter, SendError, Upserted};
 #[derive(Clone)]
 pub struct AirtableWriter {
     client: AirtableClient,
-    base_id: String,
+    base_id: BaseId,
 }
 
 impl AirtableWriter {
     /// A writer to `base_id`.
-    pub fn new(client: AirtableClient, base_id: impl Into<String>) -> Self {
-        AirtableWriter {
-            client,
-            base_id: base_id.into(),
-        }
+    pub fn new(client: AirtableClient, base_id: BaseId) -> Self {
+        AirtableWriter { client, base_id }
     }
 }
 
@@ -111,7 +108,7 @@ impl RecordWriter for AirtableWriter {
         let fields: Vec<Fields> = records.into_iter().map(Fields::from).collect();
         let outcome = self
             .client
-            .table(self.base_id.clone(), table)
+            .table(&self.base_id, table)
             .upsert(&fields, &[merge_field], UpdateMode::Merge, OPTIONS)
             .await
             .map_err(|err| send_error(&err))?;
@@ -138,7 +135,7 @@ impl RecordWriter for AirtableWriter {
             .collect();
         match self
             .client
-            .table(self.base_id.clone(), table)
+            .table(&self.base_id, table)
             .update(&updates, UpdateMode::Merge, OPTIONS)
             .await
         {
@@ -153,7 +150,7 @@ impl RecordWriter for AirtableWriter {
     async fn delete(&self, table: &str, record_ids: Vec<String>) -> Result<Vec<String>, SendError> {
         match self
             .client
-            .table(self.base_id.clone(), table)
+            .table(&self.base_id, table)
             .delete(&record_ids)
             .await
         {
@@ -178,7 +175,7 @@ impl RecordWriter for AirtableWriter {
             .fields(fields);
         let records = self
             .client
-            .table(self.base_id.clone(), table)
+            .table(&self.base_id, table)
             .list_all(options)
             .await
             .map_err(|err| send_error(&err))?;
@@ -209,7 +206,7 @@ impl RecordWriter for AirtableWriter {
         let options = ListOptions::new().filter(filter).fields([field]);
         let records = self
             .client
-            .table(self.base_id.clone(), table)
+            .table(&self.base_id, table)
             .list_all(options)
             .await
             .map_err(|err| send_error(&err))?;

@@ -33,7 +33,7 @@ async fn two_processes_share_the_base_budget_through_postgres() {
 
     let tasks: Vec<_> = (0..24)
         .map(|i| {
-            let base = if i % 2 == 0 { &api } else { &worker }.base(BASE);
+            let base = if i % 2 == 0 { &api } else { &worker }.base(&BASE);
             tokio::spawn(async move { base.schema().await.map(|_| ()) })
         })
         .collect();
@@ -42,7 +42,7 @@ async fn two_processes_share_the_base_budget_through_postgres() {
     }
 
     let stats = h.emulator.stats();
-    assert_eq!(stats.base(BASE).total, 24);
+    assert_eq!(stats.base(BASE.as_str()).total, 24);
     assert_eq!(stats.rate_limited, 0, "{stats:?}");
     for client in [&api, &worker] {
         let metrics = client.metrics();
@@ -55,7 +55,7 @@ async fn two_processes_share_the_base_budget_through_postgres() {
     let starts: i32 = sqlx::query_scalar(
         "SELECT jsonb_array_length(record->'starts') FROM airtable_budgets WHERE base_id = $1",
     )
-    .bind(BASE)
+    .bind(BASE.as_str())
     .fetch_one(h.pool())
     .await
     .expect("the base's budget row");
@@ -73,7 +73,7 @@ async fn an_urgent_read_of_one_process_goes_ahead_of_another_process_background_
     let done = Arc::new(AtomicUsize::new(0));
     let queue: Vec<_> = (0..20)
         .map(|_| {
-            let base = reconcile.base(BASE);
+            let base = reconcile.base(&BASE);
             let done = done.clone();
             tokio::spawn(async move {
                 base.schema().await.expect("background read");
@@ -85,7 +85,7 @@ async fn an_urgent_read_of_one_process_goes_ahead_of_another_process_background_
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     let before = done.load(Ordering::SeqCst);
-    api.base(BASE).schema().await.expect("urgent read");
+    api.base(&BASE).schema().await.expect("urgent read");
     let after = done.load(Ordering::SeqCst);
     // The urgent read took one of the next starts: only the pages already
     // on their way (and the one granted as it asked) finished meanwhile,
@@ -107,13 +107,13 @@ async fn a_process_whose_database_fails_paces_itself_alone() {
     let pool = h.pool().clone();
     let store: Arc<dyn BudgetStore> = Arc::new(PgBudgetStore::new(pool.clone()));
     let client = process(&h, Some(store));
-    client.base(BASE).schema().await.expect("read");
+    client.base(&BASE).schema().await.expect("read");
     assert!(client.metrics().bases.iter().all(|p| p.deployment_wide));
 
     pool.close().await;
     let tasks: Vec<_> = (0..8)
         .map(|_| {
-            let base = client.base(BASE);
+            let base = client.base(&BASE);
             tokio::spawn(async move { base.schema().await.map(|_| ()) })
         })
         .collect();

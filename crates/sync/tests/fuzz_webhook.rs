@@ -10,7 +10,8 @@
 use std::sync::{Arc, OnceLock};
 
 use airsync_airtable::{
-    content_mac, verify_content_mac, AirtableClient, ClientConfig, PayloadPage, WebhookPayload,
+    content_mac, verify_content_mac, AirtableClient, BaseId, ClientConfig, PayloadPage,
+    WebhookPayload,
 };
 use airsync_sync::inbound::{
     canonical_cell, receive_notification, InboundContext, InboundSettings, NotificationOutcome,
@@ -20,7 +21,7 @@ use airsync_testkit::{fuzz, TestDb};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
-const BASE: &str = "appFUZZFUZZFUZZ01";
+const BASE: BaseId = BaseId::from_static("appFUZZFUZZFUZZ01");
 /// base64 of 32 bytes: the secret pings must be signed with.
 const SECRET: &str = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LTEyMzQ=";
 const OTHER_SECRET: &str = "b3RoZXItb3RoZXItb3RoZXItb3RoZXItb3RoZXItMTI=";

@@ -38,7 +38,7 @@ async fn settle(h: &Harness, ctx: &InboundContext, worker: &Worker<AirtableWrite
 async fn payload_cursor(ctx: &InboundContext) -> u64 {
     let hooks = ctx
         .client()
-        .base(BASE)
+        .base(&BASE)
         .list_webhooks()
         .await
         .expect("list webhooks");
@@ -1000,7 +1000,7 @@ async fn a_delete_made_after_the_webhook_expired_is_found_by_the_reconcile_made_
         .await
         .expect("a first reconcile");
 
-    h.emulator.expire_webhooks(BASE).expect("expire");
+    h.emulator.expire_webhooks(BASE.as_str()).expect("expire");
     h.delete_as_user("Programs", &program.record);
     let action = ensure_webhook(&ctx).await.expect("webhook");
     assert!(
@@ -1035,7 +1035,7 @@ async fn a_team_edit_made_while_no_webhook_records_history_is_not_overwritten() 
     let (ctx, _receiver) = Receiver::start(&h, inbound_settings()).await;
     let worker = h.worker_sharing(&ctx);
     let program = pushed_program(&h, &ctx, &worker).await;
-    let api = ctx.client().base(BASE);
+    let api = ctx.client().base(&BASE);
     for hook in api.list_webhooks().await.expect("webhooks") {
         api.delete_webhook(&hook.id).await.expect("delete webhook");
     }

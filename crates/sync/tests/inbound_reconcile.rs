@@ -27,7 +27,7 @@ async fn create(h: &Harness, table: &str, records: Vec<Value>) -> Vec<String> {
         .collect();
     let created = h
         .client
-        .table(BASE, table)
+        .table(&BASE, table)
         .create(&fields, WriteOptions::default())
         .await
         .expect("create records");
@@ -38,7 +38,7 @@ async fn create(h: &Harness, table: &str, records: Vec<Value>) -> Vec<String> {
 async fn delete(h: &Harness, table: &str, ids: &[String]) {
     h.emulator.set_limits(RateLimits::off());
     h.client
-        .table(BASE, table)
+        .table(&BASE, table)
         .delete(ids)
         .await
         .expect("delete records");

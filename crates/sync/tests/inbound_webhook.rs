@@ -205,7 +205,7 @@ async fn a_forged_or_replayed_notification_changes_nothing() {
     );
 
     let genuine = airsync_airtable::content_mac(&secret, body.as_bytes()).expect("mac");
-    let tampered = body.replace(BASE, "appOTHERBASE00001");
+    let tampered = body.replace(BASE.as_str(), "appOTHERBASE00001");
     assert_eq!(
         receive_notification(&ctx, Some(&genuine), tampered.as_bytes())
             .await
@@ -390,9 +390,14 @@ async fn a_webhook_deleted_behind_our_back_is_recreated_and_one_near_expiry_refr
     );
     assert_eq!(ctx.metrics().snapshot().webhooks_refreshed, 1);
 
-    let hooks = ctx.client().base(BASE).list_webhooks().await.expect("list");
+    let hooks = ctx
+        .client()
+        .base(&BASE)
+        .list_webhooks()
+        .await
+        .expect("list");
     ctx.client()
-        .base(BASE)
+        .base(&BASE)
         .delete_webhook(&hooks[0].id)
         .await
         .expect("delete");
@@ -411,7 +416,7 @@ async fn a_webhook_deleted_behind_our_back_is_recreated_and_one_near_expiry_refr
     );
     assert_eq!(
         ctx.client()
-            .base(BASE)
+            .base(&BASE)
             .list_webhooks()
             .await
             .expect("list")
@@ -438,7 +443,7 @@ fn some_specification() -> airsync_airtable::WebhookSpecification {
 async fn webhook_ids(ctx: &InboundContext) -> Vec<String> {
     let mut ids: Vec<String> = ctx
         .client()
-        .base(BASE)
+        .base(&BASE)
         .list_webhooks()
         .await
         .expect("list webhooks")
@@ -453,7 +458,7 @@ async fn stored_webhook(h: &Harness) -> String {
     sqlx::query_scalar(
         "SELECT value->>'webhook_id' FROM sync_checkpoint WHERE name = 'inbound:webhook:' || $1",
     )
-    .bind(BASE)
+    .bind(BASE.as_str())
     .fetch_one(h.pool())
     .await
     .expect("the webhook's checkpoint")
@@ -464,7 +469,7 @@ async fn a_webhook_pinging_this_deployment_that_airsync_does_not_keep_is_removed
     let h = Harness::start().await;
     let (ctx, receiver) = Receiver::start(&h, inbound_settings()).await;
     ensure_webhook(&ctx).await.expect("webhook");
-    let api = ctx.client().base(BASE);
+    let api = ctx.client().base(&BASE);
     // Left by a create whose answer never came, or by an older set-up.
     let stray = api
         .create_webhook(&some_specification(), Some(&receiver.url))
@@ -550,7 +555,7 @@ async fn a_webhook_whose_delete_failed_is_deleted_on_the_next_check() {
     ensure_webhook(&ctx).await.expect("webhook");
     let stray = ctx
         .client()
-        .base(BASE)
+        .base(&BASE)
         .create_webhook(&some_specification(), Some(&receiver.url))
         .await
         .expect("stray");
@@ -563,7 +568,7 @@ async fn a_webhook_whose_delete_failed_is_deleted_on_the_next_check() {
         async move { ensure_webhook(&ctx).await }
     });
     let deadline = Instant::now() + Duration::from_secs(20);
-    while h.emulator.stats().base(BASE).total < 2 {
+    while h.emulator.stats().base(BASE.as_str()).total < 2 {
         assert!(
             Instant::now() < deadline,
             "the check never listed the webhooks"
@@ -573,7 +578,7 @@ async fn a_webhook_whose_delete_failed_is_deleted_on_the_next_check() {
     h.emulator.inject_faults(airsync_emulator::FaultBurst {
         count: 5,
         kind: airsync_emulator::FaultKind::ServerError,
-        base: Some(BASE.to_owned()),
+        base: Some(BASE.to_string()),
     });
     let first = checking.await.expect("task").expect("check");
     assert_eq!(first, WebhookAction::Kept);

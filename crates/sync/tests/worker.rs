@@ -183,14 +183,14 @@ async fn a_503_burst_delays_but_loses_nothing() {
     h.emulator.inject_faults(FaultBurst {
         count: 8,
         kind: FaultKind::Unavailable,
-        base: Some(BASE.to_owned()),
+        base: Some(BASE.to_string()),
     });
     let worker = h.worker();
     h.drain(&worker).await;
     assert_eq!(h.records("Users").len(), 25);
     assert_eq!(h.dead_letters().await, 0);
     assert!(
-        h.emulator.stats().count(BASE, 503) >= 1,
+        h.emulator.stats().count(BASE.as_str(), 503) >= 1,
         "the burst was not hit"
     );
 }

@@ -32,7 +32,7 @@ pub async fn run(config: &Config, command: AirtableCommand) -> Result<(), CliErr
             let mapping = config.load_mapping()?;
             let client = crate::airtable::client(config)?;
             let base_id = crate::airtable::base_id(config)?;
-            let report = bootstrap(&client.base(base_id.as_str()), &mapping).await?;
+            let report = bootstrap(&client.base(base_id), &mapping).await?;
             if report.is_empty() {
                 println!("base {base_id} already has every table and field of the mapping");
             } else {

@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use airsync_airtable::{AirtableClient, Fields, WriteOptions};
+use airsync_airtable::{AirtableClient, BaseId, Fields, WriteOptions};
 use airsync_emulator::{Emulator, EmulatorConfig};
 use airsync_pgtemp::{Cluster, ClusterOptions};
 use clap::Args;
@@ -21,7 +21,7 @@ use super::{shutdown_signal, CliError};
 use crate::config::Config;
 
 const TOKEN: &str = "patDEMODEMODEMODE.demo";
-const BASE: &str = "appDEMOCOACHBASE1";
+const BASE: BaseId = BaseId::from_static("appDEMOCOACHBASE1");
 const PASSWORD: &str = "demo-password-1";
 
 /// Options of `airsync demo`.
@@ -67,7 +67,7 @@ pub async fn run(config: &Config, args: DemoArgs) -> Result<(), CliError> {
     let emulator = EmulatorConfig::new()
         .with_listen(args.emulator_listen)
         .with_token(TOKEN)
-        .with_base(BASE)
+        .with_base(BASE.as_str())
         .with_control()
         // Airtable's time: a request counts against the base when it
         // arrives, and most of its round trip is Airtable's work on it.
@@ -91,7 +91,7 @@ pub async fn run(config: &Config, args: DemoArgs) -> Result<(), CliError> {
         "DATABASE_URL" => Some(database_url.clone()),
         "AIRTABLE_API_URL" => Some(emulator_url.clone()),
         "AIRTABLE_TOKEN" => Some(TOKEN.to_owned()),
-        "AIRTABLE_BASE_ID" => Some(BASE.to_owned()),
+        "AIRTABLE_BASE_ID" => Some(BASE.to_string()),
         "JWT_SECRET" => Some(jwt.clone()),
         "METRICS_TOKEN" => Some(metrics_token.clone()),
         "WORKER_POLL_INTERVAL_MS" => Some("250".to_owned()),
@@ -103,7 +103,7 @@ pub async fn run(config: &Config, args: DemoArgs) -> Result<(), CliError> {
     let client = crate::airtable::shared_client(&demo_config, &pool)?;
     let mapping = demo_config.load_mapping()?;
     println!("creating the base's tables (airsync airtable bootstrap) ...");
-    airsync_sync::bootstrap::bootstrap(&client.base(BASE), &mapping).await?;
+    airsync_sync::bootstrap::bootstrap(&client.base(&BASE), &mapping).await?;
     println!("filling Airtable with sample reference content ...");
     let seeded = seed_reference(&client, &pool).await?;
     println!("creating sample users ...");
@@ -214,7 +214,7 @@ async fn create_records(
         })
         .collect();
     let created = client
-        .table(BASE, table)
+        .table(&BASE, table)
         .create(
             &fields,
             WriteOptions {

@@ -51,7 +51,7 @@ async fn context(config: &Config, progress: bool) -> Result<InboundContext, CliE
     Ok(InboundContext::new(
         pool,
         client,
-        base_id.as_str(),
+        base_id.clone(),
         mapping,
         settings,
     ))

@@ -15,13 +15,14 @@ mod types;
 pub use airsync_api::{DataBackendMode, EndpointGroup};
 pub use reader::{ConfigError, ConfigProblem};
 pub use secret::{DatabaseUrl, Secret};
-pub use types::{AirtableBaseId, LogFormat};
+pub use types::LogFormat;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use airsync_airtable::BaseId;
 use reader::Reader;
 use url::Url;
 
@@ -63,7 +64,7 @@ pub struct AirtableConfig {
     /// `AIRTABLE_TOKEN`: a personal access token.
     pub token: Option<Secret>,
     /// `AIRTABLE_BASE_ID`: the base the sync keeps in step (`app` + 14).
-    pub base_id: Option<AirtableBaseId>,
+    pub base_id: Option<BaseId>,
     /// `AIRTABLE_WEBHOOK_SECRET`: base64 MAC secret of a webhook created
     /// outside airsync; airsync keeps the secret of webhooks it creates itself.
     pub webhook_secret: Option<Secret>,
@@ -340,8 +341,10 @@ impl Config {
     ) -> Result<Config, ConfigError> {
         let mut env = Reader::new(&lookup);
         check_backend_variables(names, &mut env);
-        // The worker's defaults are its own, written once.
-        let worker = airsync_sync::worker::WorkerSettings::new("");
+        // The worker's defaults are its own, written once; only its tuning
+        // is read here, so the base it is made for does not matter.
+        let worker =
+            airsync_sync::worker::WorkerSettings::new(BaseId::from_static("app00000000000000"));
         let database = DatabaseConfig {
             url: env.optional("DATABASE_URL", DatabaseUrl::parse),
             max_connections: env.number("DATABASE_MAX_CONNECTIONS", 10, 1..=1000),
@@ -374,7 +377,9 @@ impl Config {
                     .optional("AIRTABLE_API_URL", types::parse_http_url)
                     .unwrap_or_else(types::default_airtable_url),
                 token: env.optional("AIRTABLE_TOKEN", Secret::parse_token),
-                base_id: env.optional("AIRTABLE_BASE_ID", AirtableBaseId::parse),
+                base_id: env.optional("AIRTABLE_BASE_ID", |raw| {
+                    BaseId::parse(raw).map_err(|err| err.to_string())
+                }),
                 webhook_secret: env.optional("AIRTABLE_WEBHOOK_SECRET", Secret::parse_base64),
                 webhook_url: env.optional("AIRTABLE_WEBHOOK_URL", types::parse_http_url),
                 rate_limit_per_base: env.number("AIRTABLE_RATE_LIMIT_PER_BASE", 5, 1..=1000),

@@ -1,7 +1,5 @@
 //! Closed sets and identifiers of the configuration.
 
-use std::fmt;
-
 use url::Url;
 
 /// How logs are written.
@@ -20,37 +18,6 @@ impl LogFormat {
             "pretty" | "text" => Ok(LogFormat::Pretty),
             _ => Err(format!("must be json or pretty, got {raw:?}")),
         }
-    }
-}
-
-/// An Airtable base id: `app` followed by 14 letters or digits.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct AirtableBaseId(String);
-
-impl AirtableBaseId {
-    /// Checks the shape of a base id.
-    pub fn parse(raw: &str) -> Result<AirtableBaseId, String> {
-        let valid = raw.len() == 17
-            && raw.starts_with("app")
-            && raw[3..].bytes().all(|b| b.is_ascii_alphanumeric());
-        if valid {
-            Ok(AirtableBaseId(raw.to_owned()))
-        } else {
-            Err(format!(
-                "must be an Airtable base id: \"app\" and 14 letters or digits, got {raw:?}"
-            ))
-        }
-    }
-
-    /// The id.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for AirtableBaseId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 

@@ -38,7 +38,7 @@ pub struct Services {
     /// The Airtable client, when one is configured.
     pub airtable: Option<AirtableClient>,
     /// The base kept in step.
-    pub base_id: Option<String>,
+    pub base_id: Option<airsync_airtable::BaseId>,
     /// The outbound worker's counters, when it runs in this process.
     pub worker: Option<Arc<WorkerMetrics>>,
     /// The inbound sync, when it runs in this process: it receives the

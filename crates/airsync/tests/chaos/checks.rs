@@ -87,7 +87,7 @@ async fn missing_team_edits(
         .await?;
         if name.as_deref() != Some(edited.name.as_str()) {
             let now = emulator
-                .dump_table(BASE, edited.table)
+                .dump_table(BASE.as_str(), edited.table)
                 .unwrap_or_default()
                 .into_iter()
                 .find(|r| r["id"] == edited.record.as_str())
@@ -159,7 +159,7 @@ pub fn no_duplicates(emulator: &Emulator, mapping: &Mapping) {
             continue;
         };
         let records = emulator
-            .dump_table(BASE, &entity.airtable_table)
+            .dump_table(BASE.as_str(), &entity.airtable_table)
             .expect("dump");
         let mut seen = HashSet::new();
         for record in &records {
@@ -177,7 +177,7 @@ pub fn no_duplicates(emulator: &Emulator, mapping: &Mapping) {
 /// The pg_ids found in an Airtable table.
 fn airtable_ids(emulator: &Emulator, table: &str) -> HashMap<Uuid, Value> {
     emulator
-        .dump_table(BASE, table)
+        .dump_table(BASE.as_str(), table)
         .expect("dump")
         .into_iter()
         .filter_map(|r| {

@@ -258,7 +258,7 @@ impl Actor {
     /// create or a restore is the one the edit made.
     fn team(&mut self, emulator: &Emulator, kind: Kind, target: Target, edit: ClientEdit) {
         let start = Utc::now();
-        let result = emulator.edit_as_user(BASE, GOALS, edit);
+        let result = emulator.edit_as_user(BASE.as_str(), GOALS, edit);
         let end = Utc::now();
         let (outcome, detail, target) = match result {
             Ok(done) if matches!(kind, Kind::Create { .. } | Kind::Restore) => {
@@ -536,12 +536,14 @@ async fn closing_round(work: Arc<Workload>, api: String, seed: u64) -> (Vec<Op>,
             }
             // A poll reads every table in turn, each page slow now: a minute
             // covers a round of them.
-            let pages = work.emulator.pages_listing(BASE, &record);
+            let pages = work.emulator.pages_listing(BASE.as_str(), &record);
             let deadline = Instant::now() + Duration::from_secs(60);
-            while work.emulator.pages_listing(BASE, &record) == pages && Instant::now() < deadline {
+            while work.emulator.pages_listing(BASE.as_str(), &record) == pages
+                && Instant::now() < deadline
+            {
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
-            let paged = work.emulator.pages_listing(BASE, &record) > pages;
+            let paged = work.emulator.pages_listing(BASE.as_str(), &record) > pages;
             let value = app.value();
             let body = match x {
                 Field::Name => json!({"name": value}),
@@ -764,7 +766,7 @@ async fn watch_ids(db: &Database) {
 }
 
 fn dump(emulator: &Emulator, table: &str) -> Vec<Value> {
-    emulator.dump_table(BASE, table).expect("dump")
+    emulator.dump_table(BASE.as_str(), table).expect("dump")
 }
 
 fn text(value: &Value, key: &str) -> String {

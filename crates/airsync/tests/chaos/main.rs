@@ -32,7 +32,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use airsync_airtable::{AirtableClient, ClientConfig};
+use airsync_airtable::{AirtableClient, BaseId, ClientConfig};
 use airsync_emulator::{ClientEdit, Emulator, EmulatorConfig, RateLimits};
 use airsync_sync::bootstrap::bootstrap;
 use airsync_sync::mapping::Mapping;
@@ -46,7 +46,7 @@ use schedule::{Chaos, Expiry};
 use team::{Edited, TeamLedger};
 
 pub const TOKEN: &str = "patCHAOSCHAOSCHAO.0123";
-pub const BASE: &str = "appCHAOSCHAOSCHAO";
+pub const BASE: BaseId = BaseId::from_static("appCHAOSCHAOSCHAO");
 /// Opens `/metrics` of the processes under test.
 pub const METRICS_TOKEN: &str = "chaos-test-metrics-token-0000";
 const CLIENTS: usize = 3;
@@ -101,7 +101,7 @@ fn environment(
         ("DATABASE_ACQUIRE_TIMEOUT_SECS", "3".into()),
         ("AIRTABLE_API_URL", emulator.url()),
         ("AIRTABLE_TOKEN", TOKEN.into()),
-        ("AIRTABLE_BASE_ID", BASE.into()),
+        ("AIRTABLE_BASE_ID", BASE.to_string()),
         ("AIRTABLE_RATE_BUDGET_PERCENT", budget.to_string()),
         ("AIRTABLE_REQUEST_TIMEOUT_SECS", "5".into()),
         (
@@ -146,7 +146,7 @@ fn seed_airtable(emulator: &Emulator) -> Vec<Edited> {
             ..ClientEdit::default()
         };
         emulator
-            .edit_as_user(BASE, table, edit)
+            .edit_as_user(BASE.as_str(), table, edit)
             .expect("seed")
             .created
     };
@@ -236,7 +236,7 @@ impl Harness {
         let emulator = Arc::new(
             EmulatorConfig::new()
                 .with_token(TOKEN)
-                .with_base(BASE)
+                .with_base(BASE.as_str())
                 .without_limits()
                 .start()
                 .await
@@ -249,7 +249,7 @@ impl Harness {
         config.rate_limits.per_token = 10_000;
         let client = AirtableClient::new(config).expect("client");
         let mapping = Arc::new(Mapping::default_mapping().expect("mapping"));
-        bootstrap(&client.base(BASE), &mapping)
+        bootstrap(&client.base(&BASE), &mapping)
             .await
             .expect("bootstrap");
         let methods = seed_airtable(&emulator);
@@ -390,7 +390,7 @@ async fn nothing_is_lost_or_duplicated_through_kills_faults_an_expiry_and_a_rest
     }
     load.spawn(team::run(
         harness.emulator.clone(),
-        BASE.to_owned(),
+        BASE.to_string(),
         harness.methods.clone(),
         team_ledger.clone(),
         stop.clone(),

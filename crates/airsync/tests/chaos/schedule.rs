@@ -157,7 +157,8 @@ impl Chaos {
         }
         let storm_due = self.next_storm.unwrap_or(total.mul_f64(0.45));
         if now >= storm_due {
-            self.emulator.penalize_base(BASE, Duration::from_secs(30));
+            self.emulator
+                .penalize_base(BASE.as_str(), Duration::from_secs(30));
             self.storms += 1;
             self.next_storm = Some(now + STORM_EVERY);
         }
@@ -171,7 +172,7 @@ impl Chaos {
                 Expiry::Deleted => self.delete_webhooks().await,
                 Expiry::Expired => {
                     self.emulator
-                        .expire_webhooks(BASE)
+                        .expire_webhooks(BASE.as_str())
                         .expect("expire webhooks");
                 }
                 Expiry::Never => {}

@@ -6,12 +6,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use airsync_airtable::{AirtableClient, ClientConfig, Clock, ManualClock};
+use airsync_airtable::{AirtableClient, BaseId, ClientConfig, Clock, ManualClock};
 use airsync_emulator::{Emulator, EmulatorConfig, FieldSpec, TableInfo, TableSpec};
 use serde_json::{json, Map, Value};
 
 pub const TOKEN: &str = "patTESTTESTTESTTE.0000";
-pub const BASE: &str = "appTESTTESTTEST01";
+pub const BASE: BaseId = BaseId::from_static("appTESTTESTTEST01");
 
 /// An emulator with Airtable's real limits and one empty base.
 pub async fn emulator() -> Emulator {
@@ -20,7 +20,12 @@ pub async fn emulator() -> Emulator {
 
 /// An emulator built from `config`, with the test token and base added.
 pub async fn emulator_with(config: EmulatorConfig) -> Emulator {
-    match config.with_token(TOKEN).with_base(BASE).start().await {
+    match config
+        .with_token(TOKEN)
+        .with_base(BASE.as_str())
+        .start()
+        .await
+    {
         Ok(emulator) => emulator,
         Err(e) => panic!("the emulator did not start: {e}"),
     }
@@ -53,7 +58,7 @@ pub fn people_table(emulator: &Emulator) -> TableInfo {
             FieldSpec::new("pg_id", "singleLineText"),
         ],
     );
-    match emulator.create_table(BASE, spec) {
+    match emulator.create_table(BASE.as_str(), spec) {
         Ok(table) => table,
         Err(e) => panic!("the table was not created: {e}"),
     }
@@ -75,7 +80,7 @@ pub fn seed_people(emulator: &Emulator, table: &TableInfo, count: usize) {
             create,
             ..Default::default()
         };
-        if let Err(e) = emulator.edit_as_user(BASE, &table.id, edit) {
+        if let Err(e) = emulator.edit_as_user(BASE.as_str(), &table.id, edit) {
             panic!("seeding failed: {e}");
         }
     }
@@ -112,7 +117,7 @@ pub fn client_with(config: ClientConfig, clock: Arc<ManualClock>) -> AirtableCli
 
 /// Every record of a table as the emulator holds it.
 pub fn dump(emulator: &Emulator, table: &str) -> Vec<Value> {
-    match emulator.dump_table(BASE, table) {
+    match emulator.dump_table(BASE.as_str(), table) {
         Ok(records) => records,
         Err(e) => panic!("{e}"),
     }

@@ -196,7 +196,7 @@ async fn login_is_throttled_per_email_after_repeated_failures() {
     )
     .await;
     // After the window the right password works again.
-    app.clock.advance(chrono::Duration::seconds(601));
+    app.clock.advance(Duration::from_secs(601));
     app.call(Method::POST, "/api/auth/login", None, Some(right), 200)
         .await;
 }
@@ -405,8 +405,8 @@ async fn me_refuses_a_missing_malformed_forged_or_expired_token() {
     forged.push(if ann.token.ends_with('A') { 'B' } else { 'A' });
     app.call(Method::GET, "/api/auth/me", Some(&forged), None, 401)
         .await;
-    app.clock.advance(chrono::Duration::seconds(
-        900 + airsync_api::ACCESS_TOKEN_LEEWAY_SECS,
+    app.clock.advance(Duration::from_secs(
+        900 + airsync_api::ACCESS_TOKEN_LEEWAY_SECS.unsigned_abs(),
     ));
     app.call(Method::GET, "/api/auth/me", Some(&ann.token), None, 401)
         .await;
@@ -513,7 +513,7 @@ async fn refresh_refuses_an_unknown_or_expired_token_and_names_a_missing_field()
         )
         .await;
     assert_error(&body, "invalid_field", Some("refreshToken"));
-    app.clock.advance(chrono::Duration::days(31));
+    app.clock.advance(Duration::from_secs(31 * 24 * 3600));
     app.call(
         Method::POST,
         "/api/auth/refresh",
@@ -534,7 +534,7 @@ async fn rotating_refresh_tokens_keeps_a_sign_in_only_until_its_familys_end() {
     // Rotated every 20 days, each token well within its own 30 days.
     let mut token = ann.refresh_token.clone();
     for _ in 0..4 {
-        app.clock.advance(chrono::Duration::days(20));
+        app.clock.advance(Duration::from_secs(20 * 24 * 3600));
         let session = app
             .call(
                 Method::POST,
@@ -548,7 +548,7 @@ async fn rotating_refresh_tokens_keeps_a_sign_in_only_until_its_familys_end() {
     }
     // Day 80: the newest token lives until day 90, the family's end, not
     // until day 110.
-    app.clock.advance(chrono::Duration::days(11));
+    app.clock.advance(Duration::from_secs(11 * 24 * 3600));
     app.call(
         Method::POST,
         "/api/auth/refresh",

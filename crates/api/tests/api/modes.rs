@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use airsync_airtable::{AirtableClient, ClientConfig, Fields, WriteOptions};
+use airsync_airtable::{AirtableClient, BaseId, ClientConfig, Fields, WriteOptions};
 use airsync_api::{AirtableAccess, DataBackendMode, EndpointGroup};
 use airsync_emulator::{Emulator, EmulatorConfig};
 use airsync_sync::mapping::Mapping;
@@ -17,7 +17,7 @@ use uuid::Uuid;
 use crate::support::{assert_error, test_config, TestApp, TestUser};
 
 const TOKEN: &str = "patMODESTESTTOKEN.0123456789";
-pub(crate) const BASE: &str = "appMODESTESTBASE1";
+pub(crate) const BASE: BaseId = BaseId::from_static("appMODESTESTBASE1");
 
 /// A method row as the query below reads it.
 type MethodRow = (
@@ -53,14 +53,14 @@ impl Modes {
         let app = TestApp::start().await;
         let emulator = EmulatorConfig::new()
             .with_token(TOKEN)
-            .with_base(BASE)
+            .with_base(BASE.as_str())
             .without_limits()
             .start()
             .await
             .expect("emulator");
         let client = client_for(&emulator);
         let mapping = Mapping::default_mapping().expect("mapping");
-        airsync_sync::bootstrap::bootstrap(&client.base(BASE), &mapping)
+        airsync_sync::bootstrap::bootstrap(&client.base(&BASE), &mapping)
             .await
             .expect("bootstrap");
         let modes = Modes {
@@ -87,7 +87,7 @@ impl Modes {
                         unreachable!()
                     };
                     let record = client
-                        .table(BASE, table)
+                        .table(&BASE, table)
                         .create(&[Fields::from(map)], WriteOptions::default())
                         .await
                         .expect("create");
@@ -191,7 +191,7 @@ impl Modes {
         let mut config = test_config();
         config.airtable = Some(AirtableAccess {
             client: self.client.clone(),
-            base_id: BASE.into(),
+            base_id: BASE,
             mapping: self.mapping.clone(),
         });
         config.backends = EndpointGroup::ALL
@@ -441,7 +441,7 @@ async fn a_shadow_read_counts_a_planted_difference_by_endpoint_and_field() {
     // The team renames the goal in Airtable; PostgreSQL has not heard yet.
     let goals = modes
         .client
-        .table(BASE, "Personal goals")
+        .table(&BASE, "Personal goals")
         .list_all(Default::default())
         .await
         .unwrap();
@@ -449,7 +449,7 @@ async fn a_shadow_read_counts_a_planted_difference_by_endpoint_and_field() {
     let renamed = Fields::new().with("Name", "Run 10k");
     modes
         .client
-        .table(BASE, "Personal goals")
+        .table(&BASE, "Personal goals")
         .update(
             &[airsync_airtable::RecordUpdate::new(
                 goal.id.clone(),
@@ -681,7 +681,10 @@ async fn writes_in_airtable_only_follow_the_same_rules() {
     .await;
     call(Method::DELETE, &format!("/api/programs/{pid}"), None, 204).await;
     call(Method::GET, &format!("/api/programs/{pid}"), None, 404).await;
-    let left = modes.emulator.dump_table(BASE, "Program schedule").unwrap();
+    let left = modes
+        .emulator
+        .dump_table(BASE.as_str(), "Program schedule")
+        .unwrap();
     assert!(left.is_empty(), "the schedule goes with its program");
 }
 
@@ -737,7 +740,7 @@ async fn login_brings_in_a_user_the_team_created_in_airtable() {
     let (server, _) = modes.server(DataBackendMode::PostgresPrimary).await;
     let record = modes
         .client
-        .table(BASE, "Users")
+        .table(&BASE, "Users")
         .create(
             &[Fields::new()
                 .with("Email", "New.Person@example.com")
@@ -795,7 +798,7 @@ async fn login_brings_in_a_user_the_team_created_in_airtable() {
     let pg_id = loop {
         let back = modes
             .client
-            .table(BASE, "Users")
+            .table(&BASE, "Users")
             .get(&record[0].id, &Default::default())
             .await
             .unwrap();
@@ -887,7 +890,7 @@ async fn overtuigingen_alone_on_airtable_only_are_read_from_the_base_once_a_minu
             .unwrap();
             modes
                 .client
-                .table(BASE, table)
+                .table(&BASE, table)
                 .update(
                     &[airsync_airtable::RecordUpdate::new(
                         record,
@@ -957,7 +960,7 @@ async fn with_the_read_through_off_a_login_does_not_look_the_base_up() {
     let (server, _) = modes.app.another_server(config).await;
     modes
         .client
-        .table(BASE, "Users")
+        .table(&BASE, "Users")
         .create(
             &[Fields::new()
                 .with("Email", "team.made@example.com")
@@ -966,7 +969,7 @@ async fn with_the_read_through_off_a_login_does_not_look_the_base_up() {
         )
         .await
         .unwrap();
-    let before = modes.emulator.stats().base(BASE).total;
+    let before = modes.emulator.stats().base(BASE.as_str()).total;
     modes
         .app
         .call_at(
@@ -982,7 +985,7 @@ async fn with_the_read_through_off_a_login_does_not_look_the_base_up() {
     // with the switch on (the test above: well under a second).
     tokio::time::sleep(Duration::from_millis(1_000)).await;
     assert_eq!(
-        modes.emulator.stats().base(BASE).total,
+        modes.emulator.stats().base(BASE.as_str()).total,
         before,
         "the base was asked"
     );
@@ -999,7 +1002,7 @@ async fn a_users_time_zone_set_in_the_app_is_shown_in_the_base() {
     let modes = Modes::start().await;
     let (ann, _) = modes.seed().await;
     let zone_in_base = || {
-        let users = modes.emulator.dump_table(BASE, "Users").unwrap();
+        let users = modes.emulator.dump_table(BASE.as_str(), "Users").unwrap();
         assert_eq!(users.len(), 1, "{users:?}");
         users[0]["fields"]["Time zone"].clone()
     };

@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use reqwest::Method;
 use serde_json::json;
 
@@ -158,7 +160,7 @@ async fn the_public_company_lookup_is_throttled_per_client_address() {
         .await;
     assert_eq!(status, 429, "{body}");
     assert_error(&body, "too_many_attempts", None);
-    app.clock.advance(chrono::Duration::seconds(61));
+    app.clock.advance(Duration::from_secs(61));
     app.call(
         Method::GET,
         "/api/companies/lookup?code=acme-01",

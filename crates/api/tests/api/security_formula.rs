@@ -24,6 +24,8 @@
 //! `fld[A-Za-z0-9]+`). The builder's escaping itself is proven for any
 //! string by the property test in `crates/airtable/tests/formula_property.rs`.
 
+use std::time::Duration;
+
 use airsync_airtable::{Fields, WriteOptions};
 use airsync_api::DataBackendMode;
 use reqwest::Method;
@@ -59,7 +61,7 @@ async fn an_injected_email_at_login_finds_no_other_user_in_the_base() {
     let mut config = modes.config(DataBackendMode::PostgresPrimary);
     config.login_throttle.per_address = 1_000;
     let (server, state) = modes.app.another_server(config).await;
-    let users = modes.client.table(BASE, "Users");
+    let users = modes.client.table(&BASE, "Users");
     users
         .create(
             &[Fields::new()
@@ -120,7 +122,7 @@ async fn an_injected_email_at_login_finds_no_other_user_in_the_base() {
     // Each hostile address, when a record really has it, finds exactly that
     // record: the literal is valid and means the address, nothing more.
     // (Ten minutes on, so that the gate looks each email up again.)
-    modes.app.clock.advance(chrono::Duration::minutes(11));
+    modes.app.clock.advance(Duration::from_secs(11 * 60));
     for email in &emails {
         users
             .create(
@@ -170,7 +172,7 @@ async fn company(modes: &Modes, name: &str, code: &str) -> Uuid {
             .unwrap();
     let record = modes
         .client
-        .table(BASE, "Companies")
+        .table(&BASE, "Companies")
         .create(
             &[Fields::new()
                 .with("Name", name)

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use airsync_api::clock::ManualClock;
+use airsync_airtable::ManualClock;
 use airsync_api::{ApiConfig, AppState, HashCost};
 use airsync_testkit::TestDb;
 use chrono::{DateTime, TimeZone, Utc};
@@ -74,7 +74,7 @@ impl TestApp {
 
     pub async fn start_with(config: ApiConfig) -> TestApp {
         let db = TestDb::new().await;
-        let clock = Arc::new(ManualClock::new(default_now()));
+        let clock = Arc::new(ManualClock::at(default_now()));
         let state = AppState::with_clock(db.pool().clone(), config, clock.clone()).expect("state");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -155,7 +155,7 @@ impl TestApp {
 
     /// Sets the clock.
     pub fn set_now(&self, now: DateTime<Utc>) {
-        self.clock.set(now);
+        self.clock.set_wall(now);
     }
 
     /// Creates a user with [`PASSWORD`] directly in the database.

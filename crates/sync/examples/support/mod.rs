@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use airsync_airtable::{AirtableClient, ClientConfig};
+use airsync_airtable::{AirtableClient, BaseId, ClientConfig};
 use airsync_emulator::{Emulator, EmulatorConfig, RateLimits};
 use airsync_sync::bootstrap::bootstrap;
 use airsync_sync::budget::PgBudgetStore;
@@ -40,11 +40,14 @@ pub fn deployment_client(
 /// Starts PostgreSQL and the emulator with `base`, bootstraps the base for
 /// the default mapping (limits off, so the set-up costs no time), then puts
 /// Airtable's real limits on and resets the emulator's counts.
-pub async fn start(token: &str, base: &str) -> Result<(TestDb, Emulator, Arc<Mapping>), Failure> {
+pub async fn start(
+    token: &str,
+    base: &BaseId,
+) -> Result<(TestDb, Emulator, Arc<Mapping>), Failure> {
     let db = TestDb::new().await;
     let emulator = EmulatorConfig::new()
         .with_token(token)
-        .with_base(base)
+        .with_base(base.as_str())
         .start()
         .await?;
     emulator.set_limits(RateLimits::off());

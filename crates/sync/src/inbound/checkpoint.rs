@@ -2,6 +2,7 @@
 //! MAC secret and payload cursor), each table's poll watermark, each table's
 //! last reconcile. Stored as JSON, one row per position.
 
+use airsync_airtable::BaseId;
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -11,7 +12,7 @@ use sqlx::PgExecutor;
 use crate::Result;
 
 /// The webhook's checkpoint name for a base.
-pub(crate) fn webhook_name(base_id: &str) -> String {
+pub(crate) fn webhook_name(base_id: &BaseId) -> String {
     format!("inbound:webhook:{base_id}")
 }
 

@@ -5,7 +5,7 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use airsync_airtable::AirtableClient;
+use airsync_airtable::{AirtableClient, BaseId};
 use sqlx::PgPool;
 use tokio::sync::Notify;
 
@@ -125,7 +125,7 @@ pub struct InboundContext {
 struct Inner {
     pool: PgPool,
     client: AirtableClient,
-    base_id: String,
+    base_id: BaseId,
     mapping: Arc<Mapping>,
     settings: InboundSettings,
     metrics: Arc<InboundMetrics>,
@@ -139,7 +139,7 @@ impl InboundContext {
     pub fn new(
         pool: PgPool,
         client: AirtableClient,
-        base_id: impl Into<String>,
+        base_id: BaseId,
         mapping: Arc<Mapping>,
         settings: InboundSettings,
     ) -> Self {
@@ -147,7 +147,7 @@ impl InboundContext {
             inner: Arc::new(Inner {
                 pool,
                 client,
-                base_id: base_id.into(),
+                base_id,
                 mapping,
                 settings,
                 metrics: Arc::new(InboundMetrics::default()),
@@ -169,7 +169,7 @@ impl InboundContext {
     }
 
     /// The base kept in step.
-    pub fn base_id(&self) -> &str {
+    pub fn base_id(&self) -> &BaseId {
         &self.inner.base_id
     }
 

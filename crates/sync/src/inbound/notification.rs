@@ -107,7 +107,7 @@ async fn receive(
         tracing::warn!("a signed webhook notification could not be read; ignored");
         return Ok(NotificationOutcome::Ignored);
     };
-    if ping.base.id != ctx.base_id() {
+    if ping.base.id != ctx.base_id().as_str() {
         tracing::warn!(base = %ping.base.id, "a signed webhook notification for another base; ignored");
         return Ok(NotificationOutcome::Ignored);
     }

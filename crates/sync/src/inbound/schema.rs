@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use airsync_airtable::AirtableClient;
+use airsync_airtable::{AirtableClient, BaseId};
 use serde_json::Value;
 use sqlx::PgPool;
 
@@ -147,7 +147,7 @@ impl ResolvedEntity {
 /// mapping the base does not match is an error that names every mismatch.
 pub(crate) async fn resolve(
     client: &AirtableClient,
-    base_id: &str,
+    base_id: &BaseId,
     mapping: &Mapping,
     pool: &PgPool,
 ) -> Result<ResolvedBase> {

@@ -4,7 +4,7 @@
 //! gap. One process at a time manages it (an advisory lock per base).
 
 use airsync_airtable::{
-    SpecificationOptions, Webhook, WebhookFilters, WebhookIncludes, WebhookSpecification,
+    BaseId, SpecificationOptions, Webhook, WebhookFilters, WebhookIncludes, WebhookSpecification,
 };
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -350,7 +350,7 @@ async fn make_reconcile_due(ctx: &InboundContext) -> Result<()> {
 /// too for an entity whose payloads are left to the poll.
 pub(crate) async fn history_since(
     pool: &PgPool,
-    base_id: &str,
+    base_id: &BaseId,
     entity: &str,
 ) -> Result<Option<DateTime<Utc>>> {
     let stored: Option<WebhookCheckpoint> =

@@ -4,6 +4,7 @@
 //! dies its connection closes, the lock is released, and a standby takes
 //! over.
 
+use airsync_airtable::BaseId;
 use sqlx::PgPool;
 
 use crate::session_lock::SessionLock;
@@ -15,7 +16,7 @@ pub struct LaneGuard(SessionLock);
 
 impl LaneGuard {
     /// Takes the base's lane if no other process holds it.
-    pub async fn try_acquire(pool: &PgPool, base_id: &str) -> Result<Option<LaneGuard>> {
+    pub async fn try_acquire(pool: &PgPool, base_id: &BaseId) -> Result<Option<LaneGuard>> {
         let key = format!("airsync:outbound-lane:{base_id}");
         Ok(SessionLock::try_acquire(pool, key).await?.map(LaneGuard))
     }

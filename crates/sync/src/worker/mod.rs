@@ -24,6 +24,7 @@ pub use send::{ReadRecord, RecordWriter, SendError, Upserted};
 use std::sync::Arc;
 use std::time::Duration;
 
+use airsync_airtable::BaseId;
 use sqlx::postgres::PgListener;
 use sqlx::PgPool;
 use tokio::sync::watch;
@@ -39,7 +40,7 @@ pub struct WorkerSettings {
     /// This worker's name in leases; unique per process.
     pub owner: String,
     /// The base whose lane this worker takes.
-    pub base_id: String,
+    pub base_id: BaseId,
     /// Events claimed at once.
     pub batch_size: u32,
     /// Batches in flight at once (they share the base's rate budget).
@@ -83,14 +84,14 @@ pub struct WorkerSettings {
 
 impl WorkerSettings {
     /// Defaults for a worker of `base_id`, named after this process.
-    pub fn new(base_id: impl Into<String>) -> Self {
+    pub fn new(base_id: BaseId) -> Self {
         WorkerSettings {
             owner: format!(
                 "worker-{}-{}",
                 std::process::id(),
                 uuid::Uuid::new_v4().simple()
             ),
-            base_id: base_id.into(),
+            base_id,
             batch_size: 100,
             max_batches_in_flight: 2,
             max_requests_in_flight: 8,

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use airsync_airtable::{AirtableClient, ClientConfig, Fields, WriteOptions};
+use airsync_airtable::{AirtableClient, BaseId, ClientConfig, Fields, WriteOptions};
 use airsync_emulator::{Emulator, EmulatorConfig, RateLimits};
 use airsync_sync::airtable_writer::AirtableWriter;
 use airsync_sync::bootstrap::bootstrap;
@@ -19,7 +19,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 pub const TOKEN: &str = "patTESTTESTTESTTE.0123456789";
-pub const BASE: &str = "appSYNCTESTBASE01";
+pub const BASE: BaseId = BaseId::from_static("appSYNCTESTBASE01");
 
 pub struct Harness {
     pub db: TestDb,
@@ -49,7 +49,7 @@ impl Harness {
         let db = TestDb::new().await;
         let emulator = config
             .with_token(TOKEN)
-            .with_base(BASE)
+            .with_base(BASE.as_str())
             .start()
             .await
             .expect("start emulator");
@@ -58,7 +58,7 @@ impl Harness {
         let client = unpaced_client_for(&emulator);
         let mapping = Arc::new(Mapping::default_mapping().expect("mapping"));
         emulator.set_limits(RateLimits::off());
-        bootstrap(&client.base(BASE), &mapping)
+        bootstrap(&client.base(&BASE), &mapping)
             .await
             .expect("bootstrap");
         emulator.set_limits(RateLimits::default());
@@ -127,7 +127,9 @@ impl Harness {
 
     /// Every record of an Airtable table, as the emulator holds them.
     pub fn records(&self, table: &str) -> Vec<Value> {
-        self.emulator.dump_table(BASE, table).expect("dump table")
+        self.emulator
+            .dump_table(BASE.as_str(), table)
+            .expect("dump table")
     }
 
     /// The one record whose pg_id is `row`.
@@ -150,11 +152,11 @@ impl Harness {
     }
 
     pub fn requests(&self) -> u64 {
-        self.emulator.stats().base(BASE).total
+        self.emulator.stats().base(BASE.as_str()).total
     }
 
     pub fn rate_limited(&self) -> u64 {
-        self.emulator.stats().base(BASE).rate_limited
+        self.emulator.stats().base(BASE.as_str()).rate_limited
     }
 
     /// Creates a reference record in Airtable and its row in PostgreSQL.
@@ -164,7 +166,7 @@ impl Harness {
         };
         let record = self
             .client
-            .table(BASE, table)
+            .table(&BASE, table)
             .create(&[Fields::from(map)], WriteOptions::default())
             .await
             .expect("create reference record")
@@ -280,7 +282,7 @@ impl Harness {
         edit: airsync_emulator::ClientEdit,
     ) -> airsync_emulator::EditOutcome {
         self.emulator
-            .edit_as_user(BASE, table, edit)
+            .edit_as_user(BASE.as_str(), table, edit)
             .expect("edit as a user")
     }
 

@@ -28,7 +28,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use airsync_airtable::{
-    formula, AirtableClient, Fields, Formula, ListOptions, Record, Table, UpdateMode, WriteOptions,
+    formula, AirtableClient, BaseId, Fields, Formula, ListOptions, Record, Table, UpdateMode,
+    WriteOptions,
 };
 use airsync_sync::mapping::{FieldKind, Mapping};
 use chrono::NaiveDate;
@@ -46,7 +47,7 @@ pub struct AirtableStore {
 
 struct Inner {
     client: AirtableClient,
-    base: String,
+    base: BaseId,
     names: Names,
     pool: PgPool,
     users: Mutex<HashMap<UserId, (UserRecord, Instant)>>,
@@ -224,14 +225,14 @@ impl AirtableStore {
     /// the mapping lacks.
     pub fn new(
         client: AirtableClient,
-        base: impl Into<String>,
+        base: BaseId,
         mapping: &Mapping,
         pool: PgPool,
     ) -> Result<AirtableStore, String> {
         Ok(AirtableStore {
             inner: Arc::new(Inner {
                 client,
-                base: base.into(),
+                base,
                 names: Names::from_mapping(mapping)?,
                 pool,
                 users: Mutex::new(HashMap::new()),
@@ -268,7 +269,7 @@ impl AirtableStore {
     pub(crate) fn table(&self, entity: &str) -> Table {
         self.inner
             .client
-            .table(self.inner.base.clone(), self.entity(entity).table.clone())
+            .table(&self.inner.base, self.entity(entity).table.clone())
     }
 
     /// Every record of `entity` matching `filter`.
