@@ -5,7 +5,7 @@ use std::sync::Arc;
 use airsync_airtable::{AirtableClient, BudgetStore, ClientConfig};
 use airsync_sync::budget::PgBudgetStore;
 use airsync_sync::inbound::InboundSettings;
-use airsync_sync::worker::WorkerSettings;
+use airsync_sync::worker::{WorkerSettings, WorkerTuning};
 use sqlx::PgPool;
 
 use airsync_airtable::BaseId;
@@ -66,15 +66,19 @@ pub fn base_id(config: &Config) -> Result<&BaseId, ConfigError> {
 /// The worker's settings from `WORKER_*`.
 pub fn worker_settings(config: &Config, base_id: &BaseId) -> WorkerSettings {
     let worker = &config.worker;
-    let mut settings = WorkerSettings::new(base_id.clone());
-    settings.batch_size = worker.batch_size;
-    settings.max_batches_in_flight = worker.concurrency.max(1) as usize;
-    settings.lease = worker.lease;
-    settings.max_attempts = worker.max_attempts;
-    settings.retry_base = worker.retry_base;
-    settings.retry_max = worker.retry_max;
-    settings.poll_interval = worker.poll_interval;
-    settings
+    WorkerSettings {
+        tuning: WorkerTuning {
+            batch_size: worker.batch_size,
+            max_batches_in_flight: worker.concurrency.max(1) as usize,
+            lease: worker.lease,
+            max_attempts: worker.max_attempts,
+            retry_base: worker.retry_base,
+            retry_max: worker.retry_max,
+            poll_interval: worker.poll_interval,
+            ..WorkerTuning::default()
+        },
+        ..WorkerSettings::new(base_id.clone())
+    }
 }
 
 /// The inbound sync's settings: webhooks when `AIRTABLE_WEBHOOK_URL` says

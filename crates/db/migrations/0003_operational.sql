@@ -1,5 +1,5 @@
 -- Users and the data they make through the app. PostgreSQL owns these rows
--- (users are shared with the team, see DOMAIN.md) and the outbound sync
+-- (users are shared with the team, see docs/domain.md) and the outbound sync
 -- mirrors them to Airtable.
 
 CREATE TABLE users_pg (

@@ -1,4 +1,4 @@
--- Bookkeeping of the sync between PostgreSQL and Airtable (DESIGN.md).
+-- Bookkeeping of the sync between PostgreSQL and Airtable (docs/sync.md).
 
 -- Which Airtable record mirrors which row. Record ids are unique across a
 -- whole base (Airtable resolves a record id from any table), so the record

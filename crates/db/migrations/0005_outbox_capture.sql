@@ -1,6 +1,6 @@
 -- Capture: every change of a table that syncs to Airtable enqueues an outbox
 -- event in the writing transaction, from a trigger, so a write from psql or a
--- migration is synced too and no code path can forget it (DESIGN.md,
+-- migration is synced too and no code path can forget it (docs/architecture.md,
 -- "Outbound").
 --
 -- Writes of the inbound sync run with `SET LOCAL airsync.origin = 'inbound'`

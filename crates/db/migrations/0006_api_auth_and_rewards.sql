@@ -40,10 +40,10 @@ CREATE TABLE auth_setup_tokens (
 );
 CREATE INDEX auth_setup_tokens_user_idx ON auth_setup_tokens (user_id);
 
--- A streak bonus is awarded once per streak run (DOMAIN.md). A run is known
--- by its first day; because a late usage can move that first day earlier,
--- the API also treats an award whose run_start lies inside the current run
--- as already given.
+-- A streak bonus is awarded once per streak run (docs/domain.md, "Bonus").
+-- A run is known by its first day; because a late usage can move that first
+-- day earlier, the API also treats an award whose run_start lies inside the
+-- current run as already given.
 CREATE TABLE streak_bonus_awards (
     user_id     uuid NOT NULL REFERENCES users_pg (id) ON DELETE CASCADE,
     threshold   integer NOT NULL,

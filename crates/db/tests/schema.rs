@@ -1,7 +1,7 @@
 //! The schema: migrations apply cleanly once, and every constraint that
 //! keeps data valid rejects a violating row.
 
-use airsync_db::{constraint_violation, migrate, ConstraintKind, MIGRATOR};
+use airsync_db::{constraint_violation, migrate, ConstraintKind, Error, MIGRATOR, REWORDED};
 use airsync_testkit::TestDb;
 use chrono::NaiveDate;
 use sqlx::PgPool;
@@ -102,6 +102,100 @@ async fn insert_overtuiging(pool: &PgPool) -> Uuid {
     .fetch_one(pool)
     .await
     .expect("insert overtuiging")
+}
+
+/// The checksums the database records, by version.
+async fn recorded_checksums(pool: &PgPool) -> Vec<(i64, Vec<u8>)> {
+    sqlx::query_as("SELECT version, checksum FROM _sqlx_migrations ORDER BY version")
+        .fetch_all(pool)
+        .await
+        .expect("read the migrations table")
+}
+
+#[tokio::test]
+async fn a_database_that_ran_the_migrations_before_their_comments_were_reworded_migrates() {
+    let db = TestDb::empty().await;
+    migrate(db.pool()).await.expect("first run");
+    let current = recorded_checksums(db.pool()).await;
+    // What a database migrated by an earlier build holds.
+    for (version, earlier) in REWORDED {
+        sqlx::query("UPDATE _sqlx_migrations SET checksum = decode($1, 'hex') WHERE version = $2")
+            .bind(earlier)
+            .bind(version)
+            .execute(db.pool())
+            .await
+            .expect("record the earlier checksum");
+    }
+    assert_ne!(recorded_checksums(db.pool()).await, current);
+
+    let report = migrate(db.pool())
+        .await
+        .expect("the reworded comments are accepted");
+    assert!(report.applied.is_empty(), "applied {:?}", report.applied);
+    assert_eq!(
+        report.reworded,
+        [
+            "0003_operational",
+            "0004_sync",
+            "0005_outbox_capture",
+            "0006_api_auth_and_rewards",
+            "0008_synced_fields"
+        ]
+    );
+    assert_eq!(recorded_checksums(db.pool()).await, current);
+
+    let again = migrate(db.pool()).await.expect("third run");
+    assert!(again.reworded.is_empty(), "reworded {:?}", again.reworded);
+    assert!(again.applied.is_empty(), "applied {:?}", again.applied);
+}
+
+#[tokio::test]
+async fn a_migration_edited_after_it_ran_still_stops_the_run() {
+    let db = TestDb::empty().await;
+    migrate(db.pool()).await.expect("first run");
+    for version in [3_i64, 9] {
+        let (_, before): (i64, Vec<u8>) =
+            sqlx::query_as("SELECT version, checksum FROM _sqlx_migrations WHERE version = $1")
+                .bind(version)
+                .fetch_one(db.pool())
+                .await
+                .expect("read the checksum");
+        sqlx::query(
+            "UPDATE _sqlx_migrations SET checksum = decode(repeat('ab', 48), 'hex') \
+             WHERE version = $1",
+        )
+        .bind(version)
+        .execute(db.pool())
+        .await
+        .expect("record a foreign checksum");
+
+        let err = migrate(db.pool())
+            .await
+            .expect_err("an unknown text must stop the run");
+        assert!(
+            matches!(
+                err,
+                Error::Migrate(sqlx::migrate::MigrateError::VersionMismatch(v)) if v == version
+            ),
+            "{err}"
+        );
+        // The failed run let go of the migrator's lock: the next run does
+        // not wait for it.
+        let held: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' \
+                 AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        )
+        .fetch_one(db.pool())
+        .await
+        .expect("read the locks");
+        assert_eq!(held, 0, "a failed run still holds the migrator's lock");
+        sqlx::query("UPDATE _sqlx_migrations SET checksum = $1 WHERE version = $2")
+            .bind(before)
+            .bind(version)
+            .execute(db.pool())
+            .await
+            .expect("restore the checksum");
+    }
 }
 
 #[tokio::test]

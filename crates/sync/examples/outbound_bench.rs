@@ -35,7 +35,7 @@ const BASE: BaseId = BaseId::from_static("appOUTBOUNDBENCH1");
 async fn setup() -> Result<(TestDb, Emulator, Worker<AirtableWriter>), Failure> {
     let (db, emulator, mapping) = support::start(TOKEN, &BASE).await?;
     let mut settings = WorkerSettings::new(BASE);
-    settings.poll_interval = Duration::from_millis(200);
+    settings.tuning.poll_interval = Duration::from_millis(200);
     let worker = Worker::new(
         db.pool().clone(),
         mapping,

@@ -184,7 +184,7 @@ async fn start_worker(
     mapping: Arc<airsync_sync::mapping::Mapping>,
 ) -> Result<Running, Failure> {
     let mut settings = WorkerSettings::new(BASE);
-    settings.poll_interval = Duration::from_millis(200);
+    settings.tuning.poll_interval = Duration::from_millis(200);
     let worker = Worker::new(
         db.pool().clone(),
         mapping,

@@ -699,7 +699,7 @@ async fn the_echo_of_a_push_whose_answer_was_lost_is_known_by_its_content() {
     let meddling = Worker::new(h.pool().clone(), h.mapping.clone(), writer, h.settings());
     update_program(&h, program.row, "notes = 'App'").await;
     // The record was just pushed: its next push waits for the hold.
-    tokio::time::sleep(h.settings().hold_after_push).await;
+    tokio::time::sleep(h.settings().tuning.hold_after_push).await;
     meddling.run_once().await.expect("worker step");
     assert_eq!(
         h.record_of("Programs", program.row)["fields"]["Notes"],
@@ -722,7 +722,7 @@ async fn a_row_the_app_deleted_does_not_come_back_from_an_orphaned_record() {
     let worker = h.worker_sharing(&ctx);
     ensure_webhook(&ctx).await.expect("webhook");
     let mut settings = h.settings();
-    settings.max_attempts = 1;
+    settings.tuning.max_attempts = 1;
     let lossy = Meddling::lossy_worker(&h, &ctx, settings);
 
     let row = h.insert_user("gone@example.com").await;
@@ -924,7 +924,7 @@ async fn a_link_to_a_row_whose_record_the_team_deleted_is_left_out_of_pushes() {
     let h = Harness::start().await;
     let (ctx, _receiver) = Receiver::start(&h, inbound_settings()).await;
     let mut settings = h.settings();
-    settings.max_attempts = 3;
+    settings.tuning.max_attempts = 3;
     let worker = Worker::new(
         h.pool().clone(),
         h.mapping.clone(),
@@ -1178,7 +1178,7 @@ async fn with_the_users_fast_lane_off_a_team_edit_of_a_user_is_not_overwritten()
     let (ctx, _receiver) = Receiver::start(&h, off).await;
     // No hold after a push: the update goes at the next step.
     let mut settings = h.settings();
-    settings.hold_after_push = Duration::ZERO;
+    settings.tuning.hold_after_push = Duration::ZERO;
     let worker = Worker::new(
         h.pool().clone(),
         h.mapping.clone(),

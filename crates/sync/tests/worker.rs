@@ -370,7 +370,7 @@ impl airsync_sync::worker::RecordWriter for DiesAfterWriting {
 async fn create_and_die(h: &Harness, user: uuid::Uuid) {
     let written = std::sync::Arc::new(tokio::sync::Notify::new());
     let mut settings = h.settings();
-    settings.lease = Duration::from_secs(1);
+    settings.tuning.lease = Duration::from_secs(1);
     let doomed = airsync_sync::worker::Worker::new(
         h.pool().clone(),
         h.mapping.clone(),
@@ -429,7 +429,7 @@ async fn a_lane_check_that_fails_for_a_while_is_tried_again_and_the_worker_goes_
 
     let h = Harness::start().await;
     let mut settings = h.settings();
-    settings.lane_takeover_pause = Duration::from_millis(50);
+    settings.tuning.lane_takeover_pause = Duration::from_millis(50);
     let checks = Arc::new(AtomicU32::new(0));
     let counted = checks.clone();
     // Airtable answers 502 to the first two checks, as during an outage.

@@ -209,6 +209,9 @@ async fn migrate(config: &Config) -> Result<(), CliError> {
     let pool = connect(config).await?;
     let report = airsync_db::migrate(&pool).await?;
     pool.close().await;
+    for name in &report.reworded {
+        println!("accepted the reworded comments of {name}");
+    }
     if report.applied.is_empty() {
         println!("database is up to date ({} migrations)", report.total);
     } else {

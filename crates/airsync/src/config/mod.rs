@@ -341,10 +341,8 @@ impl Config {
     ) -> Result<Config, ConfigError> {
         let mut env = Reader::new(&lookup);
         check_backend_variables(names, &mut env);
-        // The worker's defaults are its own, written once; only its tuning
-        // is read here, so the base it is made for does not matter.
-        let worker =
-            airsync_sync::worker::WorkerSettings::new(BaseId::from_static("app00000000000000"));
+        // The worker's defaults are its own, written once.
+        let worker = airsync_sync::worker::WorkerTuning::default();
         let database = DatabaseConfig {
             url: env.optional("DATABASE_URL", DatabaseUrl::parse),
             max_connections: env.number("DATABASE_MAX_CONNECTIONS", 10, 1..=1000),

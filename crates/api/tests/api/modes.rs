@@ -204,9 +204,9 @@ impl Modes {
     /// Pushes every pending change to the base with the outbound worker.
     pub(crate) async fn push(&self) {
         let mut settings = airsync_sync::worker::WorkerSettings::new(BASE);
-        settings.poll_interval = Duration::from_millis(50);
-        settings.link_wait = Duration::from_millis(50);
-        settings.hold_after_push = Duration::ZERO;
+        settings.tuning.poll_interval = Duration::from_millis(50);
+        settings.tuning.link_wait = Duration::from_millis(50);
+        settings.tuning.hold_after_push = Duration::ZERO;
         let worker = airsync_sync::worker::Worker::new(
             self.app.pool().clone(),
             std::sync::Arc::new(self.mapping.clone()),

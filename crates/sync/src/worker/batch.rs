@@ -118,7 +118,7 @@ async fn process_waves<W: RecordWriter + 'static>(
         }
         let outcomes: Vec<Result<ChunkOutcome>> = stream::iter(chunks)
             .map(|chunk| send_chunk(ctx, chunk))
-            .buffer_unordered(ctx.settings.max_requests_in_flight.max(1))
+            .buffer_unordered(ctx.settings.tuning.max_requests_in_flight.max(1))
             .collect()
             .await;
         for outcome in outcomes {
@@ -171,7 +171,9 @@ async fn defer<W: RecordWriter>(
     reason: String,
 ) -> Result<()> {
     let settings = &ctx.settings;
-    if count_attempt && u32::try_from(event.attempts).unwrap_or(0) + 1 >= settings.max_attempts {
+    if count_attempt
+        && u32::try_from(event.attempts).unwrap_or(0) + 1 >= settings.tuning.max_attempts
+    {
         let detail = FailureDetail {
             message: reason,
             ..Default::default()
@@ -187,9 +189,12 @@ async fn defer<W: RecordWriter>(
         return Ok(());
     }
     let delay = if count_attempt {
-        super::send::backoff(settings, u32::try_from(event.attempts).unwrap_or(0) + 1)
+        super::send::backoff(
+            &settings.tuning,
+            u32::try_from(event.attempts).unwrap_or(0) + 1,
+        )
     } else {
-        settings.link_wait
+        settings.tuning.link_wait
     };
     let requeue = Requeue {
         count_attempt,
@@ -207,11 +212,16 @@ fn spawn_lease_renewal<W: RecordWriter + 'static>(
     ids: Vec<i64>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let period = ctx.settings.lease / 3;
+        let period = ctx.settings.tuning.lease / 3;
         loop {
             tokio::time::sleep(period).await;
-            match outbox::renew_leases(&ctx.pool, &ctx.settings.owner, &ids, ctx.settings.lease)
-                .await
+            match outbox::renew_leases(
+                &ctx.pool,
+                &ctx.settings.owner,
+                &ids,
+                ctx.settings.tuning.lease,
+            )
+            .await
             {
                 Ok(held) if held.len() < ids.len() => {
                     tracing::warn!(

@@ -34,13 +34,37 @@ use crate::mapping::Mapping;
 use crate::outbox;
 use crate::{Error, Result};
 
-/// How the worker behaves.
+/// Which worker this is and how it behaves.
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
     /// This worker's name in leases; unique per process.
     pub owner: String,
     /// The base whose lane this worker takes.
     pub base_id: BaseId,
+    /// How it behaves.
+    pub tuning: WorkerTuning,
+}
+
+impl WorkerSettings {
+    /// A worker of `base_id`, named after this process, with the default
+    /// tuning.
+    pub fn new(base_id: BaseId) -> Self {
+        WorkerSettings {
+            owner: format!(
+                "worker-{}-{}",
+                std::process::id(),
+                uuid::Uuid::new_v4().simple()
+            ),
+            base_id,
+            tuning: WorkerTuning::default(),
+        }
+    }
+}
+
+/// How the worker behaves: its batches, leases, retries and pauses. The
+/// defaults are written here once; the configuration reads them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WorkerTuning {
     /// Events claimed at once.
     pub batch_size: u32,
     /// Batches in flight at once (they share the base's rate budget).
@@ -82,16 +106,9 @@ pub struct WorkerSettings {
     pub unseen_edit_wait: Duration,
 }
 
-impl WorkerSettings {
-    /// Defaults for a worker of `base_id`, named after this process.
-    pub fn new(base_id: BaseId) -> Self {
-        WorkerSettings {
-            owner: format!(
-                "worker-{}-{}",
-                std::process::id(),
-                uuid::Uuid::new_v4().simple()
-            ),
-            base_id,
+impl Default for WorkerTuning {
+    fn default() -> Self {
+        WorkerTuning {
             batch_size: 100,
             max_batches_in_flight: 2,
             max_requests_in_flight: 8,
@@ -186,8 +203,8 @@ impl<W: RecordWriter + 'static> Worker<W> {
         let events = outbox::claim_batch(
             &self.context.pool,
             &settings.owner,
-            settings.batch_size,
-            settings.lease,
+            settings.tuning.batch_size,
+            settings.tuning.lease,
         )
         .await?;
         batch::process(self.context.clone(), events).await
@@ -211,14 +228,14 @@ impl<W: RecordWriter + 'static> Worker<W> {
             };
             let Some(mut lane) = lane else {
                 tokio::select! {
-                    _ = tokio::time::sleep(ctx.settings.poll_interval) => {}
+                    _ = tokio::time::sleep(ctx.settings.tuning.poll_interval) => {}
                     _ = shutdown.changed() => {}
                 }
                 continue;
             };
             tracing::info!(base = %ctx.settings.base_id, owner = %ctx.settings.owner, "took the base's outbound lane");
             tokio::select! {
-                _ = tokio::time::sleep(ctx.settings.lane_takeover_pause) => {}
+                _ = tokio::time::sleep(ctx.settings.tuning.lane_takeover_pause) => {}
                 _ = shutdown.changed() => {}
             }
             if let Some(check) = &self.lane_check {
@@ -239,7 +256,7 @@ impl<W: RecordWriter + 'static> Worker<W> {
                         tracing::warn!(error = %err, "could not check the base; retrying");
                         lane.release().await;
                         tokio::select! {
-                            _ = tokio::time::sleep(ctx.settings.lane_takeover_pause) => {}
+                            _ = tokio::time::sleep(ctx.settings.tuning.lane_takeover_pause) => {}
                             _ = shutdown.changed() => {}
                         }
                         continue;
@@ -258,7 +275,7 @@ impl<W: RecordWriter + 'static> Worker<W> {
                 // pause rather than ending the process.
                 tracing::error!(error = %err, "outbound lane stopped; retrying");
                 tokio::select! {
-                    _ = tokio::time::sleep(ctx.settings.poll_interval) => {}
+                    _ = tokio::time::sleep(ctx.settings.tuning.poll_interval) => {}
                     _ = shutdown.changed() => {}
                 }
             }
@@ -281,27 +298,27 @@ impl<W: RecordWriter + 'static> Worker<W> {
         let mut listener = PgListener::connect_with(&ctx.pool).await?;
         listener.listen("airsync_outbox").await?;
         let mut batches: JoinSet<Result<BatchReport>> = JoinSet::new();
-        let mut housekeeping = tokio::time::interval(settings.lease / 3);
+        let mut housekeeping = tokio::time::interval(settings.tuning.lease / 3);
         loop {
             if *shutdown.borrow() {
                 break;
             }
             // Keep the lane busy: claim while there is room for a batch.
             let mut claimed_full = false;
-            if batches.len() < settings.max_batches_in_flight {
+            if batches.len() < settings.tuning.max_batches_in_flight {
                 let events = outbox::claim_batch(
                     &ctx.pool,
                     &settings.owner,
-                    settings.batch_size,
-                    settings.lease,
+                    settings.tuning.batch_size,
+                    settings.tuning.lease,
                 )
                 .await?;
-                claimed_full = events.len() as u32 == settings.batch_size;
+                claimed_full = events.len() as u32 == settings.tuning.batch_size;
                 if !events.is_empty() {
                     batches.spawn(batch::process(ctx.clone(), events));
                 }
             }
-            if claimed_full && batches.len() < settings.max_batches_in_flight {
+            if claimed_full && batches.len() < settings.tuning.max_batches_in_flight {
                 continue;
             }
             tokio::select! {
@@ -312,7 +329,7 @@ impl<W: RecordWriter + 'static> Worker<W> {
                     }
                 }
                 Some(done) = batches.join_next() => log_batch(done),
-                _ = tokio::time::sleep(settings.poll_interval) => {}
+                _ = tokio::time::sleep(settings.tuning.poll_interval) => {}
                 _ = housekeeping.tick() => {
                     outbox::rescue_expired_leases(&ctx.pool).await?;
                     if !lane.still_held().await {

@@ -19,7 +19,7 @@ use crate::versions::{self, Sending};
 use crate::Result;
 
 use super::prepare::Action;
-use super::{WorkerContext, WorkerSettings};
+use super::{WorkerContext, WorkerTuning};
 
 /// Why a write to Airtable failed, as the worker needs to know it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -330,7 +330,7 @@ async fn record_success<W: RecordWriter>(
                     record_id,
                     *created_at,
                     fields,
-                    ctx.settings.hold_after_push,
+                    ctx.settings.tuning.hold_after_push,
                 )
                 .await?
             }
@@ -341,7 +341,7 @@ async fn record_success<W: RecordWriter>(
                     event.row_id,
                     record_id,
                     Some(fields),
-                    ctx.settings.hold_after_push,
+                    ctx.settings.tuning.hold_after_push,
                 )
                 .await?
             }
@@ -513,7 +513,7 @@ pub(crate) async fn retry_or_give_up<W: RecordWriter>(
             "Airtable refused the base or table (token, permissions, a base or table gone); the event waits without using an attempt");
         let requeue = Requeue {
             count_attempt: false,
-            delay: settings.access_pause,
+            delay: settings.tuning.access_pause,
             error: Some(err.detail.message.clone()),
         };
         outbox::requeue(&ctx.pool, &settings.owner, event.id, &requeue).await?;
@@ -522,14 +522,14 @@ pub(crate) async fn retry_or_give_up<W: RecordWriter>(
     if err.rate_limited {
         let requeue = Requeue {
             count_attempt: false,
-            delay: settings.rate_limit_pause,
+            delay: settings.tuning.rate_limit_pause,
             error: Some(err.detail.message.clone()),
         };
         outbox::requeue(&ctx.pool, &settings.owner, event.id, &requeue).await?;
         return Ok(true);
     }
     let attempts = u32::try_from(event.attempts).unwrap_or(0) + 1;
-    if attempts >= settings.max_attempts {
+    if attempts >= settings.tuning.max_attempts {
         tracing::warn!(entity = %event.entity, row_id = %event.row_id, event_id = event.id, attempts, error = %err.detail.message, "attempts used up; moved to the dead-letter queue");
         outbox::dead_letter(
             &ctx.pool,
@@ -543,7 +543,7 @@ pub(crate) async fn retry_or_give_up<W: RecordWriter>(
     }
     let requeue = Requeue {
         count_attempt: true,
-        delay: backoff(settings, attempts),
+        delay: backoff(&settings.tuning, attempts),
         error: Some(err.detail.message.clone()),
     };
     outbox::requeue(&ctx.pool, &settings.owner, event.id, &requeue).await?;
@@ -552,12 +552,12 @@ pub(crate) async fn retry_or_give_up<W: RecordWriter>(
 
 /// Exponential back-off with jitter: base * 2^(attempt-1), capped, then a
 /// random point in its upper half so that retries of many events spread out.
-pub(crate) fn backoff(settings: &WorkerSettings, attempt: u32) -> Duration {
+pub(crate) fn backoff(tuning: &WorkerTuning, attempt: u32) -> Duration {
     let exponent = attempt.saturating_sub(1).min(20);
-    let full = settings
+    let full = tuning
         .retry_base
         .saturating_mul(1u32 << exponent)
-        .min(settings.retry_max);
+        .min(tuning.retry_max);
     let jitter = rand::rng().random_range(0.5..=1.0);
     full.mul_f64(jitter)
 }

@@ -46,7 +46,7 @@ pub(crate) async fn hold_unseen_edits<W: RecordWriter>(
     actions: Vec<Action>,
     outcome: &mut ChunkOutcome,
 ) -> Result<Vec<Action>> {
-    if !ctx.settings.read_before_update_without_history {
+    if !ctx.settings.tuning.read_before_update_without_history {
         return Ok(actions);
     }
     let (updates, mut send): (Vec<Action>, Vec<Action>) = actions
@@ -228,7 +228,7 @@ async fn hold<W: RecordWriter>(
         "Airtable shows a team edit the inbound sync has not applied and no webhook recorded; the update waits for it");
     let requeue = Requeue {
         count_attempt: false,
-        delay: ctx.settings.unseen_edit_wait,
+        delay: ctx.settings.tuning.unseen_edit_wait,
         error: Some(format!(
             "waiting for the inbound sync to apply a team edit of {field}"
         )),

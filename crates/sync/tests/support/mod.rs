@@ -77,11 +77,11 @@ impl Harness {
 
     pub fn settings(&self) -> WorkerSettings {
         let mut settings = WorkerSettings::new(BASE);
-        settings.poll_interval = Duration::from_millis(100);
-        settings.retry_base = Duration::from_millis(50);
-        settings.retry_max = Duration::from_millis(500);
-        settings.link_wait = Duration::from_millis(50);
-        settings.unseen_edit_wait = Duration::from_millis(50);
+        settings.tuning.poll_interval = Duration::from_millis(100);
+        settings.tuning.retry_base = Duration::from_millis(50);
+        settings.tuning.retry_max = Duration::from_millis(500);
+        settings.tuning.link_wait = Duration::from_millis(50);
+        settings.tuning.unseen_edit_wait = Duration::from_millis(50);
         settings
     }
 
