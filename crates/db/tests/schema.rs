@@ -112,6 +112,23 @@ async fn recorded_checksums(pool: &PgPool) -> Vec<(i64, Vec<u8>)> {
         .expect("read the migrations table")
 }
 
+/// Records `checksum` as the one migration `version` ran with.
+async fn record_checksum(pool: &PgPool, version: i64, checksum: &[u8]) {
+    sqlx::query("UPDATE _sqlx_migrations SET checksum = $1 WHERE version = $2")
+        .bind(checksum)
+        .bind(version)
+        .execute(pool)
+        .await
+        .expect("record a checksum");
+}
+
+fn from_hex(hex: &str) -> Vec<u8> {
+    (0..hex.len())
+        .step_by(2)
+        .map(|at| u8::from_str_radix(&hex[at..at + 2], 16).expect("a hex digit pair"))
+        .collect()
+}
+
 #[tokio::test]
 async fn a_database_that_ran_the_migrations_before_their_comments_were_reworded_migrates() {
     let db = TestDb::empty().await;
@@ -119,12 +136,7 @@ async fn a_database_that_ran_the_migrations_before_their_comments_were_reworded_
     let current = recorded_checksums(db.pool()).await;
     // What a database migrated by an earlier build holds.
     for (version, earlier) in REWORDED {
-        sqlx::query("UPDATE _sqlx_migrations SET checksum = decode($1, 'hex') WHERE version = $2")
-            .bind(earlier)
-            .bind(version)
-            .execute(db.pool())
-            .await
-            .expect("record the earlier checksum");
+        record_checksum(db.pool(), version, &from_hex(earlier)).await;
     }
     assert_ne!(recorded_checksums(db.pool()).await, current);
 
@@ -153,21 +165,13 @@ async fn a_database_that_ran_the_migrations_before_their_comments_were_reworded_
 async fn a_migration_edited_after_it_ran_still_stops_the_run() {
     let db = TestDb::empty().await;
     migrate(db.pool()).await.expect("first run");
+    let recorded = recorded_checksums(db.pool()).await;
     for version in [3_i64, 9] {
-        let (_, before): (i64, Vec<u8>) =
-            sqlx::query_as("SELECT version, checksum FROM _sqlx_migrations WHERE version = $1")
-                .bind(version)
-                .fetch_one(db.pool())
-                .await
-                .expect("read the checksum");
-        sqlx::query(
-            "UPDATE _sqlx_migrations SET checksum = decode(repeat('ab', 48), 'hex') \
-             WHERE version = $1",
-        )
-        .bind(version)
-        .execute(db.pool())
-        .await
-        .expect("record a foreign checksum");
+        let (_, before) = recorded
+            .iter()
+            .find(|(v, _)| *v == version)
+            .expect("the migration ran");
+        record_checksum(db.pool(), version, &[0xab; 48]).await;
 
         let err = migrate(db.pool())
             .await
@@ -189,12 +193,7 @@ async fn a_migration_edited_after_it_ran_still_stops_the_run() {
         .await
         .expect("read the locks");
         assert_eq!(held, 0, "a failed run still holds the migrator's lock");
-        sqlx::query("UPDATE _sqlx_migrations SET checksum = $1 WHERE version = $2")
-            .bind(before)
-            .bind(version)
-            .execute(db.pool())
-            .await
-            .expect("restore the checksum");
+        record_checksum(db.pool(), version, before).await;
     }
 }
 
