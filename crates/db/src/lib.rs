@@ -122,17 +122,22 @@ pub async fn migrate(pool: &PgPool) -> Result<MigrationReport> {
 
 /// Runs the migrator on a connection of its own. The migrator holds a
 /// session-level advisory lock while it works and does not release it when it
-/// fails (a migration edited after it ran, one this build does not know): the
-/// failed connection is closed, not handed back to the pool, so the lock ends
-/// with it instead of stalling the next run for as long as the pool keeps the
-/// connection.
+/// fails (a migration edited after it ran, one this build does not know).
+/// After a failure the lock is released on the same session before `migrate`
+/// returns, so the next run never waits for it; the connection is then closed,
+/// not handed back to the pool. Closing alone would not do: the server ends
+/// the session, and with it the lock, only some time after the client has
+/// hung up.
 async fn run_migrator(pool: &PgPool) -> Result<()> {
     let mut conn = pool.acquire().await?;
     match MIGRATOR.run_direct(&mut *conn).await {
         Ok(()) => Ok(()),
         Err(err) => {
-            // Closing tells the server the session is over; if that fails too,
-            // dropping the detached connection ends it all the same.
+            // If the unlock fails the connection is broken, and closing or
+            // dropping it ends the session and its lock all the same.
+            if let Err(unlock) = sqlx::migrate::Migrate::unlock(&mut *conn).await {
+                tracing::warn!(error = %unlock, "could not release the migrator's lock after a failed run");
+            }
             let _ = sqlx::Connection::close(conn.detach()).await;
             Err(err.into())
         }
