@@ -291,8 +291,9 @@ impl Transport {
 
     /// Pauses the base (or, for a request outside any base, this request)
     /// for the `Retry-After` Airtable asked for, or the configured pause.
+    /// The 429 is counted once the pause is in place, so whoever reads the
+    /// metrics never sees the one without the other.
     async fn after_rate_limit(&self, base: Option<&str>, slot: &Slot, error: &Error) {
-        self.metrics.record_rate_limited();
         let pause = error.retry_after().unwrap_or(self.rate_limit_pause);
         let now = self.clock.now();
         tracing::warn!(
@@ -304,9 +305,13 @@ impl Transport {
             Some(base) => {
                 self.pacer
                     .rate_limited(&*self.clock, base, slot, pause)
-                    .await
+                    .await;
+                self.metrics.record_rate_limited();
             }
-            None => self.clock.sleep_until(now + pause).await,
+            None => {
+                self.metrics.record_rate_limited();
+                self.clock.sleep_until(now + pause).await;
+            }
         }
     }
 

@@ -80,11 +80,11 @@ fn child_starts_a_cluster_and_waits_to_be_killed() {
         return;
     };
     let cluster = Cluster::start(&ClusterOptions::default()).expect("start");
-    std::fs::write(
-        PathBuf::from(report),
-        cluster.root().to_string_lossy().as_bytes(),
-    )
-    .expect("report");
+    // Written beside and renamed, so the parent never reads half a path.
+    let report = PathBuf::from(report);
+    let writing = report.with_extension("writing");
+    std::fs::write(&writing, cluster.root().to_string_lossy().as_bytes()).expect("report");
+    std::fs::rename(&writing, &report).expect("report");
     std::thread::sleep(Duration::from_secs(60));
     drop(cluster);
 }
@@ -107,7 +107,6 @@ fn a_killed_owner_leaves_no_server_behind() {
         wait_until(Duration::from_secs(30), || report.exists()),
         "child never started its cluster"
     );
-    std::thread::sleep(Duration::from_millis(100));
     let root = PathBuf::from(std::fs::read_to_string(&report).expect("read report"));
     let pid = server_pid(&root);
 

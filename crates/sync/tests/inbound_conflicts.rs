@@ -565,6 +565,7 @@ async fn a_listing_read_before_a_push_does_not_undo_it() {
     h.update_as_user("Programs", &program.record, json!({"Goals": goals}));
     let skipped_before = ctx.metrics().snapshot().stale_listings_skipped;
     h.emulator.set_latency_ms(Some(300..=300));
+    let pages_before = h.emulator.pages_listing(BASE.as_str(), &program.record);
     let reconciling = {
         let ctx = ctx.clone();
         tokio::spawn(async move {
@@ -577,8 +578,17 @@ async fn a_listing_read_before_a_push_does_not_undo_it() {
     };
     // While the reconcile reads the linked goals, the app changes the notes,
     // the worker pushes them and the reader takes the push's echo: nothing
-    // later shows the app's value again.
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    // later shows the app's value again. The emulator counts the page as it
+    // makes it, so the change below comes after the page was read, however
+    // slowly the reconcile got there.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while h.emulator.pages_listing(BASE.as_str(), &program.record) == pages_before {
+        assert!(
+            Instant::now() < deadline,
+            "the reconcile never listed the program"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     update_program(&h, program.row, "notes = 'App'").await;
     h.drain(&worker).await;
     read_payloads_once(&ctx).await.expect("read");

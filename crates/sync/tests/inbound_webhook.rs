@@ -501,7 +501,7 @@ async fn a_webhook_create_whose_answer_was_lost_leaves_no_webhook_behind() {
     let mut config = airsync_airtable::ClientConfig::new(support::TOKEN)
         .with_api_url(&h.emulator.url())
         .expect("URL");
-    config.request_timeout = Duration::from_millis(1_500);
+    config.request_timeout = Duration::from_millis(4_000);
     let client = airsync_airtable::AirtableClient::new(config).expect("client");
     let ctx = InboundContext::new(
         h.pool().clone(),
@@ -510,9 +510,10 @@ async fn a_webhook_create_whose_answer_was_lost_leaves_no_webhook_behind() {
         h.mapping.clone(),
         inbound_settings(),
     );
-    // Requests reach the emulator 300 ms after they leave; once the create
-    // is on its way, its answer takes longer than the client waits.
-    h.emulator.set_latency_ms(Some(300..=300));
+    // Requests reach the emulator 2 s after they leave, which gives this
+    // test 2 s to see the create on its way (however busy the machine) and
+    // make its answer take longer than the client waits.
+    h.emulator.set_latency_ms(Some(2_000..=2_000));
     let creating = tokio::spawn({
         let ctx = ctx.clone();
         async move { ensure_webhook(&ctx).await }
@@ -528,7 +529,7 @@ async fn a_webhook_create_whose_answer_was_lost_leaves_no_webhook_behind() {
         assert!(Instant::now() < deadline, "the create never started");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    h.emulator.set_answer_latency_ms(Some(3_000..=3_000));
+    h.emulator.set_answer_latency_ms(Some(5_000..=5_000));
     let lost = creating.await.expect("task");
     assert!(lost.is_err(), "{lost:?}");
     h.emulator.set_latency_ms(None);
