@@ -17,16 +17,17 @@ impl Drop for KillOnDrop {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+/// Two ports free now, and different: both are held until both are known.
+fn free_ports() -> (u16, u16) {
+    let bind = || std::net::TcpListener::bind("127.0.0.1:0").expect("free port");
+    let (first, second) = (bind(), bind());
+    let port = |l: &std::net::TcpListener| l.local_addr().expect("free port").port();
+    (port(&first), port(&second))
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_demo_starts_runs_its_tour_and_stops_on_ctrl_c_leaving_nothing_behind() {
-    let (api_port, emulator_port) = (free_port(), free_port());
+    let (api_port, emulator_port) = free_ports();
     let mut demo = Command::new(env!("CARGO_BIN_EXE_airsync"))
         .args([
             "demo",
@@ -109,7 +110,8 @@ async fn the_demo_starts_runs_its_tour_and_stops_on_ctrl_c_leaving_nothing_behin
     // The emulator's control endpoint reads the table without using the
     // base's rate budget, which the worker needs.
     let airtable = format!("http://127.0.0.1:{emulator_port}/_emulator/bases/appDEMOCOACHBASE1/tables/Habit%20usage/records");
-    let deadline = Instant::now() + Duration::from_secs(15);
+    // Behind the sample data's own pushes, at 5 requests a second.
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let records: Value = http
             .get(&airtable)

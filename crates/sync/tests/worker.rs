@@ -149,9 +149,13 @@ async fn a_row_linking_to_a_row_not_yet_in_airtable_arrives_with_its_link() {
 async fn a_hundred_updates_to_one_row_within_a_second_cost_at_most_two_requests() {
     let h = Harness::start().await;
     let user = h.insert_user("burst@example.com").await;
-    let worker = h.worker();
-    h.drain(&worker).await;
+    h.drain(&h.worker()).await;
     let before = h.requests();
+    // The burst's worker holds a pushed row for ten seconds: the burst stays
+    // within one hold however slowly a busy machine runs the hundred updates.
+    let mut settings = h.settings();
+    settings.tuning.hold_after_push = Duration::from_secs(10);
+    let worker = h.worker_with(settings);
 
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let running = tokio::spawn(async move { worker.run(shutdown, Duration::from_secs(5)).await });
@@ -163,7 +167,7 @@ async fn a_hundred_updates_to_one_row_within_a_second_cost_at_most_two_requests(
             .await
             .expect("update");
     }
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(40);
     while h.record_of("Users", user)["fields"]["Name"] != json!("Name 99") {
         assert!(Instant::now() < deadline, "the last name never arrived");
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -138,9 +138,11 @@ pub fn advance(clock: &ManualClock, emulator: &Emulator, by: Duration) {
 }
 
 /// Runs tasks on a manual clock: whenever nothing is on the wire and every
-/// waiting task sleeps until a later time, moves both clocks to the next
+/// unfinished task sleeps until a later time, moves both clocks to the next
 /// wake-up. Requests thus reach the emulator at exactly the time the client
-/// gave them, on both clocks.
+/// gave them, on both clocks. A task that holds neither a sleep nor a
+/// request is between the two (its slot given, its request being built):
+/// time waits for it, however long the machine keeps it from running.
 pub async fn drive<T>(
     clock: &ManualClock,
     emulator: &Emulator,
@@ -154,7 +156,8 @@ pub async fn drive<T>(
         // A sleeper whose deadline has passed has been woken but not yet
         // run: it is about to send, so time must not move yet.
         let all_asleep = clock.next_deadline().is_some_and(|next| next > clock.now());
-        let quiet = on_the_wire == 0 && all_asleep;
+        let running = tasks.iter().filter(|t| !t.is_finished()).count();
+        let quiet = on_the_wire == 0 && all_asleep && clock.sleepers() >= running;
         idle_polls = if quiet { idle_polls + 1 } else { 0 };
         // Two quiet polls in a row: no task is between its slot and the wire.
         if idle_polls >= 2 {
