@@ -186,6 +186,19 @@ impl Running {
         )
     }
 
+    /// The process's metrics, as a scraper with the metrics token reads them.
+    async fn scrape(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.url))
+            .bearer_auth(METRICS_TOKEN)
+            .send()
+            .await
+            .expect("scrape")
+            .text()
+            .await
+            .expect("text")
+    }
+
     async fn admin_token(&self, pool: &PgPool) -> String {
         self.token_of(pool, "ops@example.com", true).await
     }
@@ -734,16 +747,7 @@ async fn metrics_after_a_sync_show_every_family_with_plausible_values() {
     // the outbox shows it sent: scrape until the count is there.
     let deadline = Instant::now() + Duration::from_secs(20);
     let text = loop {
-        let text = running
-            .http
-            .get(format!("{}/metrics", running.url))
-            .bearer_auth(METRICS_TOKEN)
-            .send()
-            .await
-            .expect("scrape")
-            .text()
-            .await
-            .expect("text");
+        let text = running.scrape().await;
         if text
             .lines()
             .any(|l| l == "airsync_outbox_events_sent_total 12")
@@ -883,16 +887,7 @@ async fn an_inbound_conflict_and_a_provisioned_user_show_on_the_ops_endpoints_an
         assert_eq!(body["error"]["code"], json!("invalid_limit"));
     }
 
-    let text = running
-        .http
-        .get(format!("{}/metrics", running.url))
-        .bearer_auth(METRICS_TOKEN)
-        .send()
-        .await
-        .expect("scrape")
-        .text()
-        .await
-        .expect("text");
+    let text = running.scrape().await;
     let value = |sample: &str| -> f64 {
         text.lines()
             .find(|l| l.starts_with(sample))
